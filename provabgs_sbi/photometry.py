@@ -1,0 +1,230 @@
+"""SDSS ugriz photometry of rest-frame spectra (model-spec 1.5, 5.8).
+
+Redshifting: lambda_obs = (1 + z) lambda_rest and
+f_lambda = L_lambda x 3.846e33 erg/s/Lsun / (4 pi d_L^2) / (1 + z), Planck13 d_L.
+AB maggies = int f_lambda R lambda dlambda / int (3631 Jy) (c / lambda^2) R lambda dlambda,
+with the speclite ``sdss2010-{u,g,r,i,z}`` responses; the numerator is a trapezoid on the
+spectrum's own grid with the response interpolated onto it, as speclite does. Photometry
+is returned in **nanomaggies** (1e9 maggies); magnitude = 22.5 - 2.5 log10(nanomaggies).
+
+For batches with a redshift per galaxy, :class:`Photometer` tabulates the response
+weights on a fine redshift grid and interpolates linearly in z between nodes (default
+spacing 1e-3; the difference from the exact per-galaxy integral is below 1e-5 mag,
+checked in the tests).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .cosmology import luminosity_distance_cm
+
+BANDS = ("u", "g", "r", "i", "z")
+FILTER_NAMES = tuple(f"sdss2010-{b}" for b in BANDS)
+LSUN_ERG_S = 3.846e33
+C_ANGSTROM_S = 2.99792458e18
+AB_FNU = 3631e-23  # erg / s / cm^2 / Hz
+#: SDSS -> AB magnitude offsets, m_AB = m_SDSS + offset (model-spec 5.8).
+SDSS_TO_AB_MAG = np.array([-0.04, 0.0, 0.0, 0.0, 0.02])
+
+
+@lru_cache(maxsize=8)
+def load_filters(names: tuple = FILTER_NAMES):
+    """speclite ``FilterSequence`` for ``names`` (default SDSS 2010 ugriz)."""
+    import speclite.filters
+
+    return speclite.filters.load_filters(*names)
+
+
+def _responses(names):
+    """(wavelength, response, AB normalisation) per filter: the normalisation is
+    int (3631 Jy) c / lambda^2 R lambda dlambda, in erg/s/cm^2 (x Angstrom^0)."""
+    out = []
+    for f in load_filters(tuple(names)):
+        w = np.asarray(f.wavelength, dtype=np.float64)
+        r = np.asarray(f.response, dtype=np.float64)
+        fine = np.linspace(w[0], w[-1], 20001)
+        rf = np.interp(fine, w, r)
+        norm = AB_FNU * C_ANGSTROM_S * np.trapezoid(rf / fine, fine)
+        out.append((w, r, norm))
+    return out
+
+
+def _trapezoid_weights(x: np.ndarray) -> np.ndarray:
+    dx = np.diff(x)
+    w = np.zeros_like(x)
+    w[:-1] += 0.5 * dx
+    w[1:] += 0.5 * dx
+    return w
+
+
+class Photometer:
+    """Broad-band AB photometry of rest-frame spectra on a fixed wavelength grid.
+
+    Parameters
+    ----------
+    wave : ndarray of shape (n_wave,)
+        Rest-frame wavelength grid in Angstrom (ascending).
+    filters : tuple of str
+        speclite filter names (default SDSS 2010 ugriz).
+    dz : float
+        Spacing of the redshift grid used by :meth:`nanomaggies`.
+    """
+
+    def __init__(self, wave, filters: tuple = FILTER_NAMES, dz: float = 1e-3):
+        self.wave = np.asarray(wave, dtype=np.float64)
+        self.filters = tuple(filters)
+        self.dz = float(dz)
+        self._resp = _responses(self.filters)
+        self._trap = _trapezoid_weights(self.wave)
+        self._nodes: dict[int, np.ndarray] = {}
+
+    @property
+    def n_bands(self) -> int:
+        return len(self.filters)
+
+    def weights_at(self, z: float) -> np.ndarray:
+        """Rest-frame integration weights at redshift ``z``, shape (n_bands, n_wave).
+
+        ``maggies = (1 + z) K * (L @ weights.T)`` with ``K = Lsun / (4 pi d_L^2)``.
+        """
+        lam_obs = self.wave * (1.0 + z)
+        rows = []
+        for w, r, norm in self._resp:
+            resp = np.interp(lam_obs, w, r, left=0.0, right=0.0)
+            rows.append(resp * self.wave * self._trap / norm)
+        return np.array(rows)
+
+    def check_coverage(self, z) -> None:
+        """Raise ValueError if the grid does not cover every filter at these redshifts."""
+        z = np.asarray(z, dtype=np.float64)
+        lo = min(w[0] for w, _, _ in self._resp) / (1.0 + z.max())
+        hi = max(w[-1] for w, _, _ in self._resp) / (1.0 + z.min())
+        if lo < self.wave[0] or hi > self.wave[-1]:
+            raise ValueError(
+                f"the rest-frame grid [{self.wave[0]:.0f}, {self.wave[-1]:.0f}] A does not cover "
+                f"the filters at z in [{z.min():.3g}, {z.max():.3g}] (needs [{lo:.0f}, {hi:.0f}] A)")
+
+    def _node(self, k: int) -> np.ndarray:
+        got = self._nodes.get(k)
+        if got is None:
+            got = self.weights_at(k * self.dz).T.copy()  # (n_wave, n_bands)
+            if len(self._nodes) > 4096:
+                self._nodes.clear()
+            self._nodes[k] = got
+        return got
+
+    def _scale(self, z):
+        return (1.0 + z) * LSUN_ERG_S / (4.0 * np.pi * luminosity_distance_cm(z) ** 2) * 1e9
+
+    def nanomaggies(self, lum, z, exact: bool = False) -> np.ndarray:
+        """AB nanomaggies of rest-frame spectra.
+
+        Parameters
+        ----------
+        lum : ndarray of shape (N, n_wave)
+            Rest-frame L_lambda in Lsun/Angstrom on ``self.wave``.
+        z : ndarray of shape (N,)
+            Redshifts, > 0.
+        exact : bool
+            Integrate each galaxy at its own z (slow) instead of interpolating
+            between redshift nodes.
+
+        Returns
+        -------
+        ndarray of shape (N, n_bands)
+        """
+        lum = np.asarray(lum)
+        z = np.asarray(z, dtype=np.float64)
+        out = np.empty((lum.shape[0], self.n_bands), dtype=np.float64)
+        if exact:
+            for i in range(len(z)):
+                out[i] = self.weights_at(z[i]) @ lum[i]
+        else:
+            pos = z / self.dz
+            k = np.floor(pos).astype(np.int64)
+            t = pos - k
+            order = np.argsort(k, kind="stable")
+            ks, starts = np.unique(k[order], return_index=True)
+            bounds = np.append(starts, len(order))
+            for j, kk in enumerate(ks):
+                idx = order[bounds[j]:bounds[j + 1]]
+                sub = lum[idx]
+                lo = sub @ self._node(int(kk)).astype(sub.dtype, copy=False)
+                hi = sub @ self._node(int(kk) + 1).astype(sub.dtype, copy=False)
+                tt = t[idx, None]
+                out[idx] = (1.0 - tt) * lo + tt * hi
+        return out * self._scale(z)[:, None]
+
+
+def flambda_to_nanomaggies(wave_obs, flam, filters: tuple = FILTER_NAMES) -> np.ndarray:
+    """Nanomaggies of observed-frame f_lambda spectra with speclite itself (reference path).
+
+    Parameters
+    ----------
+    wave_obs : ndarray of shape (n_wave,)
+        Observed wavelength, Angstrom.
+    flam : ndarray of shape (n_wave,) or (N, n_wave)
+        f_lambda in erg/s/cm^2/Angstrom.
+    """
+    import astropy.units as u
+
+    fs = load_filters(tuple(filters))
+    flam = np.atleast_2d(flam)
+    flam, wave = fs.pad_spectrum(flam, np.asarray(wave_obs), axis=-1)
+    tab = fs.get_ab_maggies(flam * u.erg / u.s / u.cm**2 / u.Angstrom, wave * u.Angstrom)
+    return np.stack([np.asarray(tab[c]) for c in tab.colnames], axis=-1) * 1e9
+
+
+def nanomaggies_to_mag(flux) -> np.ndarray:
+    """AB magnitude 22.5 - 2.5 log10(f) of fluxes in nanomaggies (NaN for f <= 0)."""
+    flux = np.asarray(flux, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(flux > 0, 22.5 - 2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
+
+
+def mag_to_nanomaggies(mag) -> np.ndarray:
+    """Nanomaggies of AB magnitudes."""
+    return 10.0 ** (-0.4 * (np.asarray(mag, dtype=np.float64) - 22.5))
+
+
+def mag_error(flux, sigma_flux) -> np.ndarray:
+    """Magnitude error 2.5 sigma_f / (f ln 10) (first-order propagation)."""
+    flux = np.asarray(flux, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.5 * np.asarray(sigma_flux, dtype=np.float64) / (flux * np.log(10.0))
+
+
+def ivar_to_sigma(ivar) -> np.ndarray:
+    """Flux error from inverse variance (NaN where ivar <= 0 or not finite)."""
+    ivar = np.asarray(ivar, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(ivar) & (ivar > 0), 1.0 / np.sqrt(np.abs(ivar)), np.nan)
+
+
+def sdss_to_ab(flux, ivar=None, extinction=None):
+    """Bring SDSS catalog ugriz fluxes (nanomaggies) to AB, extinction corrected.
+
+    Parameters
+    ----------
+    flux : ndarray of shape (N, 5)
+        SDSS-system nanomaggies (e.g. MODELFLUX).
+    ivar : ndarray of shape (N, 5), optional
+        Inverse variances, nmgy^-2; transformed consistently.
+    extinction : ndarray of shape (N, 5), optional
+        Galactic extinction in magnitudes (SDSS ``EXTINCTION``); fluxes are brightened by
+        10^(0.4 A).
+
+    Returns
+    -------
+    flux_ab : ndarray of shape (N, 5)
+    ivar_ab : ndarray of shape (N, 5) or None
+    """
+    mag_shift = np.broadcast_to(SDSS_TO_AB_MAG, np.shape(flux)).copy()
+    if extinction is not None:
+        mag_shift = mag_shift - np.asarray(extinction, dtype=np.float64)
+    factor = 10.0 ** (-0.4 * mag_shift)
+    flux_ab = np.asarray(flux, dtype=np.float64) * factor
+    ivar_ab = None if ivar is None else np.asarray(ivar, dtype=np.float64) / factor**2
+    return flux_ab, ivar_ab
