@@ -78,7 +78,7 @@ def _fail(theta: np.ndarray, bad: np.ndarray, what: str) -> None:
         detail = f"row {i}: {what}"
     else:
         j = int(cols[0])
-        detail = f"row {i}, {PARAM_NAMES[j]} = {theta[i, j]!r}: {what}"
+        detail = f"row {i}, {PARAM_NAMES[j]} = {float(theta[i, j])!r}: {what}"
     raise ValueError(f"invalid parameters ({len(np.unique(rows))} bad row(s)); first: {detail}")
 
 
@@ -108,7 +108,7 @@ def check_theta(theta, n_params: int = N_PARAMS) -> np.ndarray:
     off = np.abs(beta.sum(axis=1) - 1.0) > SIMPLEX_TOL
     if np.any(off):
         i = int(np.nonzero(off)[0][0])
-        raise ValueError(f"invalid parameters: row {i}: betas sum to {beta[i].sum()!r}, not 1 "
+        raise ValueError(f"invalid parameters: row {i}: betas sum to {float(beta[i].sum())!r}, not 1 "
                          f"(beta1..beta4 = {beta[i].tolist()} must lie on the simplex)")
     checks = [
         (5, (theta[:, 5] < 0) | (theta[:, 5] > 1), "fburst must lie in [0, 1]"),
@@ -137,5 +137,5 @@ def check_redshift(z, n: int, allow_zero: bool = True) -> np.ndarray:
     if np.any(bad):
         i = int(np.nonzero(bad)[0][0])
         need = ">= 0" if allow_zero else "> 0 (the luminosity distance vanishes at z = 0)"
-        raise ValueError(f"invalid redshift: row {i}: z = {z[i]!r}; z must be finite and {need}")
+        raise ValueError(f"invalid redshift: row {i}: z = {float(z[i])!r}; z must be finite and {need}")
     return z

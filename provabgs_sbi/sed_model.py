@@ -149,7 +149,7 @@ class SEDModel:
         z = check_redshift(z, len(theta), allow_zero=allow_zero)
         if np.any(z > cosmology.Z_MAX):
             i = int(np.argmax(z > cosmology.Z_MAX))
-            raise ValueError(f"invalid redshift: row {i}: z = {z[i]!r} is above {cosmology.Z_MAX}")
+            raise ValueError(f"invalid redshift: row {i}: z = {float(z[i])!r} is above {cosmology.Z_MAX}")
         return theta, z
 
     def history(self, theta, z):

@@ -1,0 +1,113 @@
+"""The ``provabgs-sbi`` command line.
+
+Subcommands
+-----------
+``run``        the main job on the embedded default (see ``provabgs-sbi run --help``)
+``sps build``  build and cache an SSP table (``--backend bc03|fsps``)
+``sed``        ugriz nanomaggies and magnitudes of one galaxy, optionally a spectrum plot
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .parameters import PARAM_NAMES
+
+
+def _parse_theta(text: str) -> np.ndarray:
+    vals = [float(v) for v in text.replace(",", " ").split()]
+    if len(vals) != len(PARAM_NAMES):
+        raise SystemExit(f"--theta needs {len(PARAM_NAMES)} numbers in the order "
+                         f"{', '.join(PARAM_NAMES)}; got {len(vals)}")
+    return np.array(vals)
+
+
+def cmd_sps_build(args) -> int:
+    from .sps import build_ssp_table, read_ssp_table
+
+    path = build_ssp_table(args.backend, force=args.force)
+    table = read_ssp_table(path)
+    print(f"{args.backend} SSP table: {path}")
+    print(f"  {len(table.log_age)} ages ({table.age_gyr[0]:.2e}-{table.age_gyr[-1]:.2f} Gyr), "
+          f"{len(table.metallicity)} metallicities ({table.metallicity[0]:.2e}-"
+          f"{table.metallicity[-1]:.3g}), {len(table.wavelength)} wavelengths "
+          f"({table.wavelength[0]:.1f}-{table.wavelength[-1]:.3g} A)")
+    print(f"  content hash {table.content_hash}")
+    return 0
+
+
+def cmd_sed(args) -> int:
+    from .photometry import BANDS, nanomaggies_to_mag
+    from .sed_model import SEDModel
+
+    theta = _parse_theta(args.theta)
+    model = SEDModel(args.sps)
+    flux = model.photometry(theta, args.z)[0]
+    mags = nanomaggies_to_mag(flux)
+    props = {k: float(v[0]) for k, v in model.derived(theta, args.z).items()}
+    if args.json:
+        print(json.dumps({"theta": dict(zip(PARAM_NAMES, theta.tolist())), "z": args.z,
+                          "nanomaggies": dict(zip(BANDS, flux.tolist())),
+                          "ab_mag": dict(zip(BANDS, mags.tolist())), "derived": props}, indent=2))
+    else:
+        print(f"z = {args.z}   SPS = {model.sps_name}")
+        print("band  nanomaggies      AB mag")
+        for b, f, m in zip(BANDS, flux, mags):
+            print(f"{b:>4}  {f:11.5g}  {m:10.4f}")
+        for k, v in props.items():
+            print(f"{k:>20} = {v:.5g}")
+    if args.plot:
+        from .plots import plot_sed
+        wave, lum = model.spectrum(theta, args.z)
+        plot_sed(wave, lum[0], args.z, flux, args.plot, title=f"{model.sps_name}, z = {args.z}")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .pipeline import run_main_job
+
+    return run_main_job(out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="provabgs-sbi", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="the main job on the embedded default")
+    p.add_argument("--out", default="out", help="output folder (default ./out)")
+    p.set_defaults(func=cmd_run)
+
+    sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)
+    p = sps.add_parser("build", help="build and cache an SSP table")
+    p.add_argument("--backend", choices=("bc03", "fsps"), default="bc03")
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.set_defaults(func=cmd_sps_build)
+
+    p = sub.add_parser("sed", help="photometry (and a spectrum plot) of one galaxy")
+    p.add_argument("--theta", required=True,
+                   help="12 numbers: " + " ".join(PARAM_NAMES) + " (comma or space separated)")
+    p.add_argument("--z", type=float, required=True, help="redshift (> 0)")
+    p.add_argument("--sps", default="bc03", help="SPS configuration (default bc03)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the rest-frame spectrum and filters")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_sed)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        print(f"provabgs-sbi: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
