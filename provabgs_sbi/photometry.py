@@ -29,6 +29,8 @@ C_ANGSTROM_S = 2.99792458e18
 AB_FNU = 3631e-23  # erg / s / cm^2 / Hz
 #: SDSS -> AB magnitude offsets, m_AB = m_SDSS + offset (model-spec 5.8).
 SDSS_TO_AB_MAG = np.array([-0.04, 0.0, 0.0, 0.0, 0.02])
+#: Step of the regular grid on which filter integrals are tabulated, Angstrom.
+FINE_STEP = 0.25
 
 
 @lru_cache(maxsize=8)
@@ -50,9 +52,9 @@ def _responses(names):
     for f in load_filters(tuple(names)):
         w = np.asarray(f.wavelength, dtype=np.float64)
         r = np.asarray(f.response, dtype=np.float64)
-        n_fine = int(np.ceil((w[-1] - w[0]) / 0.25)) + 1
-        fine = np.unique(np.concatenate([np.linspace(w[0], w[-1], n_fine), w]))
-        rf = np.interp(fine, w, r)
+        n_fine = int(np.ceil((w[-1] - w[0]) / FINE_STEP)) + 1
+        fine = w[0] + FINE_STEP * np.arange(n_fine)          # regular (the TF path relies on it)
+        rf = np.interp(fine, w, r, right=0.0)
         rl = rf * fine
         g = np.concatenate([[0.0], np.cumsum(0.5 * np.diff(fine) * (rl[1:] + rl[:-1]))])
         norm = AB_FNU * C_ANGSTROM_S * np.trapezoid(rf / fine, fine)
