@@ -67,6 +67,32 @@ def cmd_sed(args) -> int:
     return 0
 
 
+def cmd_emulator_train(args) -> int:
+    from .emulator.training import EmulatorConfig, train_emulator
+
+    cfg = EmulatorConfig(name=args.name or args.sps, sps=args.sps, n_train=args.n_train,
+                         n_val=args.n_val, n_pca=args.n_pca,
+                         hidden=tuple(int(h) for h in args.hidden.split(",")),
+                         max_minutes=args.max_minutes, seed=args.seed)
+    out = args.out or f"emulator/{cfg.name}"
+    _, metrics = train_emulator(cfg, out, work_dir=args.work_dir)
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_emulator_validate(args) -> int:
+    from .emulator import Emulator
+    from .emulator.validate import validate_emulator
+
+    emu = Emulator.load(args.path)
+    metrics = validate_emulator(emu, emu.burst_model, n=args.n, seed=args.seed, plot=args.plot)
+    print(json.dumps(metrics, indent=2))
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from .pipeline import run_main_job
 
@@ -87,6 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("bc03", "fsps"), default="bc03")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.set_defaults(func=cmd_sps_build)
+
+    emu = sub.add_parser("emulator", help="train and validate emulators").add_subparsers(
+        dest="emulator_command", required=True)
+    p = emu.add_parser("train", help="train an emulator of the SED model for one SPS configuration")
+    p.add_argument("--sps", default="bc03")
+    p.add_argument("--name", help="artifact name (default: the SPS name)")
+    p.add_argument("--n-train", type=int, default=1_000_000)
+    p.add_argument("--n-val", type=int, default=20_000)
+    p.add_argument("--n-pca", type=int, default=96)
+    p.add_argument("--hidden", default="256,256,256,256", help="hidden widths, comma separated")
+    p.add_argument("--max-minutes", type=float, default=60.0, help="MLP training budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="artifact folder (default emulator/<name>)")
+    p.add_argument("--work-dir", help="where the training spectra go (default: the cache)")
+    p.set_defaults(func=cmd_emulator_train)
+    p = emu.add_parser("validate", help="accuracy report on held-out prior draws")
+    p.add_argument("path", nargs="?", default="emulator/bc03")
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--plot", default="emulator_errors.png", help="PNG of the error percentiles")
+    p.set_defaults(func=cmd_emulator_validate)
 
     p = sub.add_parser("sed", help="photometry (and a spectrum plot) of one galaxy")
     p.add_argument("--theta", required=True,

@@ -44,3 +44,4 @@ def age_gyr(z) -> np.ndarray:
 def luminosity_distance_cm(z) -> np.ndarray:
     """Planck13 luminosity distance at ``z``, in cm (same shape as ``z``)."""
     return _splines()[1](_check(z)) * MPC_CM
+

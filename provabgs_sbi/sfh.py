@@ -195,8 +195,15 @@ def binned_history(beta, fburst, tburst, gamma, t_age, bases: NMFBases | None = 
 
     zb = bases.zh_at(centres)                                            # (2, N, 42)
     metallicity = np.clip(gamma[:, 0, None] * zb[0] + gamma[:, 1, None] * zb[1], Z_MIN, Z_MAX)
-    zbb = bases.zh_at(tburst)
-    z_burst = np.clip(gamma[:, 0] * zbb[0] + gamma[:, 1] * zbb[1], Z_MIN, Z_MAX)
+    z_burst = burst_metallicity(gamma, tburst, bases)
     return BinnedHistory(edges=edges, centres=centres, mass_nmf=mass_nmf, mass=mass,
                          metallicity=metallicity, fburst=fb, burst_bin=burst_bin,
                          z_burst=z_burst)
+
+
+def burst_metallicity(gamma, tburst, bases: NMFBases | None = None) -> np.ndarray:
+    """Z of the burst: the ZH at the exact tburst, clipped to [Z_MIN, Z_MAX], shape (N,)."""
+    bases = load_nmf_bases() if bases is None else bases
+    gamma = np.asarray(gamma, dtype=np.float64)
+    zbb = bases.zh_at(np.asarray(tburst, dtype=np.float64))
+    return np.clip(gamma[:, 0] * zbb[0] + gamma[:, 1] * zbb[1], Z_MIN, Z_MAX)

@@ -1,0 +1,257 @@
+"""The :class:`Emulator`: a Speculator network for the NMF part of the SED, plus the burst
+evaluated from the SSP table.
+
+Design (decided by measurement, see ``emulator/bc03/README.md``): the networks emulate
+ln L_lambda per Msun formed of the **NMF part only** (no burst, unit mass), as PROVABGS
+does, from 9 inputs [u1, u2, u3, log10 gamma1, log10 gamma2, tau_bc, tau_ism, n_dust,
+t_age(z)]. The burst is a single SSP, so it is read from the same (rebinned) SSP table as
+the direct model and attenuated by the analytic diffuse-dust curve; the total is
+10^logM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when tburst >= t_age.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import cosmology
+from ..dust import diffuse_transmission
+from ..parameters import betas_to_u, check_redshift, check_theta
+from ..photometry import FILTER_NAMES, Photometer
+from ..sfh import burst_metallicity
+from .network import SpeculatorNetwork, TFSpeculator
+
+WEIGHTS_FILE = "weights.npz"
+#: Input conventions: ours (log gammas) and PROVABGS's pretrained NMF emulator (linear).
+INPUT_MODES = ("warped", "provabgs")
+INPUT_NAMES = {
+    "warped": ("u1", "u2", "u3", "log_gamma1", "log_gamma2", "tau_bc", "tau_ism", "n_dust", "t_age"),
+    "provabgs": ("u1", "u2", "u3", "gamma1", "gamma2", "dust1", "dust2", "dust_index", "t_age"),
+}
+
+
+def nmf_inputs(theta, t_age, mode: str = "warped") -> np.ndarray:
+    """Network inputs (N, 9) from physical parameters (N, 12) and galaxy ages (N,) in Gyr."""
+    theta = np.asarray(theta, dtype=np.float64)
+    u = betas_to_u(theta[:, 1:5])
+    u[:, 0] = np.maximum(u[:, 0], 1e-8)  # as PROVABGS: u1 clipped at 1e-8
+    gam = theta[:, 7:9]
+    if mode == "warped":
+        with np.errstate(divide="ignore"):
+            gam = np.log10(gam)
+    return np.column_stack([u, gam, theta[:, 9:12], np.asarray(t_age, dtype=np.float64)])
+
+
+class Emulator:
+    """Neural emulator of the PROVABGS SED model.
+
+    Parameters
+    ----------
+    networks : list of SpeculatorNetwork
+        Wavelength bins, in ascending wavelength; their grids are concatenated.
+    input_mode : {"warped", "provabgs"}
+        How the 9 network inputs are formed (see :data:`INPUT_NAMES`).
+    burst_model : SEDModel or None
+        Supplies the burst SSP (its table must be on the emulator's grid). Without it,
+        only galaxies with an effective fburst of 0 can be evaluated.
+    info : dict
+        Configuration and provenance (saved in the manifest).
+    filters : tuple of str
+        speclite filters for :meth:`photometry`.
+
+    Examples
+    --------
+    >>> emu = Emulator.load("emulator/bc03")          # verifies the manifest's hashes
+    >>> wave, lum = emu.spectrum(theta, z)             # same contract as SEDModel.spectrum
+    >>> flux = emu.photometry(theta, z)                # same contract as SEDModel.photometry
+    """
+
+    def __init__(self, networks, input_mode="warped", burst_model=None, info=None,
+                 filters: tuple = FILTER_NAMES):
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}")
+        self.networks = list(networks)
+        self.input_mode = input_mode
+        self.wave = np.concatenate([n.wave for n in self.networks])
+        if np.any(np.diff(self.wave) <= 0):
+            raise ValueError("the networks' wavelength grids must ascend and not overlap")
+        self.burst_model = burst_model
+        if burst_model is not None and not np.allclose(burst_model.wave, self.wave, rtol=1e-10):
+            raise ValueError("the burst model's wavelength grid differs from the emulator's")
+        self.info = dict(info or {})
+        self.z_range = tuple(self.info.get("z_range", (0.0, cosmology.Z_MAX)))
+        self._photometer = Photometer(self.wave, filters=filters,
+                                      dz=self.info.get("photometry_dz", 1e-3))
+        self._tf = None
+
+    # -------------------------------------------------------------- inputs
+    def _check(self, theta, z, allow_zero=True):
+        theta = check_theta(theta)
+        z = check_redshift(z, len(theta), allow_zero=allow_zero)
+        lo, hi = self.z_range
+        bad = (z < lo) | (z > hi)
+        if np.any(bad):
+            i = int(np.nonzero(bad)[0][0])
+            raise ValueError(f"invalid redshift: row {i}: z = {float(z[i])!r} is outside the "
+                             f"emulator's trained range [{lo}, {hi}]")
+        if self.input_mode == "warped" and np.any(theta[:, 7:9] <= 0):
+            i = int(np.nonzero(np.any(theta[:, 7:9] <= 0, axis=1))[0][0])
+            raise ValueError(f"invalid parameters: row {i}: gamma1, gamma2 must be > 0 for the "
+                             "emulator (it works in log10 gamma)")
+        return theta, z
+
+    def _burst_active(self, theta, t_age):
+        return (theta[:, 5] > 0) & (theta[:, 6] < t_age)
+
+    # -------------------------------------------------------------- numpy path
+    def ln_spectrum_nmf(self, x) -> np.ndarray:
+        """NMF-part ln L_lambda per Msun formed, numpy float64: (N, 9) inputs -> (N, n_wave)."""
+        return np.concatenate([n.ln_spectrum(x) for n in self.networks], axis=1)
+
+    def _burst_numpy(self, theta, t_age, active):
+        if self.burst_model is None:
+            raise ValueError("this emulator has no burst model (e.g. the PROVABGS import emulates "
+                             "the NMF part only): fburst must be 0 or tburst >= t_age(z)")
+        idx = np.nonzero(active)[0]
+        z_burst = burst_metallicity(theta[idx, 7:9], theta[idx, 6], self.burst_model.bases)
+        lum = self.burst_model.ssp(theta[idx, 6], z_burst).astype(np.float64)
+        lum *= diffuse_transmission(self.wave, theta[idx, 10], theta[idx, 11])
+        return idx, lum
+
+    def _spectrum_numpy(self, theta, z):
+        t_age = cosmology.age_gyr(z)
+        lum = np.exp(self.ln_spectrum_nmf(nmf_inputs(theta, t_age, self.input_mode)))
+        active = self._burst_active(theta, t_age)
+        fb = np.where(active, theta[:, 5], 0.0)
+        lum *= (1.0 - fb)[:, None]
+        if np.any(active):
+            idx, burst = self._burst_numpy(theta, t_age, active)
+            lum[idx] += fb[idx, None] * burst
+        lum *= 10.0 ** theta[:, :1]
+        return lum
+
+    def spectrum(self, theta, z, backend: str = "numpy"):
+        """Rest-frame spectra, same contract as :meth:`SEDModel.spectrum`.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (N, 12) or (12,)
+        z : float or ndarray of shape (N,)
+        backend : {"numpy", "tf"}
+            numpy float64 or TensorFlow float32 (GPU when present).
+
+        Returns
+        -------
+        wave : ndarray of shape (n_wave,)
+            Angstrom.
+        lum : ndarray of shape (N, n_wave)
+            L_lambda, Lsun/Angstrom.
+        """
+        theta, z = self._check(theta, z)
+        if backend == "numpy":
+            return self.wave, self._spectrum_numpy(theta, z)
+        if backend == "tf":
+            return self.wave, self._tf_path().spectrum(theta, z).numpy().astype(np.float64)
+        raise ValueError("backend must be 'numpy' or 'tf'")
+
+    def photometry(self, theta, z, backend: str = "numpy", chunk: int = 4096) -> np.ndarray:
+        """AB nanomaggies (N, n_bands), same contract as :meth:`SEDModel.photometry`."""
+        theta, z = self._check(theta, z, allow_zero=False)
+        self._photometer.check_coverage(z)
+        if backend == "tf":
+            return self._tf_path().photometry(theta, z)
+        if backend != "numpy":
+            raise ValueError("backend must be 'numpy' or 'tf'")
+        out = np.empty((len(theta), self._photometer.n_bands))
+        for s in range(0, len(theta), chunk):
+            sl = slice(s, s + chunk)
+            out[sl] = self._photometer.nanomaggies(self._spectrum_numpy(theta[sl], z[sl]), z[sl])
+        return out
+
+    def _tf_path(self):
+        if self._tf is None:
+            from .tf_path import TFEmulatorPath
+
+            self._tf = TFEmulatorPath(self)
+        return self._tf
+
+    # -------------------------------------------------------------- I/O
+    def save(self, folder, metrics=None, inputs=None, recipe: str | None = None) -> Path:
+        """Write weights (.npz), ``emulator.json`` and the manifest into ``folder``."""
+        from ..artifacts import write_manifest
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for i, net in enumerate(self.networks):
+            arrays.update(net.to_arrays(prefix=f"bin{i}_"))
+        tmp = folder / (WEIGHTS_FILE + ".part.npz")
+        np.savez(tmp, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        tmp.replace(folder / WEIGHTS_FILE)
+        meta = {"input_mode": self.input_mode, "n_bins": len(self.networks),
+                "input_names": INPUT_NAMES[self.input_mode], **self.info}
+        (folder / "emulator.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if recipe is not None:
+            (folder / "RECIPE.md").write_text(recipe)
+        write_manifest(folder, "emulator", config=meta, inputs=inputs or {}, metrics=metrics or {})
+        return folder
+
+    @classmethod
+    def load(cls, folder, sps=None) -> "Emulator":
+        """Load an emulator folder, verifying the manifest's SHA-256 of every file.
+
+        Parameters
+        ----------
+        folder : path-like
+            e.g. ``"emulator/bc03"``.
+        sps : str or SSPTable, optional
+            SSP table for the burst; default the configuration named in the manifest. Its
+            content hash must equal the one the emulator was trained on.
+
+        Raises
+        ------
+        ValueError
+            A file differs from the manifest, or the SSP table is not the one it was
+            trained on.
+        """
+        from ..artifacts import read_manifest
+        from ..sed_model import SEDConfig, SEDModel
+
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        meta = json.loads((folder / "emulator.json").read_text())
+        with np.load(folder / WEIGHTS_FILE) as arrays:
+            arrays = dict(arrays)
+        networks = [SpeculatorNetwork.from_arrays(arrays, prefix=f"bin{i}_")
+                    for i in range(meta["n_bins"])]
+        burst = None
+        if meta.get("sed_config") is not None:
+            burst = SEDModel(sps if sps is not None else meta["sps"],
+                             config=SEDConfig(**meta["sed_config"]))
+            want = manifest["inputs"].get("ssp_table_hash")
+            if want and burst.ssp_hash != want:
+                raise ValueError(
+                    f"SSP table mismatch: the emulator in {folder} was trained on the table with "
+                    f"content hash {want[:16]}..., but {meta['sps']!r} gives {burst.ssp_hash[:16]}...; "
+                    "rebuild the table it was trained on or retrain the emulator")
+        return cls(networks, input_mode=meta["input_mode"], burst_model=burst, info=meta)
+
+    @classmethod
+    def from_speculator_npz(cls, paths, burst_model=None) -> "Emulator":
+        """Import Speculator-format networks saved as .npz (e.g. PROVABGS's pretrained FSPS
+        NMF emulator, model-spec 3): one file per wavelength bin with keys W0.., b0..,
+        alpha0.., beta0.., param/pca/spectrum shift and scale, ``pca_basis`` and ``wave``.
+
+        The PROVABGS inputs are [u1, u2, u3, gamma1, gamma2 (linear), dust1, dust2,
+        dust_index, t_age]; no burst emulator exists for it, so ``burst_model`` is None
+        unless an SSP model on the same grid is supplied.
+        """
+        paths = sorted((Path(p) for p in paths), key=lambda p: float(np.load(p)["wave"][0]))
+        networks = []
+        for p in paths:
+            with np.load(p) as arrays:
+                networks.append(SpeculatorNetwork.from_arrays(dict(arrays)))
+        info = {"source": [p.name for p in paths], "sps": "fsps (PROVABGS pretrained, NMF only)",
+                "z_range": (0.0, 0.6)}
+        return cls(networks, input_mode="provabgs", burst_model=burst_model, info=info)

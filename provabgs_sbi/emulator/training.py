@@ -1,0 +1,356 @@
+"""Training an emulator from the SED model: spectra -> PCA -> gated MLP.
+
+Pipeline (:func:`train_emulator`):
+
+1. NMF-only training and validation spectra from the direct model (:mod:`.trainset`;
+   chunked HDF5 in a work folder, resumable).
+2. Standardise ln L per wavelength; fit an IncrementalPCA in chunks (no more than one
+   chunk of spectra in memory); keep ``n_pca`` components.
+3. Train the MLP (Speculator's gated activation) from standardised inputs to standardised
+   PCA coefficients. The loss is the mean squared error of **ln L itself**, computed
+   exactly in coefficient space with the metric M = B diag(spectrum_scale^2) B^T, so the
+   network is fitted to the quantity the accuracy goals are stated in.
+4. A schedule of (learning rate, batch size) phases, each ending after ``patience`` epochs
+   without improvement of the validation loss, restarting from the best weights; a
+   wall-clock budget ends training gracefully with the best weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .network import SpeculatorNetwork
+from .trainset import make_training_spectra
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that defines a trained emulator (saved in its manifest).
+
+    Attributes
+    ----------
+    name : str
+        Folder name under ``emulator/``.
+    sps : str
+        SPS configuration of the SSP table.
+    wave_min, wave_max, resolution : float
+        Emulator wavelength grid: the SED model's table trimmed to [wave_min, wave_max]
+        (rest Angstrom) and averaged onto a log grid of resolving power ``resolution``.
+        The default [2000, 12000] A covers SDSS ugriz for 0 < z <= 0.46.
+    z_range : tuple
+        Redshifts of the training galaxies (t_age input).
+    n_train, n_val : int
+        Training and validation spectra.
+    n_validate : int
+        Held-out prior draws (bursts included) for the accuracy metrics in the manifest.
+    n_pca : int
+    hidden : tuple of int
+        Hidden layer widths.
+    phases : tuple of (learning rate, batch size)
+    patience, max_epochs_per_phase : int
+    max_minutes : float
+        Wall-clock budget of the MLP training.
+    seed : int
+    """
+
+    name: str = "bc03"
+    sps: str = "bc03"
+    wave_min: float = 2000.0
+    wave_max: float = 12000.0
+    resolution: float = 1000.0
+    z_range: tuple = (0.0, 0.3)
+    n_train: int = 1_000_000
+    n_val: int = 20_000
+    n_pca: int = 96
+    hidden: tuple = (256, 256, 256, 256)
+    phases: tuple = ((1e-3, 512), (5e-4, 1024), (2e-4, 2048), (1e-4, 4096), (5e-5, 8192),
+                     (2e-5, 16384))
+    patience: int = 8
+    max_epochs_per_phase: int = 60
+    max_minutes: float = 60.0
+    n_validate: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.wave_min < self.wave_max:
+            raise ValueError("need 0 < wave_min < wave_max")
+        if not (0 <= self.z_range[0] < self.z_range[1] <= 3.0):
+            raise ValueError(f"z_range must lie in [0, 3], got {self.z_range}")
+        if self.n_train < max(self.n_pca, 10) or self.n_val < 10:
+            raise ValueError("n_train must exceed n_pca, and n_val must be >= 10")
+        if self.n_pca < 1 or not self.hidden or min(self.hidden) < 1:
+            raise ValueError("n_pca and every hidden width must be >= 1")
+        if not self.phases or any(lr <= 0 or bs < 1 for lr, bs in self.phases):
+            raise ValueError("phases must be non-empty (learning rate > 0, batch size >= 1)")
+        if self.patience < 1 or self.max_epochs_per_phase < 1 or self.max_minutes <= 0:
+            raise ValueError("patience, max_epochs_per_phase and max_minutes must be positive")
+
+    def sed_config(self):
+        from ..sed_model import SEDConfig
+
+        return SEDConfig(wave_min=self.wave_min, wave_max=self.wave_max,
+                         resolution=self.resolution)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["z_range"] = list(self.z_range)
+        d["hidden"] = list(self.hidden)
+        d["phases"] = [list(p) for p in self.phases]
+        return d
+
+
+@dataclass
+class PCAStats:
+    spectrum_shift: np.ndarray
+    spectrum_scale: np.ndarray
+    basis: np.ndarray          # (n_pca, n_wave)
+    train_coef: np.ndarray     # (n_train, n_pca) raw coefficients
+    val_coef: np.ndarray
+    train_x: np.ndarray
+    val_x: np.ndarray
+    residual_rms: float        # ln L RMS of the PCA truncation on validation spectra
+    extras: dict = field(default_factory=dict)
+
+
+def _standardisation(path, chunk=20000):
+    with h5py.File(path, "r") as fh:
+        d = fh["ln_lum"]
+        n = d.shape[0]
+        s1 = np.zeros(d.shape[1])
+        s2 = np.zeros(d.shape[1])
+        for s in range(0, n, chunk):
+            block = d[s:s + chunk].astype(np.float64)
+            s1 += block.sum(0)
+            s2 += (block**2).sum(0)
+    mean = s1 / n
+    std = np.sqrt(np.maximum(s2 / n - mean**2, 1e-12))
+    return mean, std
+
+
+def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True) -> PCAStats:
+    """Chunked PCA of the standardised ln spectra, then the coefficients of every row.
+
+    Equivalent to a full PCA but fitted in chunks: the (n_wave x n_wave) scatter matrix is
+    accumulated over chunks (never more than ``chunk`` spectra in memory) and
+    eigen-decomposed once; the leading ``n_pca`` eigenvectors are the basis.
+    """
+    shift, scale = _standardisation(train_path, chunk)
+    with h5py.File(train_path, "r") as fh:
+        d = fh["ln_lum"]
+        n, n_wave = d.shape
+        scatter = np.zeros((n_wave, n_wave))
+        total = np.zeros(n_wave)
+        starts = range(0, n, chunk)
+        if progress:
+            from tqdm.auto import tqdm
+            starts = tqdm(starts, desc="PCA scatter matrix", unit="chunk")
+        for s in starts:
+            block = (d[s:s + chunk] - shift) / scale
+            scatter += block.T @ block
+            total += block.sum(0)
+    mean = total / n
+    cov = scatter / n - np.outer(mean, mean)
+    evals, evecs = np.linalg.eigh(cov)
+    basis = evecs[:, ::-1][:, :n_pca].T.copy()                 # (n_pca, n_wave)
+    # Fold the PCA mean into the spectrum shift: lnL = (c @ B) * scale + shift'.
+    shift_total = shift + mean * scale
+
+    def coefficients(path):
+        with h5py.File(path, "r") as fh:
+            d = fh["ln_lum"]
+            x = fh["inputs"][:]
+            out = np.empty((d.shape[0], n_pca))
+            res = 0.0
+            for s in range(0, d.shape[0], chunk):
+                block = (d[s:s + chunk] - shift_total) / scale
+                c = block @ basis.T
+                out[s:s + chunk] = c
+                res += (((c @ basis - block) * scale) ** 2).sum()
+            return x, out, np.sqrt(res / (d.shape[0] * d.shape[1]))
+
+    tx, tc, _ = coefficients(train_path)
+    vx, vc, vres = coefficients(val_path)
+    return PCAStats(shift_total, scale, basis, tc, vc, tx, vx, float(vres))
+
+
+class _MLP:
+    """Gated MLP in TensorFlow, trained with Adam on the ln L metric."""
+
+    def __init__(self, n_in, hidden, n_out, seed):
+        import tensorflow as tf
+
+        self.tf = tf
+        rng = np.random.default_rng(seed)
+        sizes = [n_in, *hidden, n_out]
+        self.W = [tf.Variable(rng.normal(0, np.sqrt(2.0 / a), (a, b)).astype(np.float32))
+                  for a, b in zip(sizes[:-1], sizes[1:])]
+        self.b = [tf.Variable(np.zeros(b, np.float32)) for b in sizes[1:]]
+        self.alpha = [tf.Variable(rng.normal(0, 1, h).astype(np.float32)) for h in hidden]
+        self.beta = [tf.Variable(rng.normal(0, 1, h).astype(np.float32)) for h in hidden]
+        self.variables = [*self.W, *self.b, *self.alpha, *self.beta]
+
+    def __call__(self, x):
+        tf = self.tf
+        h = x
+        for W, b, a, be in zip(self.W[:-1], self.b[:-1], self.alpha, self.beta):
+            act = tf.matmul(h, W) + b
+            h = (be + (1.0 - be) * tf.math.sigmoid(a * act)) * act
+        return tf.matmul(h, self.W[-1]) + self.b[-1]
+
+    def get(self):
+        return [v.numpy().copy() for v in self.variables]
+
+    def set(self, values):
+        for v, val in zip(self.variables, values):
+            v.assign(val)
+
+
+def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print):
+    """Train the gated MLP; returns (network arrays, history dict)."""
+    import tensorflow as tf
+    import tf_keras
+
+    n_wave = pca.basis.shape[1]
+    x_shift, x_scale = pca.train_x.mean(0), pca.train_x.std(0)
+    c_shift, c_scale = pca.train_coef.mean(0), pca.train_coef.std(0)
+    xt = ((pca.train_x - x_shift) / x_scale).astype(np.float32)
+    yt = ((pca.train_coef - c_shift) / c_scale).astype(np.float32)
+    xv = tf.constant(((pca.val_x - x_shift) / x_scale).astype(np.float32))
+    yv = tf.constant(((pca.val_coef - c_shift) / c_scale).astype(np.float32))
+    # Metric in standardised-coefficient units: d lnL = (dc * c_scale) @ B * s.
+    metric = (c_scale[:, None] * (pca.basis * pca.spectrum_scale**2) @ pca.basis.T * c_scale[None, :])
+    metric = tf.constant((metric / n_wave).astype(np.float32))
+
+    net = _MLP(xt.shape[1], config.hidden, yt.shape[1], config.seed)
+    opt = tf_keras.optimizers.Adam(learning_rate=config.phases[0][0])
+
+    def mse_lnl(pred, true):
+        d = pred - true
+        return tf.reduce_mean(tf.reduce_sum(tf.matmul(d, metric) * d, axis=1))
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = mse_lnl(net(x), y)
+        grads = tape.gradient(loss, net.variables)
+        opt.apply_gradients(zip(grads, net.variables))
+        return loss
+
+    @tf.function(jit_compile=True)
+    def val_loss():
+        return mse_lnl(net(xv), yv)
+
+    rng = np.random.default_rng(config.seed)
+    best = float(val_loss())
+    best_w = net.get()
+    history = {"epoch_val_rms_lnl": [], "phase": [], "train_rms_lnl": []}
+    t0 = time.perf_counter()
+    out_of_time = False
+    n = len(xt)
+    for pi, (lr, bs) in enumerate(config.phases):
+        opt.learning_rate.assign(lr)
+        net.set(best_w)
+        stale = 0
+        for epoch in range(config.max_epochs_per_phase):
+            perm = rng.permutation(n)
+            tot = 0.0
+            nb = 0
+            for s in range(0, n - bs + 1, bs):
+                idx = perm[s:s + bs]
+                tot += float(step(xt[idx], yt[idx]))
+                nb += 1
+            v = float(val_loss())
+            history["epoch_val_rms_lnl"].append(np.sqrt(v))
+            history["train_rms_lnl"].append(np.sqrt(tot / max(nb, 1)))
+            history["phase"].append(pi)
+            if progress:
+                log(f"phase {pi} (lr {lr:g}, batch {bs}) epoch {epoch}: train rms lnL "
+                    f"{np.sqrt(tot / max(nb, 1)):.5f}, val {np.sqrt(v):.5f} "
+                    f"(best {np.sqrt(best):.5f}) [{(time.perf_counter() - t0) / 60:.1f} min]")
+            if v < best:
+                best, best_w, stale = v, net.get(), 0
+            else:
+                stale += 1
+            if (time.perf_counter() - t0) / 60 > config.max_minutes:
+                out_of_time = True
+                break
+            if stale >= config.patience:
+                break
+        if out_of_time:
+            log(f"stopping: the {config.max_minutes} min budget is spent; keeping the best weights")
+            break
+    net.set(best_w)
+    n_layers = len(net.W)
+    vals = best_w
+    W = vals[:n_layers]
+    b = vals[n_layers:2 * n_layers]
+    alpha = vals[2 * n_layers:2 * n_layers + len(config.hidden)]
+    beta = vals[2 * n_layers + len(config.hidden):]
+    network = SpeculatorNetwork(
+        W=tuple(np.asarray(w, np.float64) for w in W), b=tuple(np.asarray(x, np.float64) for x in b),
+        alpha=tuple(np.asarray(a, np.float64) for a in alpha),
+        beta=tuple(np.asarray(x, np.float64) for x in beta),
+        param_shift=x_shift, param_scale=x_scale, pca_shift=c_shift, pca_scale=c_scale,
+        pca_basis=pca.basis, spectrum_shift=pca.spectrum_shift, spectrum_scale=pca.spectrum_scale,
+        wave=np.zeros(n_wave))
+    history.update(best_val_rms_lnl=float(np.sqrt(best)), minutes=(time.perf_counter() - t0) / 60,
+                   out_of_time=out_of_time, pca_residual_rms_lnl=pca.residual_rms)
+    return network, history
+
+
+def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True, log=print):
+    """Run the whole pipeline and write ``out_dir`` (weights, emulator.json, manifest).
+
+    Parameters
+    ----------
+    work_dir : path-like, optional
+        Where the training spectra go (default ``<cache>/emulator_work/<name>``); rerunning
+        with the same settings resumes their generation.
+    """
+    from ..paths import cache_dir
+    from ..sed_model import SEDModel
+    from .core import Emulator
+
+    work = Path(work_dir) if work_dir else cache_dir() / "emulator_work" / config.name
+    work.mkdir(parents=True, exist_ok=True)
+    model = SEDModel(config.sps, config=config.sed_config())
+    log(f"[1/4] training spectra ({config.n_train:,} + {config.n_val:,}) in {work}")
+    tr = make_training_spectra(work / f"train_{config.n_train}_s{config.seed}.h5", config.n_train,
+                               model, config.seed, config.z_range, progress)
+    va = make_training_spectra(work / f"val_{config.n_val}_s{config.seed + 1}.h5", config.n_val,
+                               model, config.seed + 1_000_003, config.z_range, progress)
+    log(f"[2/4] incremental PCA, {config.n_pca} components")
+    pca = fit_pca(tr, va, config.n_pca, progress=progress)
+    log(f"      PCA truncation residual on validation spectra: rms ln L {pca.residual_rms:.2e}")
+    log("[3/4] MLP training")
+    net, history = train_mlp(config, pca, progress=progress, log=log)
+    net = dataclasses.replace(net, wave=model.wave.copy())
+    meta = {"sps": config.sps, "z_range": list(config.z_range),
+            "sed_config": dataclasses.asdict(config.sed_config()), "config": config.to_dict(),
+            "training_history": history}
+    emu = Emulator([net], input_mode="warped", burst_model=model, info=meta)
+    log("[4/4] validation on held-out prior draws")
+    from .validate import validate_emulator
+
+    metrics = validate_emulator(emu, model, n=config.n_validate, seed=config.seed + 7)
+    inputs = {"ssp_table_hash": model.ssp_hash, "n_train": config.n_train,
+              "training_spectra_seed": config.seed}
+    recipe = _recipe(config)
+    emu.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
+    return emu, metrics
+
+
+def _recipe(config: EmulatorConfig) -> str:
+    args = (f"--sps {config.sps} --n-train {config.n_train} --n-pca {config.n_pca} "
+            f"--hidden {','.join(map(str, config.hidden))} --max-minutes {config.max_minutes:g} "
+            f"--seed {config.seed}")
+    return (f"# Recipe for emulator/{config.name}\n\nRebuilt with\n\n"
+            f"```\nprovabgs-sbi emulator train {args}\n```\n\n"
+            "Settings not on the command line are the defaults of `EmulatorConfig` "
+            "(all of them are in manifest.json under `config`). Training spectra are cached in "
+            "the work folder and reused/resumed on a rerun.\n")

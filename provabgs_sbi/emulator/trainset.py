@@ -1,0 +1,97 @@
+"""Training spectra for the emulator: chunked, seeded, resumable HDF5.
+
+Each row is one NMF-only, unit-mass galaxy (fburst = 0, log M = 0): the 9 network inputs
+and ln L_lambda per Msun formed on the emulator's wavelength grid, from the direct
+:class:`~provabgs_sbi.sed_model.SEDModel`. Inputs are drawn uniformly over the prior box
+(u1..u3 uniform, so both priors are covered evenly) and z ~ U(z_min, z_max).
+
+Chunk k is drawn from ``numpy.random.default_rng([seed, k])``, so an interrupted run
+continues where it stopped and produces exactly the rows an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .. import cosmology
+from ..parameters import from_warped
+from ..priors import HIGH, LOW
+from .core import nmf_inputs
+
+CHUNK = 5000
+
+
+def draw_nmf_parameters(n: int, rng, z_range) -> tuple[np.ndarray, np.ndarray]:
+    """Physical parameters (n, 12) of unit-mass, burst-free galaxies and redshifts (n,)."""
+    w = rng.uniform(LOW, HIGH, size=(n, len(LOW)))
+    w[:, 0] = 0.0          # log M = 0: per Msun formed
+    w[:, 4] = 0.0          # fburst = 0: the NMF part only
+    z = rng.uniform(z_range[0], z_range[1], size=n)
+    return from_warped(w), z
+
+
+def make_training_spectra(path, n: int, model, seed: int, z_range, progress: bool = True,
+                          chunk: int = CHUNK) -> Path:
+    """Create or resume ``path`` with ``n`` rows (``inputs`` (n, 9), ``ln_lum`` (n, n_wave)).
+
+    Parameters
+    ----------
+    model : SEDModel
+        The direct model on the emulator's grid.
+    seed : int
+        Base seed; chunk k uses ``default_rng([seed, k])``.
+    z_range : (float, float)
+
+    Raises
+    ------
+    ValueError
+        If ``path`` exists but was made with other settings.
+    """
+    path = Path(path)
+    settings = {"n": int(n), "seed": int(seed), "z_range": [float(z_range[0]), float(z_range[1])],
+                "chunk": int(chunk), "ssp_table_hash": model.ssp_hash, "n_wave": len(model.wave)}
+    mode = "r+" if path.exists() else "w"
+    with h5py.File(path, mode) as fh:
+        if mode == "w":
+            fh.create_dataset("inputs", shape=(n, 9), dtype="f8", chunks=(min(chunk, n), 9))
+            fh.create_dataset("ln_lum", shape=(n, len(model.wave)), dtype="f4",
+                              chunks=(min(chunk, n), len(model.wave)))
+            fh.create_dataset("wave", data=model.wave)
+            fh.attrs["settings"] = json.dumps(settings, sort_keys=True)
+            fh.attrs["n_done"] = 0
+        elif json.loads(fh.attrs["settings"]) != settings:
+            raise ValueError(f"{path} was made with other settings "
+                             f"({fh.attrs['settings']}); delete it or choose another path")
+        n_done = int(fh.attrs["n_done"])
+        starts = range(n_done, n, chunk)
+        if progress and len(starts):
+            from tqdm.auto import tqdm
+            bar = tqdm(total=n, initial=n_done, desc="emulator training spectra", unit="SED")
+        else:
+            bar = None
+        for s in starts:
+            k = s // chunk
+            m = min(chunk, n - s)
+            rng = np.random.default_rng([seed, k])
+            theta, z = draw_nmf_parameters(m, rng, z_range)
+            _, lum = model.spectrum(theta, z)
+            fh["inputs"][s:s + m] = nmf_inputs(theta, cosmology.age_gyr(z), "warped")
+            fh["ln_lum"][s:s + m] = np.log(lum).astype(np.float32)
+            fh.attrs["n_done"] = s + m      # only after the chunk is written
+            fh.flush()
+            if bar is not None:
+                bar.update(m)
+        if bar is not None:
+            bar.close()
+    return path
+
+
+def read_rows(path, start: int = 0, stop: int | None = None):
+    """(inputs, ln_lum) rows [start, stop) of a complete training file."""
+    with h5py.File(path, "r") as fh:
+        n_done = int(fh.attrs["n_done"])
+        stop = n_done if stop is None else min(stop, n_done)
+        return fh["inputs"][start:stop], fh["ln_lum"][start:stop]

@@ -1,0 +1,162 @@
+"""The emulator: PROVABGS import against an independent forward pass, save/load, hashes,
+a tiny emulator trained on a fake SSP table, numpy vs TensorFlow paths."""
+import dataclasses
+import glob
+
+import numpy as np
+import pytest
+
+from provabgs_sbi import Prior, SEDModel
+from provabgs_sbi.emulator import Emulator
+from provabgs_sbi.paths import data_dir
+from provabgs_sbi.photometry import nanomaggies_to_mag
+from provabgs_sbi.sps import write_ssp_table
+
+
+def provabgs_npz():
+    return sorted(glob.glob(str(data_dir() / "nmf.v0.1.seed0_99.w*.npz")))
+
+
+def independent_forward(path, x):
+    """model-spec 3, written out from the formula: standardise, 8 gated layers, linear
+    output, PCA reconstruction; float64 with a stable sigmoid."""
+    a = np.load(path)
+    h = (x - a["param_shift"]) / a["param_scale"]
+    for i in range(8):
+        z = h @ a[f"W{i}"] + a[f"b{i}"]
+        sig = np.where(z * a[f"alpha{i}"] >= 0, 1 / (1 + np.exp(-np.abs(a[f"alpha{i}"] * z))),
+                       np.exp(-np.abs(a[f"alpha{i}"] * z)) / (1 + np.exp(-np.abs(a[f"alpha{i}"] * z))))
+        h = (a[f"beta{i}"] + (1 - a[f"beta{i}"]) * sig) * z
+    c = h @ a["W8"] + a["b8"]
+    return ((c * a["pca_scale"] + a["pca_shift"]) @ a["pca_basis"]) * a["spectrum_scale"] + a["spectrum_shift"]
+
+
+REF_THETA = np.array([10, 0.1, 0.2, 0.3, 0.4, 0, 1, 3e-3, 3e-3, 0.5, 0.3, -0.5])
+
+
+def test_provabgs_import_matches_independent_forward_pass():
+    emu = Emulator.from_speculator_npz(provabgs_npz())
+    assert len(emu.wave) == 4899 and emu.wave[0] == 2005.0 and emu.wave[-1] == 59900.0
+    rng = np.random.default_rng(0)
+    n = 20
+    beta = rng.dirichlet(np.ones(4), n)
+    from provabgs_sbi.parameters import betas_to_u
+    u = betas_to_u(beta)
+    x = np.column_stack([u, rng.uniform(1e-4, 1e-2, (n, 2)), rng.uniform(0, 3, (n, 2)),
+                         rng.uniform(-2, 1, n), rng.uniform(10, 13.7, n)])
+    ref = np.concatenate([independent_forward(p, x) for p in provabgs_npz()], axis=1)
+    np.testing.assert_allclose(emu.ln_spectrum_nmf(x), ref, atol=1e-5, rtol=0)
+
+
+def test_provabgs_reference_galaxy():
+    """model-spec 3's reference evaluation: ugriz nanomaggies and L at 5500 A."""
+    emu = Emulator.from_speculator_npz(provabgs_npz())
+    wave, lum = emu.spectrum(REF_THETA, 0.05)
+    assert lum[0, np.argmin(np.abs(wave - 5500))] == pytest.approx(3.89e5, rel=0.01)
+    np.testing.assert_allclose(emu.photometry(REF_THETA, 0.05)[0],
+                               [10.93, 40.51, 76.50, 104.39, 139.26], rtol=2e-3)
+    burst = REF_THETA.copy()
+    burst[5] = 0.2
+    with pytest.raises(ValueError, match="no burst model"):
+        emu.spectrum(burst, 0.05)
+
+
+# ----------------------------------------------------------------- tiny trained emulator
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, fake_table):
+    from provabgs_sbi.emulator.training import EmulatorConfig, train_emulator
+
+    tmp = tmp_path_factory.mktemp("emu")
+    table_path = write_ssp_table(fake_table, tmp / "fake.h5")
+    cfg = EmulatorConfig(name="fake", sps=str(table_path), n_train=4000, n_val=400, n_pca=12,
+                         hidden=(32, 32), phases=((3e-3, 128), (1e-3, 256)), patience=4,
+                         max_epochs_per_phase=25, max_minutes=1.5, n_validate=300, seed=1)
+    emu, metrics = train_emulator(cfg, tmp / "out", work_dir=tmp / "work", progress=False,
+                                  log=lambda *a: None)
+    return emu, metrics, cfg, tmp
+
+
+def test_tiny_emulator_beats_mean_spectrum_baseline(tiny):
+    emu, metrics, cfg, _ = tiny
+    model = emu.burst_model
+    theta = Prior().sample(300, seed=11)
+    theta[:, 5] = 0.0        # NMF part: what the network learns
+    z = np.random.default_rng(3).uniform(0.0, 0.3, 300)
+    true = np.log(model.spectrum(theta, z)[1])
+    pred = np.log(emu.spectrum(theta, z)[1])
+    baseline = true.mean(axis=0)          # the mean (log-)spectrum, scaled by mass
+    err_emu = np.sqrt(np.mean((pred - true) ** 2))
+    err_base = np.sqrt(np.mean((baseline - true) ** 2))
+    assert err_emu < 0.2 * err_base
+
+
+def test_burst_comes_from_the_table(tiny):
+    emu, *_ = tiny
+    th = Prior().sample(5, seed=2)
+    th[:, 5] = 1.0
+    th[:, 6] = np.linspace(0.05, 9.0, 5)
+    np.testing.assert_allclose(emu.spectrum(th, 0.1)[1], emu.burst_model.spectrum(th, 0.1)[1],
+                               rtol=1e-10)
+
+
+def test_save_load_roundtrip_identical(tiny):
+    emu, _, cfg, tmp = tiny
+    back = Emulator.load(tmp / "out")
+    theta = Prior().sample(50, seed=5)
+    z = np.random.default_rng(5).uniform(0.01, 0.3, 50)
+    np.testing.assert_array_equal(back.spectrum(theta, z)[1], emu.spectrum(theta, z)[1])
+    np.testing.assert_array_equal(back.photometry(theta, z), emu.photometry(theta, z))
+
+
+def test_hash_mismatch_refused(tiny, tmp_path):
+    import shutil
+
+    _, _, _, tmp = tiny
+    bad = tmp_path / "bad"
+    shutil.copytree(tmp / "out", bad)
+    w = dict(np.load(bad / "weights.npz"))
+    w["bin0_b0"] = w["bin0_b0"] + 1e-3
+    np.savez(bad / "weights.npz", **w)
+    with pytest.raises(ValueError, match="SHA-256"):
+        Emulator.load(bad)
+
+
+def test_ssp_table_mismatch_refused(tiny, tmp_path):
+    from .conftest import make_fake_ssp_table
+
+    _, _, _, tmp = tiny
+    other = write_ssp_table(make_fake_ssp_table(seed=7), tmp_path / "other.h5")
+    with pytest.raises(ValueError, match="SSP table mismatch"):
+        Emulator.load(tmp / "out", sps=str(other))
+
+
+def test_numpy_and_tf_paths_agree(tiny):
+    emu, *_ = tiny
+    theta = Prior().sample(200, seed=9)
+    z = np.random.default_rng(9).uniform(0.01, 0.3, 200)
+    _, a = emu.spectrum(theta, z)
+    _, b = emu.spectrum(theta, z, backend="tf")
+    np.testing.assert_allclose(b, a, rtol=2e-5)
+    exact = emu._photometer.nanomaggies(a, z, exact=True)
+    np.testing.assert_allclose(emu.photometry(theta, z, backend="tf"), exact, rtol=2e-5)
+
+
+def test_emulator_input_checks(tiny):
+    emu, *_ = tiny
+    with pytest.raises(ValueError, match="outside the emulator's trained range"):
+        emu.photometry(REF_THETA, 0.5)
+    with pytest.raises(ValueError, match="betas sum"):
+        bad = REF_THETA.copy()
+        bad[1] = 0.9
+        emu.spectrum(bad, 0.1)
+
+
+def test_metrics_recorded(tiny):
+    emu, metrics, _, tmp = tiny
+    from provabgs_sbi.artifacts import read_manifest
+
+    man = read_manifest(tmp / "out")
+    assert man["inputs"]["ssp_table_hash"] == emu.burst_model.ssp_hash
+    assert man["metrics"]["frac_err_p99_max"] == pytest.approx(metrics["frac_err_p99_max"])
+    assert set(man["files"]) >= {"weights.npz", "emulator.json", "RECIPE.md"}
+    assert "tensorflow" in man["versions"]
