@@ -93,6 +93,75 @@ def cmd_emulator_validate(args) -> int:
     return 0
 
 
+def cmd_data_fetch(args) -> int:
+    from .catalog import load_sdss_sample
+    from .sps import build_ssp_table
+
+    print(f"bc03 SSP table: {build_ssp_table('bc03')}")
+    cat = load_sdss_sample()
+    print(f"SDSS sample: {len(cat)} galaxies ({cat.source})")
+    return 0
+
+
+def cmd_trainset_make(args) -> int:
+    from .emulator import Emulator
+    from .fetch import sha256_file
+    from .training_set import TrainingSetConfig, make_training_set
+
+    emu = Emulator.load(args.emulator)
+    cfg = TrainingSetConfig(n=args.n, seed=args.seed, prior=args.prior,
+                            z_range=(args.z_min, args.z_max), chunk=args.chunk)
+    path = make_training_set(args.out, cfg, emu,
+                             emulator_id=sha256_file(f"{args.emulator}/manifest.json"),
+                             backend=args.backend)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_flow_train(args) -> int:
+    from .anpe import train_posterior
+    from .flows import FlowConfig
+
+    overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("batch_size", args.batch_size),
+                                   ("seed", args.seed)) if v is not None}
+    cfg = FlowConfig.preset(args.preset, **overrides)
+    recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
+              "\n```\n\nThe training set was made with the command recorded in "
+              "posterior.json (`training_set`).\n")
+    _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
+                                 recipe=recipe, inputs={"emulator": args.emulator_id or ""})
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_posterior(args) -> int:
+    from .catalog import read_catalog
+    from .fit import fit_catalog
+    from .posterior import Posterior
+
+    post = Posterior.load(args.flow)
+    split = lambda s: s.split(",") if s else None  # noqa: E731
+    cat = read_catalog(args.catalog, preset=args.preset, mag_cols=split(args.mag_cols),
+                       err_cols=split(args.err_cols), flux_cols=split(args.flux_cols),
+                       ivar_cols=split(args.ivar_cols), z_col=args.z_col,
+                       z_range=tuple(post.z_range))
+    rows = slice(None) if args.rows is None else _parse_rows(args.rows, len(cat))
+    if args.rows is not None:
+        cat = cat.subset(rows)
+    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed)
+    flags = post.flags(cat.to_x())
+    print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
+          f"{post.describe_flags(flags)}")
+    return 0
+
+
+def _parse_rows(text, n):
+    if ":" in text:
+        a, b = text.split(":")
+        return np.arange(int(a or 0), min(int(b or n), n))
+    return np.array([int(r) for r in text.split(",")])
+
+
 def cmd_run(args) -> int:
     from .pipeline import run_main_job
 
@@ -135,6 +204,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default="emulator_errors.png", help="PNG of the error percentiles")
     p.set_defaults(func=cmd_emulator_validate)
 
+    data = sub.add_parser("data", help="third-party data").add_subparsers(dest="data_command",
+                                                                          required=True)
+    p = data.add_parser("fetch", help="download (checksum verified) and cache the bc03 grid and "
+                                      "the SDSS sample")
+    p.set_defaults(func=cmd_data_fetch)
+
+    ts = sub.add_parser("trainset", help="ANPE training sets").add_subparsers(
+        dest="trainset_command", required=True)
+    p = ts.add_parser("make", help="prior -> emulator ugriz -> noise; chunked, resumable HDF5")
+    p.add_argument("--n", type=int, required=True, help="accepted galaxies wanted")
+    p.add_argument("--out", required=True, help="HDF5 file (resumed if it exists)")
+    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("--prior", default="default", choices=("default", "sedflow"))
+    p.add_argument("--z-min", type=float, default=0.0)
+    p.add_argument("--z-max", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk", type=int, default=50_000)
+    p.add_argument("--backend", default="auto", choices=("auto", "numpy", "tf"))
+    p.set_defaults(func=cmd_trainset_make)
+
+    fl = sub.add_parser("flow", help="train the posterior flow").add_subparsers(
+        dest="flow_command", required=True)
+    p = fl.add_parser("train", help="fit the conditional flow on a training set")
+    p.add_argument("trainset")
+    p.add_argument("--out", default="flows/bc03")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--test", help="held-out training-set file for the coverage metrics")
+    p.add_argument("--emulator-id", help="recorded in the manifest")
+    p.set_defaults(func=cmd_flow_train)
+
+    p = sub.add_parser("posterior", help="posterior samples for a catalog")
+    p.add_argument("catalog", help="FITS/HDF5/CSV table (NSA or SDSS layout, or give columns)")
+    p.add_argument("--flow", default="flows/bc03")
+    p.add_argument("--n-samples", type=int, default=1000)
+    p.add_argument("--out", required=True, help="output HDF5")
+    p.add_argument("--preset", choices=("nsa", "sdss"))
+    p.add_argument("--mag-cols", help="five AB magnitude columns, comma separated")
+    p.add_argument("--err-cols", help="five magnitude-error columns")
+    p.add_argument("--flux-cols", help="five AB nanomaggy columns")
+    p.add_argument("--ivar-cols", help="five inverse-variance columns")
+    p.add_argument("--z-col", help="redshift column")
+    p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k'")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_posterior)
+
     p = sub.add_parser("sed", help="photometry (and a spectrum plot) of one galaxy")
     p.add_argument("--theta", required=True,
                    help="12 numbers: " + " ".join(PARAM_NAMES) + " (comma or space separated)")
@@ -149,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[3:] if argv is None else argv[2:])
     try:
         return args.func(args)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

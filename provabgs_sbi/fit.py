@@ -1,0 +1,120 @@
+"""Fit a catalog with a trained posterior and write samples, derived properties and
+per-galaxy summaries to HDF5 (resumable; the final file appears atomically).
+
+Output file layout::
+
+    samples           (n_gal, n_samples, 12) float32  physical parameters (PARAM_NAMES)
+    derived/<name>    (n_gal, n_samples) float32      derived properties (SEDModel.derived)
+    summary           table: id, z, flags, and <name>_p16/_p50/_p84 per parameter and property
+    x                 (n_gal, 11) the conditioning vectors
+    attrs: settings (JSON), flag_names, param_names
+
+Galaxies flagged invalid or outside the trained redshift range have NaN samples.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .parameters import PARAM_NAMES
+from .posterior import FLAG_NAMES, Posterior
+
+DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
+
+
+def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
+                chunk: int = 200, derived_model=None, progress: bool = True) -> Path:
+    """Posterior samples for every galaxy of ``catalog``; see the module docstring.
+
+    Parameters
+    ----------
+    post : Posterior
+    catalog : PhotometryCatalog
+    out : path-like
+        Output HDF5. While running, rows go to ``<out>.part`` (resumed if present with the
+        same settings); it is renamed to ``out`` when complete.
+    derived_model : SEDModel, optional
+        For derived properties; default the SED model of the posterior's SPS configuration.
+    """
+    from .sed_model import SEDModel
+
+    out = Path(out)
+    part = out.with_name(out.name + ".part")
+    x = catalog.to_x()
+    n_gal = len(x)
+    flags = post.flags(x)
+    ids = np.asarray(catalog.ids)
+    if ids.dtype.kind in "UO":
+        ids = ids.astype("S")
+    derived_model = derived_model or SEDModel(post.info.get("sps", "bc03"))
+    settings = json.dumps({"n_samples": int(n_samples), "seed": int(seed), "n_gal": n_gal,
+                           "catalog": getattr(catalog, "source", ""),
+                           "posterior": post.manifest.get("files", {}) if hasattr(post, "manifest") else {}},
+                          sort_keys=True)
+    names = list(PARAM_NAMES) + list(DERIVED)
+    if part.exists():
+        with h5py.File(part, "r") as fh:
+            if fh.attrs.get("settings") != settings:
+                part.unlink()
+    if not part.exists():
+        with h5py.File(part, "w") as fh:
+            fh.create_dataset("samples", shape=(n_gal, n_samples, 12), dtype="f4",
+                              chunks=(max(1, min(chunk, n_gal)), n_samples, 12))
+            for name in DERIVED:
+                fh.create_dataset(f"derived/{name}", shape=(n_gal, n_samples), dtype="f4",
+                                  chunks=(max(1, min(chunk, n_gal)), n_samples))
+            fh.create_dataset("stats", shape=(n_gal, len(names), 3), dtype="f8")
+            fh.create_dataset("x", data=x)
+            fh.attrs["settings"] = settings
+            fh.attrs["n_done"] = 0
+    with h5py.File(part, "r+") as fh:
+        start = int(fh.attrs["n_done"])
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=n_gal, initial=start, desc="posteriors", unit="gal")
+        for s in range(start, n_gal, chunk):
+            sl = slice(s, min(s + chunk, n_gal))
+            samp = post.sample(x[sl], n_samples, seed=[seed, s], strict=False)
+            m = samp.shape[0]
+            der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
+            ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
+            if np.any(ok):
+                flat = samp[ok].reshape(-1, 12)
+                zz = np.repeat(x[sl][ok, 10], n_samples)
+                d = derived_model.derived(flat, zz)
+                for k in DERIVED:
+                    der[k][ok] = d[k].reshape(-1, n_samples)
+            fh["samples"][sl] = samp.astype(np.float32)
+            allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
+            with np.errstate(invalid="ignore"):
+                stats = np.nanpercentile(allv, [16, 50, 84], axis=1) if np.any(ok) else \
+                    np.full((3, m, len(names)), np.nan)
+            fh["stats"][sl] = np.moveaxis(stats, 0, -1)
+            for k in DERIVED:
+                fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
+            fh.flush()
+            fh.attrs["n_done"] = sl.stop
+            fh.flush()
+            if bar is not None:
+                bar.update(m)
+        if bar is not None:
+            bar.close()
+        stats = fh["stats"][:]
+        cols = {"id": ids, "z": x[:, 10], "flags": flags}
+        for j, name in enumerate(names):
+            for q, tag in enumerate(("p16", "p50", "p84")):
+                cols[f"{name}_{tag}"] = stats[:, j, q]
+        arr = np.rec.fromarrays(list(cols.values()), names=list(cols))
+        if "summary" in fh:
+            del fh["summary"]
+        fh.create_dataset("summary", data=arr)
+        fh.attrs["flag_names"] = json.dumps({str(k): v for k, v in FLAG_NAMES.items()})
+        fh.attrs["param_names"] = json.dumps(list(PARAM_NAMES))
+        fh.attrs["derived_names"] = json.dumps(list(DERIVED))
+    os.replace(part, out)
+    return out

@@ -1,0 +1,106 @@
+"""The SED posterior on top of the flow: support, flags, save/load, catalog fits."""
+import h5py
+import numpy as np
+import pytest
+
+from provabgs_sbi import training_set as ts
+from provabgs_sbi.catalog import PhotometryCatalog
+from provabgs_sbi.parameters import from_warped
+from provabgs_sbi.photometry import mag_to_nanomaggies
+from provabgs_sbi.posterior import FLAG_INVALID_X, FLAG_Z_RANGE, Posterior
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shifted_emulator):
+    from provabgs_sbi.anpe import train_posterior
+    from provabgs_sbi.flows import FlowConfig
+
+    tmp = tmp_path_factory.mktemp("post")
+    train = ts.make_training_set(tmp / "train.h5", ts.TrainingSetConfig(n=4000, seed=1, chunk=4000),
+                                 shifted_emulator, progress=False)
+    test = ts.make_training_set(tmp / "test.h5", ts.TrainingSetConfig(n=300, seed=2, chunk=2000),
+                                shifted_emulator, progress=False)
+    post, metrics = train_posterior(train, tmp / "flow", FlowConfig.preset("tiny", max_epochs=15),
+                                    test_path=test, n_test_samples=200, progress=False,
+                                    log=lambda *a: None)
+    return post, metrics, tmp
+
+
+def test_samples_inside_prior_support(trained):
+    post, _, tmp = trained
+    _, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    s = post.sample(x[:20], 300, seed=0)
+    assert s.shape == (20, 300, 12)
+    assert np.all(post.prior.in_support(s.reshape(-1, 12)))
+    # Far outside the training data: still inside the support.
+    far = x[:2].copy()
+    far[:, :5] += 3.0
+    assert np.all(post.prior.in_support(post.sample(far, 100, seed=1).reshape(-1, 12)))
+
+
+def test_flags_and_strict(trained):
+    post, _, tmp = trained
+    _, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    bad = x[:4].copy()
+    bad[0, 2] = np.nan
+    bad[1, 6] = -0.1
+    bad[2, 10] = 0.5
+    f = post.flags(bad)
+    assert f[0] & FLAG_INVALID_X and f[1] & FLAG_INVALID_X and f[2] & FLAG_Z_RANGE and f[3] == 0
+    with pytest.raises(ValueError, match="cannot be fitted"):
+        post.sample(bad, 10)
+    s = post.sample(bad, 10, strict=False)
+    assert np.all(np.isnan(s[:3])) and np.all(np.isfinite(s[3]))
+
+
+def test_save_load_roundtrip(trained):
+    post, _, tmp = trained
+    back = Posterior.load(tmp / "flow")
+    _, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    np.testing.assert_array_equal(back.sample(x[:3], 50, seed=4), post.sample(x[:3], 50, seed=4))
+    assert back.z_range == post.z_range
+
+
+def test_log_prob_matches_flow_density(trained):
+    post, _, tmp = trained
+    theta, warped, x, _ = ts.load_training_set(tmp / "test.h5")
+    lp = post.log_prob(theta[:10], x[:10])
+    lw = post.flow.log_prob(warped[:10], x[:10])
+    jac = -(2 * np.log(warped[:10, 1]) + np.log(warped[:10, 2])) - np.log(theta[:10, 7] * np.log(10)) \
+        - np.log(theta[:10, 8] * np.log(10))
+    np.testing.assert_allclose(lp, lw + jac, rtol=1e-10)
+
+
+def test_coverage_metrics_recorded(trained):
+    _, metrics, _ = trained
+    cov = metrics["test"]["coverage"]
+    assert set(cov) == {"0.68", "0.95"} and len(cov["0.68"]) == 12
+
+
+def test_fit_catalog_writes_and_resumes(trained, tmp_path):
+    from provabgs_sbi.fit import fit_catalog
+
+    post, _, tmp = trained
+    _, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    x = x[:7].copy()
+    flux = mag_to_nanomaggies(x[:, :5])
+    sig = flux * np.log(10) / 2.5 * x[:, 5:10]
+    z = x[:, 10].copy()
+    z[3] = 0.9                      # outside the trained range: kept and flagged
+    cat = PhotometryCatalog.from_arrays(flux, 1 / sig**2, z)
+    out = fit_catalog(post, cat, tmp_path / "fit.h5", n_samples=40, chunk=3,
+                      derived_model=post_model(tmp), progress=False)
+    with h5py.File(out) as fh:
+        assert fh["samples"].shape == (7, 40, 12)
+        summ = fh["summary"][:]
+        assert np.isnan(fh["samples"][3]).all() and summ["flags"][3] & FLAG_Z_RANGE
+        assert np.all(np.isfinite(summ["log_mstar_p50"][[0, 1, 2, 4, 5, 6]]))
+        assert np.all(summ["log_mstar_p16"] <= summ["log_mstar_p84"] + 1e-12) or np.isnan(summ["log_mstar_p16"]).any()
+        assert "derived/sfr_1gyr" in fh
+
+
+def post_model(tmp):
+    from provabgs_sbi import SEDConfig, SEDModel
+
+    from .conftest import make_fake_ssp_table
+    return SEDModel(make_fake_ssp_table(), config=SEDConfig(resolution=None))
