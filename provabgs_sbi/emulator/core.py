@@ -1,12 +1,20 @@
 """The :class:`Emulator`: a Speculator network for the NMF part of the SED, plus the burst
 evaluated from the SSP table.
 
-Design (decided by measurement, see ``emulator/bc03/README.md``): the networks emulate
-ln L_lambda per Msun formed of the **NMF part only** (no burst, unit mass), as PROVABGS
-does, from 9 inputs [u1, u2, u3, log10 gamma1, log10 gamma2, tau_bc, tau_ism, n_dust,
-t_age(z)]. The burst is a single SSP, so it is read from the same (rebinned) SSP table as
-the direct model and attenuated by the analytic diffuse-dust curve; the total is
-10^logM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when tburst >= t_age.
+Design: the networks emulate ln L_lambda per Msun formed of the **NMF part only** (no
+burst, unit mass) **before diffuse dust**, from 7 inputs [u1, u2, u3, log10 gamma1,
+log10 gamma2, tau_bc, t_age(z)]. Two parts of the model are exact and cheap, so they are
+not learned:
+
+- diffuse dust multiplies every population by the same transmission exp(-tau_ISM(lambda)),
+  so ln L = ln L_(no ISM dust) - tau_ISM(lambda; tau_ism, n_dust) exactly; it is applied
+  analytically (this removes two inputs and the wavelength tilt from what the network
+  has to learn);
+- the burst is a single SSP, read from the same (rebinned) SSP table as the direct model.
+
+The total is 10^logM T_ISM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when
+tburst >= t_age. (PROVABGS's pretrained FSPS emulator, imported with
+:meth:`Emulator.from_speculator_npz`, has dust inside its network: ``input_mode="provabgs"``.)
 """
 from __future__ import annotations
 
@@ -26,21 +34,27 @@ WEIGHTS_FILE = "weights.npz"
 #: Input conventions: ours (log gammas) and PROVABGS's pretrained NMF emulator (linear).
 INPUT_MODES = ("warped", "provabgs")
 INPUT_NAMES = {
-    "warped": ("u1", "u2", "u3", "log_gamma1", "log_gamma2", "tau_bc", "tau_ism", "n_dust", "t_age"),
+    "warped": ("u1", "u2", "u3", "log_gamma1", "log_gamma2", "tau_bc", "t_age"),
     "provabgs": ("u1", "u2", "u3", "gamma1", "gamma2", "dust1", "dust2", "dust_index", "t_age"),
 }
 
 
 def nmf_inputs(theta, t_age, mode: str = "warped") -> np.ndarray:
-    """Network inputs (N, 9) from physical parameters (N, 12) and galaxy ages (N,) in Gyr."""
+    """Network inputs from physical parameters (N, 12) and galaxy ages (N,) in Gyr.
+
+    ``"warped"``: (N, 7) [u1, u2, u3, log10 gamma1, log10 gamma2, tau_bc, t_age] (diffuse dust
+    is applied analytically); ``"provabgs"``: (N, 9) [u1, u2, u3, gamma1, gamma2, dust1,
+    dust2, dust_index, t_age].
+    """
     theta = np.asarray(theta, dtype=np.float64)
     u = betas_to_u(theta[:, 1:5])
     u[:, 0] = np.maximum(u[:, 0], 1e-8)  # as PROVABGS: u1 clipped at 1e-8
-    gam = theta[:, 7:9]
+    t_age = np.asarray(t_age, dtype=np.float64)
     if mode == "warped":
         with np.errstate(divide="ignore"):
-            gam = np.log10(gam)
-    return np.column_stack([u, gam, theta[:, 9:12], np.asarray(t_age, dtype=np.float64)])
+            gam = np.log10(theta[:, 7:9])
+        return np.column_stack([u, gam, theta[:, 9], t_age])
+    return np.column_stack([u, theta[:, 7:9], theta[:, 9:12], t_age])
 
 
 class Emulator:
@@ -51,7 +65,8 @@ class Emulator:
     networks : list of SpeculatorNetwork
         Wavelength bins, in ascending wavelength; their grids are concatenated.
     input_mode : {"warped", "provabgs"}
-        How the 9 network inputs are formed (see :data:`INPUT_NAMES`).
+        How the network inputs are formed (see :data:`INPUT_NAMES`); ``"warped"`` networks
+        exclude diffuse dust, which is then applied analytically.
     burst_model : SEDModel or None
         Supplies the burst SSP (its table must be on the emulator's grid). Without it,
         only galaxies with an effective fburst of 0 can be evaluated.
@@ -80,6 +95,8 @@ class Emulator:
         if burst_model is not None and not np.allclose(burst_model.wave, self.wave, rtol=1e-10):
             raise ValueError("the burst model's wavelength grid differs from the emulator's")
         self.info = dict(info or {})
+        #: Diffuse dust outside the network (our emulators) or inside it (PROVABGS's).
+        self.analytic_ism_dust = input_mode == "warped"
         self.z_range = tuple(self.info.get("z_range", (0.0, cosmology.Z_MAX)))
         self._photometer = Photometer(self.wave, filters=filters,
                                       dz=self.info.get("photometry_dz", 1e-3))
@@ -109,15 +126,14 @@ class Emulator:
         """NMF-part ln L_lambda per Msun formed, numpy float64: (N, 9) inputs -> (N, n_wave)."""
         return np.concatenate([n.ln_spectrum(x) for n in self.networks], axis=1)
 
-    def _burst_numpy(self, theta, t_age, active):
+    def _burst_numpy(self, theta, active):
+        """Unattenuated burst SSPs (per Msun) of the rows where ``active``."""
         if self.burst_model is None:
             raise ValueError("this emulator has no burst model (e.g. the PROVABGS import emulates "
                              "the NMF part only): fburst must be 0 or tburst >= t_age(z)")
         idx = np.nonzero(active)[0]
         z_burst = burst_metallicity(theta[idx, 7:9], theta[idx, 6], self.burst_model.bases)
-        lum = self.burst_model.ssp(theta[idx, 6], z_burst).astype(np.float64)
-        lum *= diffuse_transmission(self.wave, theta[idx, 10], theta[idx, 11])
-        return idx, lum
+        return idx, self.burst_model.ssp(theta[idx, 6], z_burst).astype(np.float64)
 
     def _spectrum_numpy(self, theta, z):
         t_age = cosmology.age_gyr(z)
@@ -125,9 +141,14 @@ class Emulator:
         active = self._burst_active(theta, t_age)
         fb = np.where(active, theta[:, 5], 0.0)
         lum *= (1.0 - fb)[:, None]
+        trans = diffuse_transmission(self.wave, theta[:, 10], theta[:, 11])
         if np.any(active):
-            idx, burst = self._burst_numpy(theta, t_age, active)
+            idx, burst = self._burst_numpy(theta, active)
+            if not self.analytic_ism_dust:
+                burst *= trans[idx]
             lum[idx] += fb[idx, None] * burst
+        if self.analytic_ism_dust:
+            lum *= trans
         lum *= 10.0 ** theta[:, :1]
         return lum
 

@@ -79,10 +79,13 @@ class TFEmulatorPath:
         tilt = tf.exp(n_dust[:, None] * self.lnx[None, :])
         curve = self.kprime[None, :] + (0.85 - 1.9 * n_dust)[:, None] * self.bump[None, :]
         trans = tf.exp(-(tau_ism / RV_CALZETTI)[:, None] * curve * tilt)
+        analytic = self.emu.analytic_ism_dust
         if self.emu.burst_model is not None:
             corners = tf.gather(self.ssp_rows, rows)                   # (N, 4, n_wave)
             burst = tf.reduce_sum(corners * w[:, :, None], axis=1)
-            lum = lum + fb[:, None] * burst * trans
+            lum = lum + fb[:, None] * (burst if analytic else burst * trans)
+        if analytic:
+            lum = lum * trans
         return lum * tf.pow(10.0, log_m)[:, None]
 
     def _photometry(self, lum, z):

@@ -1,6 +1,7 @@
 """Training spectra for the emulator: chunked, seeded, resumable HDF5.
 
-Each row is one NMF-only, unit-mass galaxy (fburst = 0, log M = 0): the 9 network inputs
+Each row is one NMF-only, unit-mass galaxy without diffuse dust (fburst = 0, log M = 0,
+tau_ISM = 0; diffuse dust is applied analytically by the emulator): the 7 network inputs
 and ln L_lambda per Msun formed on the emulator's wavelength grid, from the direct
 :class:`~provabgs_sbi.sed_model.SEDModel`. Inputs are drawn uniformly over the prior box
 (u1..u3 uniform, so both priors are covered evenly) and z ~ U(z_min, z_max).
@@ -25,10 +26,13 @@ CHUNK = 5000
 
 
 def draw_nmf_parameters(n: int, rng, z_range) -> tuple[np.ndarray, np.ndarray]:
-    """Physical parameters (n, 12) of unit-mass, burst-free galaxies and redshifts (n,)."""
+    """Physical parameters (n, 12) of unit-mass, burst-free, ISM-dust-free galaxies and
+    redshifts (n,)."""
     w = rng.uniform(LOW, HIGH, size=(n, len(LOW)))
     w[:, 0] = 0.0          # log M = 0: per Msun formed
     w[:, 4] = 0.0          # fburst = 0: the NMF part only
+    w[:, 9] = 0.0          # tau_ISM = 0: diffuse dust is analytic (n_dust then irrelevant)
+    w[:, 10] = 0.0
     z = rng.uniform(z_range[0], z_range[1], size=n)
     return from_warped(w), z
 
@@ -52,11 +56,12 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
     """
     path = Path(path)
     settings = {"n": int(n), "seed": int(seed), "z_range": [float(z_range[0]), float(z_range[1])],
-                "chunk": int(chunk), "ssp_table_hash": model.ssp_hash, "n_wave": len(model.wave)}
+                "chunk": int(chunk), "ssp_table_hash": model.ssp_hash, "n_wave": len(model.wave),
+                "layout": "nmf, no ism dust, 7 inputs"}
     mode = "r+" if path.exists() else "w"
     with h5py.File(path, mode) as fh:
         if mode == "w":
-            fh.create_dataset("inputs", shape=(n, 9), dtype="f8", chunks=(min(chunk, n), 9))
+            fh.create_dataset("inputs", shape=(n, 7), dtype="f8", chunks=(min(chunk, n), 7))
             fh.create_dataset("ln_lum", shape=(n, len(model.wave)), dtype="f4",
                               chunks=(min(chunk, n), len(model.wave)))
             fh.create_dataset("wave", data=model.wave)
