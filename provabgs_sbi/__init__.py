@@ -5,8 +5,11 @@ posteriors.
 """
 __version__ = "0.1.0"
 
+from .emulator import Emulator  # noqa: E402
 from .parameters import PARAM_NAMES, WARPED_NAMES  # noqa: E402
+from .posterior import Posterior  # noqa: E402
 from .priors import Prior  # noqa: E402
 from .sed_model import SEDConfig, SEDModel  # noqa: E402
 
-__all__ = ["PARAM_NAMES", "WARPED_NAMES", "Prior", "SEDConfig", "SEDModel", "__version__"]
+__all__ = ["Emulator", "PARAM_NAMES", "Posterior", "WARPED_NAMES", "Prior", "SEDConfig",
+           "SEDModel", "__version__"]

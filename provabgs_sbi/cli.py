@@ -155,6 +155,23 @@ def cmd_posterior(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from .emulator import Emulator
+    from .posterior import Posterior
+    from .validate_flow import validate_posterior
+
+    post = Posterior.load(args.flow)
+    emu = Emulator.load(args.emulator)
+    res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,
+                             seed=args.seed)
+    print(f"{'parameter':>22} {'cov68':>6} {'cov95':>6} {'pp in band':>10} {'SBC out':>8} ")
+    for name, p in res["parameters"].items():
+        print(f"{name:>22} {p['coverage']['0.68']:6.3f} {p['coverage']['0.95']:6.3f} "
+              f"{str(p['pp_inside_band']):>10} {p['sbc_outside_band']:8d}")
+    print(f"TARP p-value {res['tarp']['p_value']:.3f}; wrote {args.out}/validation.json and PNGs")
+    return 0
+
+
 def _parse_rows(text, n):
     if ":" in text:
         a, b = text.split(":")
@@ -165,7 +182,7 @@ def _parse_rows(text, n):
 def cmd_run(args) -> int:
     from .pipeline import run_main_job
 
-    return run_main_job(out=args.out)
+    return run_main_job(out=args.out, n_samples=args.n_samples)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the main job on the embedded default")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
+    p.add_argument("--n-samples", type=int, default=1000, help="posterior samples per galaxy")
     p.set_defaults(func=cmd_run)
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)
@@ -251,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k'")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_posterior)
+
+    p = sub.add_parser("validate", help="calibration of a posterior on fresh test galaxies")
+    p.add_argument("flow", nargs="?", default="flows/bc03")
+    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-samples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="validation")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("sed", help="photometry (and a spectrum plot) of one galaxy")
     p.add_argument("--theta", required=True,

@@ -1,8 +1,13 @@
 """The main job behind ``provabgs-sbi run`` (the README's first command).
 
-It grows with the project; today it builds the default (bc03) SSP table, synthesises
-example galaxies from the prior with the SED model, prints their ugriz photometry and
-draws an example spectrum.
+1. Build (once) and load the bc03 SSP table; load the committed emulator
+   ``emulator/bc03`` and posterior ``flows/bc03`` (their manifests are verified).
+2. Fetch (once, checksum verified) the 10,000-galaxy SDSS sample shipped in the kcorrect
+   5.1.9 wheel.
+3. Fit every galaxy with the amortized posterior (1,000 samples each by default) and
+   write ``out/sdss_posteriors.h5`` (samples, derived properties, per-galaxy summaries,
+   flags; galaxies outside the trained redshift range are kept, flagged and not sampled).
+4. Draw a summary figure ``out/sdss_summary.png`` and an example spectrum.
 """
 from __future__ import annotations
 
@@ -11,32 +16,44 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import REPO_ROOT
 
-def run_main_job(out="out") -> int:
-    from .photometry import BANDS, nanomaggies_to_mag
-    from .plots import plot_sed
-    from .priors import Prior
+
+def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=None) -> int:
+    from .catalog import load_sdss_sample
+    from .emulator import Emulator
+    from .fit import fit_catalog
+    from .plots import plot_sed, plot_sdss_summary
+    from .posterior import Posterior
     from .sed_model import SEDModel
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    flow_dir = Path(flow_dir or REPO_ROOT / "flows" / "bc03")
+    emulator_dir = Path(emulator_dir or REPO_ROOT / "emulator" / "bc03")
     t0 = time.perf_counter()
     model = SEDModel("bc03")
-    print(f"[1/2] bc03 SSP table ready ({len(model.wave)} rest wavelengths, "
-          f"{time.perf_counter() - t0:.1f} s)")
-    prior = Prior()
-    theta = prior.sample(10_000, seed=0)
-    z = np.random.default_rng(0).uniform(0.01, 0.2, len(theta))
+    emu = Emulator.load(emulator_dir)
+    post = Posterior.load(flow_dir)
+    print(f"[1/4] bc03 SSP table, emulator {emulator_dir.name} and posterior {flow_dir.name} "
+          f"loaded and verified ({time.perf_counter() - t0:.1f} s)")
+    cat = load_sdss_sample(z_range=tuple(post.z_range))
+    print(f"[2/4] SDSS sample: {len(cat):,} galaxies; {int(cat.valid.sum()):,} valid and inside the "
+          f"trained redshift range {post.z_range}")
     t0 = time.perf_counter()
-    flux = model.photometry(theta, z)
+    path = fit_catalog(post, cat, out / "sdss_posteriors.h5", n_samples=n_samples,
+                       derived_model=model)
     dt = time.perf_counter() - t0
-    mags = nanomaggies_to_mag(flux)
-    print(f"[2/2] ugriz of {len(theta)} prior galaxies at 0.01 < z < 0.2 in {dt:.2f} s "
-          f"({len(theta) / dt:,.0f} SEDs/s)")
-    print("      median AB mag: " + "  ".join(f"{b}={m:.2f}" for b, m in
-                                             zip(BANDS, np.median(mags, axis=0))))
-    wave, lum = model.spectrum(theta[:1], z[:1])
-    plot_sed(wave, lum[0], z[0], flux[0], out / "example_sed.png",
-             title=f"prior draw 0 at z = {z[0]:.3f}")
-    print(f"      wrote {out / 'example_sed.png'}")
+    flags = post.flags(cat.to_x())
+    n_fit = int(np.sum((flags & 3) == 0))
+    print(f"[3/4] {n_fit:,} posteriors x {n_samples} samples in {dt:.0f} s "
+          f"({dt / max(n_fit, 1) * 1e3:.1f} ms per galaxy, derived properties included) -> {path}")
+    print(f"      flags: {post.describe_flags(flags)}")
+    plot_sdss_summary(path, out / "sdss_summary.png")
+    theta = post.sample(cat.to_x()[np.nonzero((flags & 3) == 0)[0][:1]], 1, seed=0)[0]
+    z0 = float(cat.z[np.nonzero((flags & 3) == 0)[0][0]])
+    wave, lum = emu.spectrum(theta, z0)
+    plot_sed(wave, lum[0], z0, emu.photometry(theta, z0)[0], out / "example_sed.png",
+             title=f"a posterior draw for SDSS galaxy {cat.ids[np.nonzero((flags & 3) == 0)[0][0]]}")
+    print(f"[4/4] wrote {out / 'sdss_summary.png'} and {out / 'example_sed.png'}")
     return 0
