@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from .parameters import PARAM_NAMES
-from .posterior import FLAG_NAMES, Posterior
+from .posterior import FLAG_FLOW_FAILED, FLAG_NAMES, NO_SAMPLES, Posterior
 
 DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
 
@@ -105,6 +105,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         if bar is not None:
             bar.close()
         stats = fh["stats"][:]
+        no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
+        flags[no_draws] |= FLAG_FLOW_FAILED
         cols = {"id": ids, "z": x[:, 10], "flags": flags}
         for j, name in enumerate(names):
             for q, tag in enumerate(("p16", "p50", "p84")):

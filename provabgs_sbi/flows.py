@@ -602,7 +602,8 @@ class ConditionalFlow:
                                int(chunk_size)).astype(np.float64)
         return np.where(inside, lp + logdet, -np.inf)
 
-    def sample(self, x_obs, n: int, seed=None, chunk_size: int = 16384) -> np.ndarray:
+    def sample(self, x_obs, n: int, seed=None, chunk_size: int = 16384,
+               nan_policy: str = "raise") -> np.ndarray:
         """Draw posterior samples for each observation.
 
         Parameters
@@ -615,11 +616,14 @@ class ConditionalFlow:
             Seeds the base noise (drawn with numpy): the same seed gives the same samples.
         chunk_size : int
             Rows (observation x sample pairs) pushed through the flow at once.
+        nan_policy : {"raise", "nan"}
+            What to do when the flow overflows (x far outside the training data): raise
+            RuntimeError, or return those samples as NaN.
 
         Returns
         -------
         ndarray of shape (n_obs, n, d_theta)
-            Samples, always inside the closed box ``[low, high]``.
+            Samples, always inside the closed box ``[low, high]`` (or NaN, see above).
         """
         x_obs = _as_2d(x_obs, "x_obs", self.d_x)
         if isinstance(n, bool) or int(n) != n or n < 0:
@@ -630,9 +634,12 @@ class ConditionalFlow:
         eps = rng.standard_normal((n_obs * n, self.d_theta), dtype=np.float32)
         c = np.repeat(self._standardise_x(x_obs).astype(np.float32), n, axis=0)
         z = self._run_chunked("forward", eps, c, int(chunk_size)).astype(np.float64)
-        if np.isnan(z).any():
-            raise RuntimeError("the flow produced NaN samples (diverged weights or extreme x)")
-        theta = self._z_to_theta(z.reshape(n_obs * n, self.d_theta))
+        bad = ~np.all(np.isfinite(z), axis=1)
+        if bad.any() and nan_policy == "raise":
+            raise RuntimeError("the flow produced NaN samples (diverged weights or extreme x); "
+                               "pass nan_policy='nan' to get NaN rows instead")
+        theta = self._z_to_theta(np.where(bad[:, None], 0.0, z).reshape(n_obs * n, self.d_theta))
+        theta[bad] = np.nan
         return theta.reshape(n_obs, n, self.d_theta)
 
     # ---------------------------------------------------------------- training

@@ -44,16 +44,20 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
     path = fit_catalog(post, cat, out / "sdss_posteriors.h5", n_samples=n_samples,
                        derived_model=model)
     dt = time.perf_counter() - t0
-    flags = post.flags(cat.to_x())
-    n_fit = int(np.sum((flags & 3) == 0))
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        flags = fh["summary"]["flags"]
+    n_fit = int(np.sum(np.isin(flags & 19, [0])))
     print(f"[3/4] {n_fit:,} posteriors x {n_samples} samples in {dt:.0f} s "
           f"({dt / max(n_fit, 1) * 1e3:.1f} ms per galaxy, derived properties included) -> {path}")
     print(f"      flags: {post.describe_flags(flags)}")
     plot_sdss_summary(path, out / "sdss_summary.png")
-    theta = post.sample(cat.to_x()[np.nonzero((flags & 3) == 0)[0][:1]], 1, seed=0)[0]
-    z0 = float(cat.z[np.nonzero((flags & 3) == 0)[0][0]])
+    first = int(np.nonzero((flags & 19) == 0)[0][0])
+    theta = post.sample(cat.to_x()[first:first + 1], 1, seed=0)[0]
+    z0 = float(cat.z[first])
     wave, lum = emu.spectrum(theta, z0)
     plot_sed(wave, lum[0], z0, emu.photometry(theta, z0)[0], out / "example_sed.png",
-             title=f"a posterior draw for SDSS galaxy {cat.ids[np.nonzero((flags & 3) == 0)[0][0]]}")
+             title=f"a posterior draw for SDSS galaxy {cat.ids[first]}")
     print(f"[4/4] wrote {out / 'sdss_summary.png'} and {out / 'example_sed.png'}")
     return 0

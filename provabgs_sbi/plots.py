@@ -88,7 +88,7 @@ def plot_sdss_summary(posterior_file, path):
 
     with h5py.File(posterior_file, "r") as fh:
         s = fh["summary"][:]
-    ok = (s["flags"] & 3) == 0
+    ok = ((s["flags"] & 19) == 0) & np.isfinite(s["log_mstar_p50"])
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     ms = s["log_mstar_surviving_p50"][ok]

@@ -28,9 +28,11 @@ FLAG_INVALID_X = 1
 FLAG_Z_RANGE = 2
 FLAG_MAG_RANGE = 4
 FLAG_SIGMA_HIGH = 8
+FLAG_FLOW_FAILED = 16
 FLAG_NAMES = {FLAG_INVALID_X: "invalid_x", FLAG_Z_RANGE: "z_outside_trained_range",
               FLAG_MAG_RANGE: "mag_outside_training_range",
-              FLAG_SIGMA_HIGH: "sigma_above_noise_model"}
+              FLAG_SIGMA_HIGH: "sigma_above_noise_model",
+              FLAG_FLOW_FAILED: "flow_overflow_no_samples"}
 #: Flags for which no samples are drawn (NaN instead).
 NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE
 _LN10 = np.log(10.0)
@@ -121,7 +123,17 @@ class Posterior:
         out = np.full((len(x), int(n), N_WARPED), np.nan)
         ok = np.nonzero(~skip)[0]
         if len(ok):
-            out[ok] = self.flow.sample(x[ok], int(n), seed=seed, chunk_size=chunk_size)
+            out[ok] = self.flow.sample(x[ok], int(n), seed=seed, chunk_size=chunk_size,
+                                       nan_policy="nan")
+        failed = np.any(~np.isfinite(out), axis=(1, 2)) & ~skip
+        if np.any(failed):
+            # The flow overflowed for x far outside its training data: no samples at all
+            # rather than a biased subset (these galaxies get FLAG_FLOW_FAILED in fits).
+            out[failed] = np.nan
+            if strict:
+                i = int(np.nonzero(failed)[0][0])
+                raise ValueError(f"galaxy {i}: the flow overflowed (x far outside the training "
+                                 f"data: {x[i].tolist()}); use strict=False for NaN samples")
         return out
 
     def sample(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384) -> np.ndarray:
