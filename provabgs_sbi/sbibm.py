@@ -233,32 +233,14 @@ def c2st(reference, samples, seed: int = 1, n_folds: int = 5, n_jobs: int | None
         Mean held-out accuracy: 0.5 when the classifier cannot tell the sets apart,
         1.0 when it always can.
     """
-    from sklearn.model_selection import KFold, cross_val_score
-    from sklearn.neural_network import MLPClassifier
-    from threadpoolctl import threadpool_limits
+    from .validation import c2st as _c2st
 
     X = np.asarray(reference, dtype=np.float32)
     Y = np.asarray(samples, dtype=np.float32)
     if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
         raise ValueError(f"need two (N, dim) arrays of the same dim, got {X.shape} and {Y.shape}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
-        raise ValueError("c2st inputs must be finite")
-    mean = X.mean(axis=0)
-    std = X.std(axis=0, ddof=1)
-    X = (X - mean) / std
-    Y = (Y - mean) / std
-    ndim = X.shape[1]
-    clf = MLPClassifier(activation="relu", hidden_layer_sizes=(10 * ndim, 10 * ndim),
-                        max_iter=int(max_iter), solver="adam", random_state=seed)
-    data = np.concatenate([X, Y])
-    target = np.concatenate([np.zeros(X.shape[0]), np.ones(Y.shape[0])])
-    folds = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    # One BLAS thread per classifier: its matrices are small, and multi-threaded BLAS
-    # on a busy machine made C2ST >10x slower (measured on 2 shared cores).
-    with threadpool_limits(limits=1, user_api="blas"):
-        scores = cross_val_score(clf, data, target, cv=folds, scoring="accuracy",
-                                 n_jobs=n_jobs)
-    return float(np.float32(np.mean(scores)))
+    return float(np.float32(_c2st(X, Y, seed=seed, n_folds=n_folds, stratified=False,
+                                  max_iter=max_iter, n_jobs=n_jobs)))
 
 
 # ------------------------------------------------------------------------ runs

@@ -650,6 +650,7 @@ def c2st(a, b, seed: int = 1, n_folds: int = 5, stratified: bool = True,
     """
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -673,7 +674,10 @@ def c2st(a, b, seed: int = 1, n_folds: int = 5, stratified: bool = True,
                         max_iter=max_iter, solver="adam", random_state=seed)
     folds = (StratifiedKFold if stratified else KFold)(n_splits=n_folds, shuffle=True,
                                                        random_state=seed)
-    scores = cross_val_score(clf, data, target, cv=folds, scoring="accuracy", n_jobs=n_jobs)
+    # One BLAS thread per classifier: its matrices are small, and multi-threaded BLAS on a
+    # busy machine made C2ST >10x slower (measured on 2 shared cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        scores = cross_val_score(clf, data, target, cv=folds, scoring="accuracy", n_jobs=n_jobs)
     return float(np.mean(scores))
 
 
