@@ -75,24 +75,53 @@ def birth_cloud_optical_depth(wave, tau_bc) -> np.ndarray:
     return np.asarray(tau_bc, dtype=np.float64)[:, None] * (wave / V_WAVE)[None, :] ** -1.0
 
 
+class DiffuseDust:
+    """Kriek & Conroy (2013) transmission on a fixed wavelength grid, its shapes cached.
+
+    Parameters
+    ----------
+    wave : ndarray of shape (n_wave,)
+        Rest wavelength in Angstrom.
+
+    Attributes
+    ----------
+    ln_x : ndarray
+        ln(lambda / 5500 A), the log of the tilt's base.
+    kprime, bump_shape : ndarray
+        Calzetti k'(lambda) and the Drude profile of unit strength.
+    """
+
+    def __init__(self, wave):
+        self.wave = np.asarray(wave, dtype=np.float64)
+        self.ln_x = np.log(self.wave / V_WAVE)
+        self.kprime = calzetti_kprime(self.wave)
+        w = self.wave
+        self.bump_shape = (w * BUMP_WIDTH) ** 2 / ((w**2 - BUMP_WAVE**2) ** 2 + (w * BUMP_WIDTH) ** 2)
+
+    def transmission(self, tau_ism, n_dust, dtype=np.float64) -> np.ndarray:
+        """exp(-tau_ISM(lambda)), shape (N, n_wave), computed in place in ``dtype``.
+
+        ``tau_ism``, ``n_dust``: ndarrays of shape (N,).
+        """
+        tau_ism = np.asarray(tau_ism, dtype=np.float64)
+        n_dust = np.asarray(n_dust, dtype=np.float64)
+        out = np.multiply.outer(n_dust.astype(dtype), self.ln_x.astype(dtype))
+        np.exp(out, out=out)                                                  # tilt
+        curve = np.multiply.outer((0.85 - 1.9 * n_dust).astype(dtype), self.bump_shape.astype(dtype))
+        curve += self.kprime.astype(dtype)
+        out *= curve
+        out *= (-tau_ism / RV_CALZETTI).astype(dtype)[:, None]
+        np.exp(out, out=out)
+        return out
+
+
 def diffuse_transmission(wave, tau_ism, n_dust, dtype=np.float64) -> np.ndarray:
     """exp(-tau_ISM(lambda)) of Kriek & Conroy (2013), computed in place for speed.
 
     Same as ``np.exp(-diffuse_optical_depth(wave, tau_ism, n_dust))``, shape (N, n_wave),
-    in ``dtype``.
+    in ``dtype``. Repeated calls on one grid: use :class:`DiffuseDust`.
     """
-    wave = np.asarray(wave, dtype=np.float64)
-    tau_ism = np.asarray(tau_ism, dtype=np.float64)
-    n_dust = np.asarray(n_dust, dtype=np.float64)
-    bump_shape = (wave * BUMP_WIDTH) ** 2 / ((wave**2 - BUMP_WAVE**2) ** 2 + (wave * BUMP_WIDTH) ** 2)
-    out = np.multiply.outer(n_dust.astype(dtype), np.log(wave / V_WAVE).astype(dtype))
-    np.exp(out, out=out)                                                  # tilt
-    curve = np.multiply.outer((0.85 - 1.9 * n_dust).astype(dtype), bump_shape.astype(dtype))
-    curve += calzetti_kprime(wave).astype(dtype)
-    out *= curve
-    out *= (-tau_ism / RV_CALZETTI).astype(dtype)[:, None]
-    np.exp(out, out=out)
-    return out
+    return DiffuseDust(wave).transmission(tau_ism, n_dust, dtype)
 
 
 def birth_cloud_transmission(wave, tau_bc, dtype=np.float64) -> np.ndarray:

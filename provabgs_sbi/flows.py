@@ -74,7 +74,8 @@ _FORMAT = "provabgs_sbi.ConditionalFlow/1"
 _CHECKPOINT_FORMAT = "provabgs_sbi.ConditionalFlow.checkpoint/1"
 _CHECKPOINT_NAME = "checkpoint.npz"
 #: Config fields that may change between an interrupted run and its resumption.
-_RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every")
+_RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor",
+                     "min_learning_rate")
 #: Smallest padded chunk for the compiled sample/log_prob functions.
 _MIN_BUCKET = 256
 
@@ -101,7 +102,16 @@ class FlowConfig:
     activation : str
         Hidden-layer activation, one of ``relu, tanh, elu, gelu, silu, softplus, sigmoid``.
     learning_rate : float
-        Adam step size.
+        Initial Adam step size.
+    lr_patience : int
+        Reduce the step size by ``lr_factor`` after this many epochs without a better
+        validation loss (0: constant step size). With a constant step the validation loss
+        of a 10^6-galaxy training set jumps by ~0.4 nats from epoch to epoch; lowering the
+        step lets the last epochs settle into the minimum.
+    lr_factor : float
+        Multiplier of each reduction, in (0, 1).
+    min_learning_rate : float
+        The step size is not reduced below this.
     batch_size : int
         Training mini-batch size.
     max_epochs : int
@@ -124,6 +134,9 @@ class FlowConfig:
     hidden_units: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     learning_rate: float = 1e-3
+    lr_patience: int = 0
+    lr_factor: float = 0.5
+    min_learning_rate: float = 1e-5
     batch_size: int = 256
     max_epochs: int = 1000
     patience: int = 20
@@ -153,6 +166,18 @@ class FlowConfig:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {self.activation!r}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if isinstance(self.lr_patience, bool) or int(self.lr_patience) != self.lr_patience \
+                or self.lr_patience < 0:
+            raise ValueError(f"lr_patience must be an integer >= 0, got {self.lr_patience!r}")
+        object.__setattr__(self, "lr_patience", int(self.lr_patience))
+        if not 0 < self.lr_factor < 1:
+            raise ValueError(f"lr_factor must be in (0, 1), got {self.lr_factor}")
+        if not (math.isfinite(self.min_learning_rate) and 0 < self.min_learning_rate
+                <= self.learning_rate):
+            raise ValueError("min_learning_rate must be in (0, learning_rate], "
+                             f"got {self.min_learning_rate}")
+        object.__setattr__(self, "lr_factor", float(self.lr_factor))
+        object.__setattr__(self, "min_learning_rate", float(self.min_learning_rate))
         if not 0 < self.validation_fraction <= 0.5:
             raise ValueError("validation_fraction must be in (0, 0.5], "
                              f"got {self.validation_fraction}")
@@ -176,7 +201,8 @@ class FlowConfig:
         ----------
         name : str
             ``"default"``
-                6 blocks of 2 x 128 ReLU units, Adam lr 1e-3, batch 256. Draws 10^4
+                6 blocks of 2 x 128 ReLU units, Adam lr 1e-3 halved after 5 epochs
+                without improvement, batch 256. Draws 10^4
                 samples for one observation (11 parameters, 11 data) in ~0.4 s on an idle
                 2-core CPU (5 blocks: 0.31 s, 8 blocks: 0.53 s; 6 x 2x256: 1.1 s), 1.3 s
                 while another job held most of the CPU
@@ -203,7 +229,7 @@ class FlowConfig:
         """
         presets = {
             "default": dict(n_transforms=6, hidden_units=(128, 128), activation="relu",
-                            learning_rate=1e-3, batch_size=256),
+                            learning_rate=1e-3, batch_size=256, lr_patience=5),
             "sedflow-paper": dict(n_transforms=15, hidden_units=(500, 500), activation="tanh",
                                   learning_rate=5e-4, batch_size=50),
             "sbibm-npe": dict(n_transforms=5, hidden_units=(50, 50), activation="tanh",
@@ -754,7 +780,7 @@ class ConditionalFlow:
 
         # ---- state, possibly from a checkpoint
         state = dict(epoch=0, best_val=math.inf, best_epoch=None, bad_epochs=0, history=[],
-                     finished=False)
+                     finished=False, learning_rate=cfg.learning_rate, lr_bad_epochs=0)
         best_weights = self.get_weights()
         ckpt_path = None
         if checkpoint_dir is not None:
@@ -799,14 +825,23 @@ class ConditionalFlow:
                         f"training diverged at epoch {epoch} (train loss {train_loss}, "
                         f"val loss {val_loss}); try a smaller learning_rate")
                 entry = dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss,
-                             seconds=time.perf_counter() - t0)
+                             seconds=time.perf_counter() - t0,
+                             learning_rate=state["learning_rate"])
                 state["history"].append(entry)
                 state["epoch"] = epoch
                 if val_loss < state["best_val"]:
-                    state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
+                    state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0,
+                                 lr_bad_epochs=0)
                     best_weights = self.get_weights()
                 else:
                     state["bad_epochs"] += 1
+                    state["lr_bad_epochs"] += 1
+                    if (cfg.lr_patience and state["lr_bad_epochs"] >= cfg.lr_patience
+                            and state["learning_rate"] > cfg.min_learning_rate):
+                        state["learning_rate"] = max(state["learning_rate"] * cfg.lr_factor,
+                                                     cfg.min_learning_rate)
+                        state["lr_bad_epochs"] = 0
+                        adam_state["lr"].assign(state["learning_rate"])
                 if state["bad_epochs"] >= cfg.patience:
                     state["finished"] = True
                 bar.update(1)
@@ -845,6 +880,10 @@ class ConditionalFlow:
         adam_state["step"].assign(arrays["adam_step"])
         for key in ("epoch", "best_val", "best_epoch", "bad_epochs", "history", "finished"):
             state[key] = meta[key]
+        # Checkpoints from before the step-size schedule resume at the configured step.
+        state["learning_rate"] = meta.get("learning_rate", self.config.learning_rate)
+        state["lr_bad_epochs"] = meta.get("lr_bad_epochs", 0)
+        adam_state["lr"].assign(state["learning_rate"])
         return [arrays[f"best{i}"] for i in range(n_var)]
 
     def _make_train_step(self, batch_size: int):
@@ -855,8 +894,9 @@ class ConditionalFlow:
         masks = [None if m is None else tf.constant(m) for m in self._masks]
         adam = dict(m=[tf.Variable(tf.zeros_like(v), trainable=False) for v in variables],
                     v=[tf.Variable(tf.zeros_like(v), trainable=False) for v in variables],
-                    step=tf.Variable(0, dtype=tf.int64, trainable=False))
-        lr, b1, b2, eps = cfg.learning_rate, 0.9, 0.999, 1e-8
+                    step=tf.Variable(0, dtype=tf.int64, trainable=False),
+                    lr=tf.Variable(cfg.learning_rate, dtype=tf.float32, trainable=False))
+        lr, b1, b2, eps = adam["lr"], 0.9, 0.999, 1e-8
 
         def epoch_fn(z, c, idx, wts):
             # An explicit while loop (no AutoGraph, so nothing depends on reading this

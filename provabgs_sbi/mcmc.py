@@ -558,7 +558,8 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
              seed=0, prior: Prior | None = None, thin: int = 1, progress: bool = True, *,
              ivar=None, derived_model=None, compute_derived: bool = True, n_init: int = 4096,
              init_scale: float = 0.01, tau_factor: float = 50.0,
-             rhat_max: float = 1.05, blas_threads: int | None = 1) -> MCMCResult:
+             rhat_max: float = 1.05, blas_threads: int | None = 1,
+             fixed_redshift: bool = True) -> MCMCResult:
     """Sample one galaxy's posterior with zeus ensemble slice sampling.
 
     Parameters
@@ -593,6 +594,11 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
         2-core machine a 15-point call took 58 ms -> 8 ms (bc03 SEDModel) and
         1.7 s -> 18 ms (PROVABGS NMF emulator) with one BLAS thread. None leaves BLAS
         as it is. The batched initial call (``n_init`` points) is not limited.
+    fixed_redshift : bool
+        If the model has ``at_redshift(z)`` (the :class:`~provabgs_sbi.emulator.Emulator`),
+        sample with that evaluator: the work that depends only on z is done once and the
+        synthesis runs in float32 (fluxes within ~1e-6 of ``model.photometry``), ~3x
+        fewer seconds per call at an MCMC's 5-20 points. False calls ``model.photometry``.
 
     Returns
     -------
@@ -616,7 +622,8 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
     prior = Prior() if prior is None else prior
     flux, ivar, z = observed_flux(x, ivar, model)
     rng = np.random.default_rng(seed)
-    log_post = LogPosterior(flux, ivar, z, model, prior)
+    fast = model.at_redshift(z) if fixed_redshift and hasattr(model, "at_redshift") else model
+    log_post = LogPosterior(flux, ivar, z, fast, prior)
 
     start, _ = initial_walkers(log_post, prior, config.n_walkers, rng, config.n_init,
                                config.init_scale)

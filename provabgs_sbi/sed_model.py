@@ -163,16 +163,18 @@ class SEDModel:
         logz = np.log10(np.clip(metallicity, self.table.metallicity[0], self.table.metallicity[-1]))
         return _axis_weights(self._log_z, logz)
 
-    def ssp(self, age_gyr, metallicity) -> np.ndarray:
+    def ssp(self, age_gyr, metallicity, pixels: slice | None = None) -> np.ndarray:
         """SSP spectra per Msun formed at arbitrary (age, Z), bilinear in (log age, log Z).
 
         Parameters
         ----------
         age_gyr, metallicity : ndarray of shape (M,)
+        pixels : slice, optional
+            Only these wavelength pixels (default all).
 
         Returns
         -------
-        ndarray of shape (M, n_wave)
+        ndarray of shape (M, n_wave) (or the pixels selected)
             L_lambda in Lsun/Angstrom per Msun formed.
         """
         age_gyr = np.atleast_1d(np.asarray(age_gyr, dtype=np.float64))
@@ -180,6 +182,8 @@ class SEDModel:
         iz, wz = self._z_weights(np.atleast_1d(metallicity))
         n_z = len(self._log_z)
         rows = self._lum.reshape(-1, len(self.wave))
+        if pixels is not None:
+            rows = rows[:, pixels]
         base = ia * n_z + iz
         corners = ((base, (1 - wa) * (1 - wz)), (base + 1, (1 - wa) * wz),
                    (base + n_z, wa * (1 - wz)), (base + n_z + 1, wa * wz))

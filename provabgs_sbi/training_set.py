@@ -99,7 +99,10 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
     emulator_id : str
         Recorded in the file (e.g. the emulator manifest's SHA-256).
     backend : {"auto", "numpy", "tf"}
-        "auto" uses TensorFlow when it sees a GPU, numpy otherwise.
+        "auto" is TensorFlow (float32; on a GPU when one is visible): on the 2-core CPU it
+        is ~6x the numpy path for ugriz at batch 10^4. The two give fluxes within 2e-5 of
+        each other, far below the added noise, but not the same bits: a file is
+        reproduced exactly only with the backend that wrote it.
 
     Raises
     ------
@@ -110,9 +113,9 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
 
     noise = noise if noise is not None else default_noise_model()
     if backend == "auto":
-        import tensorflow as tf
-
-        backend = "tf" if tf.config.list_physical_devices("GPU") else "numpy"
+        backend = "tf"
+    if backend not in ("numpy", "tf"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'tf', got {backend!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = json.dumps({"config": config.to_dict(), "emulator": emulator_id,

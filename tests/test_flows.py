@@ -262,6 +262,34 @@ def test_interrupted_training_resumes_to_same_result(tmp_path):
                             checkpoint_dir=ckpt, progress=False)
 
 
+def test_step_size_schedule_follows_the_validation_loss():
+    # Few simulations and a high step: the validation loss stalls within a few epochs.
+    theta, x = _gaussian_1d(400, seed=5)
+    cfg = FlowConfig.preset("tiny", max_epochs=40, patience=40, lr_patience=2, lr_factor=0.5,
+                            min_learning_rate=2e-3, seed=5)
+    flow = ConditionalFlow.fit(theta, x, -1, 1, config=cfg, progress=False)
+    lrs = [h["learning_rate"] for h in flow.history]
+    assert lrs[0] == cfg.learning_rate
+    assert min(lrs) == pytest.approx(cfg.min_learning_rate)
+    best = math.inf
+    since = 0
+    for prev, h in zip(flow.history, flow.history[1:]):
+        # The step halves exactly after lr_patience epochs without a better val loss.
+        if prev["val_loss"] < best:
+            best, since = prev["val_loss"], 0
+        else:
+            since += 1
+        if h["learning_rate"] != prev["learning_rate"]:
+            assert since == cfg.lr_patience
+            assert h["learning_rate"] == pytest.approx(
+                max(prev["learning_rate"] * 0.5, cfg.min_learning_rate))
+            since = 0
+    with pytest.raises(ValueError, match="lr_factor"):
+        FlowConfig.preset("tiny", lr_factor=1.0)
+    with pytest.raises(ValueError, match="min_learning_rate"):
+        FlowConfig.preset("tiny", min_learning_rate=1.0)
+
+
 # -------------------------------------------------------------- bad input
 def test_bad_inputs_raise(flow_2d):
     rng = np.random.default_rng(0)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import cosmology
-from ..dust import diffuse_transmission
+from ..dust import DiffuseDust
 from ..parameters import betas_to_u, check_redshift, check_theta
 from ..photometry import FILTER_NAMES, Photometer
 from ..sfh import burst_metallicity
@@ -100,6 +100,7 @@ class Emulator:
         self.z_range = tuple(self.info.get("z_range", (0.0, cosmology.Z_MAX)))
         self._photometer = Photometer(self.wave, filters=filters,
                                       dz=self.info.get("photometry_dz", 1e-3))
+        self._dust = DiffuseDust(self.wave)
         self._tf = None
 
     # -------------------------------------------------------------- inputs
@@ -126,14 +127,14 @@ class Emulator:
         """NMF-part ln L_lambda per Msun formed, numpy float64: (N, 9) inputs -> (N, n_wave)."""
         return np.concatenate([n.ln_spectrum(x) for n in self.networks], axis=1)
 
-    def _burst_numpy(self, theta, active):
-        """Unattenuated burst SSPs (per Msun) of the rows where ``active``."""
+    def _burst_numpy(self, theta, active, pixels: slice | None = None):
+        """Unattenuated burst SSPs (per Msun) of the rows where ``active`` (only ``pixels``)."""
         if self.burst_model is None:
             raise ValueError("this emulator has no burst model (e.g. the PROVABGS import emulates "
                              "the NMF part only): fburst must be 0 or tburst >= t_age(z)")
         idx = np.nonzero(active)[0]
         z_burst = burst_metallicity(theta[idx, 7:9], theta[idx, 6], self.burst_model.bases)
-        return idx, self.burst_model.ssp(theta[idx, 6], z_burst).astype(np.float64)
+        return idx, self.burst_model.ssp(theta[idx, 6], z_burst, pixels).astype(np.float64)
 
     def _spectrum_numpy(self, theta, z):
         t_age = cosmology.age_gyr(z)
@@ -141,7 +142,7 @@ class Emulator:
         active = self._burst_active(theta, t_age)
         fb = np.where(active, theta[:, 5], 0.0)
         lum *= (1.0 - fb)[:, None]
-        trans = diffuse_transmission(self.wave, theta[:, 10], theta[:, 11])
+        trans = self._dust.transmission(theta[:, 10], theta[:, 11])
         if np.any(active):
             idx, burst = self._burst_numpy(theta, active)
             if not self.analytic_ism_dust:
@@ -189,6 +190,16 @@ class Emulator:
             sl = slice(s, s + chunk)
             out[sl] = self._photometer.nanomaggies(self._spectrum_numpy(theta[sl], z[sl]), z[sl])
         return out
+
+    def at_redshift(self, z: float, dtype=np.float32):
+        """A :class:`~provabgs_sbi.emulator.fixed_redshift.FixedRedshiftPhotometry`: ugriz of
+        many parameter sets at one redshift, the same numbers as :meth:`photometry` with the
+        per-call work that depends only on z done once (what an MCMC of one galaxy needs).
+        ``dtype`` float32 (default) agrees with :meth:`photometry` to ~1e-6, float64 to
+        rounding."""
+        from .fixed_redshift import FixedRedshiftPhotometry
+
+        return FixedRedshiftPhotometry(self, z, dtype)
 
     def _tf_path(self):
         if self._tf is None:

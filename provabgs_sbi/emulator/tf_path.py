@@ -3,17 +3,19 @@
 The per-galaxy O(N) preparation (network inputs, t_age, d_L, burst metallicity, SSP
 interpolation indices) is done in numpy; everything of size N x n_wave (the networks, exp,
 the burst SSP gather, dust, and the filter integrals) runs in jit-compiled TensorFlow, on a
-GPU when one is visible. The filter integrals are exact per galaxy (no redshift nodes):
-each pixel's weight is the difference of the cumulative response integral G at its
-redshifted edges, as in :class:`~provabgs_sbi.photometry.Photometer` with ``exact=True``.
+GPU when one is visible. The filter integrals interpolate linearly between redshift
+nodes exactly as :meth:`~provabgs_sbi.photometry.Photometer.nanomaggies` does, but each band
+reads only the window of pixels its filter touches
+(:meth:`~provabgs_sbi.photometry.Photometer.window_tables`): about 2,300 multiply-adds per
+galaxy for ugriz instead of 5 x n_wave, and no float64 work on the spectrum.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import cosmology
-from ..dust import BUMP_WAVE, BUMP_WIDTH, RV_CALZETTI, V_WAVE, calzetti_kprime
-from ..photometry import FINE_STEP, LSUN_ERG_S, pixel_edges
+from ..dust import RV_CALZETTI
+from ..photometry import LSUN_ERG_S
 from ..sed_model import _axis_weights
 from ..sfh import burst_metallicity
 from .core import nmf_inputs
@@ -31,17 +33,18 @@ class TFEmulatorPath:
         self.net = TFSpeculator(emu.networks)
         f32 = lambda a: tf.constant(np.asarray(a, dtype=np.float32))  # noqa: E731
         wave = emu.wave
-        self.kprime = f32(calzetti_kprime(wave))
-        self.bump = f32((wave * BUMP_WIDTH) ** 2 / ((wave**2 - BUMP_WAVE**2) ** 2 + (wave * BUMP_WIDTH) ** 2))
-        self.lnx = f32(np.log(wave / V_WAVE))
+        self.kprime = f32(emu._dust.kprime)
+        self.bump = f32(emu._dust.bump_shape)
+        self.lnx = f32(emu._dust.ln_x)
         bm = emu.burst_model
         if bm is not None:
             self.ssp_rows = f32(bm.table.luminosity.reshape(-1, len(wave)))
-        self.edges = f32(pixel_edges(wave))
-        resp = emu._photometer._resp
-        # G is kept in float64: pixel weights are small differences of large cumulative values.
-        self.filters = [(float(fine[0]), len(fine), tf.constant(np.asarray(g, dtype=np.float64)),
-                         float(norm)) for _, fine, g, norm in resp]
+        phot = emu._photometer
+        self.dz = phot.dz
+        self.z_max = float(emu.z_range[1])
+        self.windows = [(tf.constant(start.astype(np.int32)), f32(lo), f32(hi),
+                         tf.range(lo.shape[1], dtype=tf.int32))
+                        for start, lo, hi in phot.window_tables(self.z_max)]
         self._spec = tf.function(self._spectrum, jit_compile=True, reduce_retracing=True)
         self._phot = tf.function(self._photometry, jit_compile=True, reduce_retracing=True)
 
@@ -88,18 +91,16 @@ class TFEmulatorPath:
             lum = lum * trans
         return lum * tf.pow(10.0, log_m)[:, None]
 
-    def _photometry(self, lum, z):
+    def _photometry(self, lum, k, t):
+        """Unscaled band integrals: ``lum`` (N, n_wave), node index ``k`` (N,) and the
+        fraction ``t`` (N,) of the way to node k + 1."""
         tf = self.tf
-        zp1 = tf.cast(1.0 + z, tf.float64)
-        edges = tf.cast(self.edges, tf.float64)[None, :] * zp1[:, None]
         out = []
-        for start, n_fine, g, norm in self.filters:
-            pos = tf.clip_by_value((edges - start) / FINE_STEP, 0.0, n_fine - 1.0)
-            i0 = tf.minimum(tf.cast(tf.floor(pos), tf.int32), n_fine - 2)
-            frac = pos - tf.cast(i0, tf.float64)
-            gi = tf.gather(g, i0) * (1.0 - frac) + tf.gather(g, i0 + 1) * frac
-            weights = tf.cast((gi[:, 1:] - gi[:, :-1]) / (zp1[:, None] ** 2 * norm), tf.float32)
-            out.append(tf.reduce_sum(lum * weights, axis=1))
+        for start, lo, hi, offsets in self.windows:
+            cols = tf.gather(start, k)[:, None] + offsets[None, :]         # (N, n_win)
+            seg = tf.gather(lum, cols, batch_dims=1)
+            w = tf.gather(lo, k) * (1.0 - t)[:, None] + tf.gather(hi, k) * t[:, None]
+            out.append(tf.reduce_sum(seg * w, axis=1))
         return tf.stack(out, axis=1)
 
     # ----------------------------------------------------------------- public
@@ -110,12 +111,16 @@ class TFEmulatorPath:
 
     def photometry(self, theta, z, chunk: int = 4096) -> np.ndarray:
         """(N, n_bands) AB nanomaggies, float64 array (inputs already validated)."""
-        out = np.empty((len(theta), len(self.filters)))
+        out = np.empty((len(theta), len(self.windows)))
         scale = (1.0 + z) * LSUN_ERG_S / (4.0 * np.pi * cosmology.luminosity_distance_cm(z) ** 2) * 1e9
+        pos = np.asarray(z, dtype=np.float64) / self.dz
+        k = np.floor(pos).astype(np.int32)
+        t = (pos - k).astype(np.float32)
         for s in range(0, len(theta), chunk):
             sl = slice(s, s + chunk)
-            x, fb, rows, w, tau, nd, logm, zz = self._prepare(theta[sl], z[sl])
+            x, fb, rows, w, tau, nd, logm, _ = self._prepare(theta[sl], z[sl])
             # Photometry of the unit-normalised spectrum, then the (float64) distance factor.
             lum = self._spec(x, fb, rows, w, tau, nd, logm * 0.0)
-            out[sl] = self._phot(lum, zz).numpy().astype(np.float64)
+            out[sl] = self._phot(lum, self.tf.constant(k[sl]),
+                                 self.tf.constant(t[sl])).numpy().astype(np.float64)
         return out * scale[:, None] * 10.0 ** theta[:, :1]
