@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -148,10 +149,60 @@ def cmd_posterior(args) -> int:
     rows = slice(None) if args.rows is None else _parse_rows(args.rows, len(cat))
     if args.rows is not None:
         cat = cat.subset(rows)
-    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed)
+    model = None
+    if not args.no_ppc:
+        from .emulator import Emulator
+
+        model = Emulator.load(args.emulator)
+    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model)
     flags = post.flags(cat.to_x())
     print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
           f"{post.describe_flags(flags)}")
+    return 0
+
+
+def _read_cli_catalog(args, z_range=None):
+    from .catalog import read_catalog
+
+    split = lambda s: s.split(",") if s else None  # noqa: E731
+    return read_catalog(args.catalog, preset=args.preset, mag_cols=split(args.mag_cols),
+                        err_cols=split(args.err_cols), flux_cols=split(args.flux_cols),
+                        ivar_cols=split(args.ivar_cols), z_col=args.z_col, z_range=z_range)
+
+
+def _add_catalog_args(p) -> None:
+    p.add_argument("catalog", help="FITS/HDF5/CSV table (NSA or SDSS layout, or give columns)")
+    p.add_argument("--preset", choices=("nsa", "sdss"))
+    p.add_argument("--mag-cols", help="five AB magnitude columns, comma separated")
+    p.add_argument("--err-cols", help="five magnitude-error columns")
+    p.add_argument("--flux-cols", help="five AB nanomaggy columns")
+    p.add_argument("--ivar-cols", help="five inverse-variance columns")
+    p.add_argument("--z-col", help="redshift column")
+
+
+def cmd_mcmc(args) -> int:
+    from .emulator import Emulator
+    from .mcmc import run_mcmc_catalog
+
+    emu = Emulator.load(args.emulator)
+    model = emu
+    if args.direct:
+        from .sed_model import SEDModel
+
+        model = SEDModel(emu.info["sps"])
+    cat = _read_cli_catalog(args, z_range=emu.z_range)
+    rows = None if args.rows is None else _parse_rows(args.rows, len(cat))
+    res = run_mcmc_catalog(cat, rows, model, args.out, n_walkers=args.walkers,
+                           n_steps=args.steps, burn_in=args.burn_in, seed=args.seed,
+                           likelihood=args.likelihood, derived_model=emu.burst_model)
+    import h5py
+
+    with h5py.File(args.out, "r") as fh:
+        groups = [fh[k] for k in fh if k.startswith("row_")]
+        conv = sum(bool(g.attrs.get("converged", False)) for g in groups)
+    print(f"wrote {args.out}: {len(res['done'])} fitted now, {len(res['skipped'])} already "
+          f"there, {len(res['failed'])} failed; {conv} of {len(groups)} rows converged "
+          "(n_post >= 50 tau and split-R-hat < 1.05 for every parameter)")
     return 0
 
 
@@ -162,14 +213,69 @@ def cmd_validate(args) -> int:
 
     post = Posterior.load(args.flow)
     emu = Emulator.load(args.emulator)
+    real = None
+    if args.mcmc_real > 0:
+        from .catalog import load_sdss_sample
+
+        real = load_sdss_sample(z_range=tuple(post.z_range))
+    mcmc_kwargs = {"n_walkers": args.mcmc_walkers, "n_steps": args.mcmc_steps,
+                   "burn_in": args.mcmc_burn_in}
     res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,
-                             seed=args.seed)
-    print(f"{'parameter':>22} {'cov68':>6} {'cov95':>6} {'pp in band':>10} {'SBC out':>8} ")
+                             seed=args.seed, n_mcmc_test=args.mcmc_test,
+                             n_mcmc_real=args.mcmc_real, real_catalog=real,
+                             mcmc_kwargs=mcmc_kwargs)
+    _print_validation(res)
+    print(f"wrote {args.out}/validation.json and PNGs")
+    return 0
+
+
+def _print_validation(res) -> None:
+    print(f"{'parameter':>22} {'cov68':>6} {'cov95':>6} {'pp in 99% band':>14} {'SBC out':>8}")
     for name, p in res["parameters"].items():
         print(f"{name:>22} {p['coverage']['0.68']:6.3f} {p['coverage']['0.95']:6.3f} "
-              f"{str(p['pp_inside_band']):>10} {p['sbc_outside_band']:8d}")
-    print(f"TARP p-value {res['tarp']['p_value']:.3f}; wrote {args.out}/validation.json and PNGs")
-    return 0
+              f"{str(p['pp_inside_band']):>14} {p['sbc_outside_band']:8d}")
+    print(f"SBC: {res['sbc_band']['expected_outside']:.2f} bins expected outside by chance; "
+          f"TARP p-value {res['tarp']['p_value']:.3f}")
+    for subset, c in res.get("mcmc", {}).items():
+        if subset in ("settings", "files"):
+            continue
+        offs = c["median_offset_mean"]
+        print(f"ANPE vs MCMC, {c['n_galaxies']} {subset} galaxies ({c['converged']} converged): "
+              "mean |d median| / sigma_MCMC = "
+              + ", ".join(f"{k} {v:.2f}" for k, v in offs.items()))
+
+
+def cmd_figures(args) -> int:
+    import h5py
+
+    from .catalog import load_sdss_sample
+    from .emulator import Emulator
+    from .paper_figures import plot_training_vs_real
+    from .posterior import Posterior
+    from .training_set import load_training_set
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    post = Posterior.load(args.flow)
+    emu = Emulator.load(args.emulator)
+    cat = load_sdss_sample(z_range=tuple(post.z_range))
+    # Figure 1: the training set against the real sample (posterior medians of log M*, beta1).
+    theta, _, x, _ = load_training_set(args.trainset)
+    real_x = cat.to_x()
+    if args.fit and Path(args.fit).exists():
+        with h5py.File(args.fit, "r") as fh:
+            summ = fh["summary"][:]
+        med = np.full((len(summ), 12), np.nan)
+        med[:, 0], med[:, 1] = summ["log_mstar_p50"], summ["beta1_p50"]
+    else:
+        ok = post.flags(real_x) & 3 == 0
+        med = np.full((len(real_x), 12), np.nan)
+        med[ok] = np.median(post.sample(real_x[ok], 200, seed=args.seed, strict=False), axis=1)
+    plot_training_vs_real(theta, x, med, real_x, out / "fig1_training_vs_sdss.png")
+    print(f"wrote {out / 'fig1_training_vs_sdss.png'}")
+    # Figures 2-4 and the ANPE-MCMC comparison.
+    args.n_samples = 1000
+    return cmd_validate(args)
 
 
 def _parse_rows(text, n):
@@ -183,6 +289,24 @@ def cmd_run(args) -> int:
     from .pipeline import run_main_job
 
     return run_main_job(out=args.out, n_samples=args.n_samples)
+
+
+def _add_mcmc_validation_args(p) -> None:
+    from .compare_mcmc import MCMC_DEFAULTS
+
+    p.add_argument("--mcmc-test", type=int, default=20,
+                   help="test galaxies also fitted by MCMC (default 20; 0: none)")
+    p.add_argument("--mcmc-real", type=int, default=5,
+                   help="SDSS galaxies fitted by MCMC (default 5; 0: none)")
+    p.add_argument("--mcmc-walkers", type=int, default=MCMC_DEFAULTS["n_walkers"])
+    p.add_argument("--mcmc-steps", type=int, default=MCMC_DEFAULTS["n_steps"])
+    p.add_argument("--mcmc-burn-in", type=int, default=MCMC_DEFAULTS["burn_in"])
+
+
+def _default_trainset():
+    from .paths import cache_dir
+
+    return cache_dir() / "anpe" / "train_bc03_s0.h5"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,7 +392,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--z-col", help="redshift column")
     p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k'")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--emulator", default="emulator/bc03",
+                   help="model of the posterior predictive check (chi^2 of the median)")
+    p.add_argument("--no-ppc", action="store_true", help="skip the posterior predictive check")
     p.set_defaults(func=cmd_posterior)
+
+    p = sub.add_parser("mcmc", help="zeus MCMC of catalog rows with the emulator (resumable)")
+    _add_catalog_args(p)
+    p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k' (default all)")
+    p.add_argument("--out", required=True, help="output HDF5 (resumed if it exists)")
+    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("--direct", action="store_true",
+                   help="the direct SED model instead of the emulator (slow; checks the emulator)")
+    p.add_argument("--walkers", type=int, default=30)
+    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--burn-in", type=int, default=2000)
+    p.add_argument("--likelihood", choices=("flux", "mag"), default="flux")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_mcmc)
 
     p = sub.add_parser("validate", help="calibration of a posterior on fresh test galaxies")
     p.add_argument("flow", nargs="?", default="flows/bc03")
@@ -277,7 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="validation")
+    _add_mcmc_validation_args(p)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("figures", help="SEDflow's figures 1-4 and the ANPE-MCMC comparison")
+    p.add_argument("--out", default="docs/figures")
+    p.add_argument("--flow", default="flows/bc03")
+    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("--trainset", default=str(_default_trainset()),
+                   help="the flow's training set (figure 1)")
+    p.add_argument("--fit", default="out/sdss_posteriors.h5",
+                   help="posterior file of the SDSS sample (figure 1; fitted here if missing)")
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    _add_mcmc_validation_args(p)
+    p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("sed", help="photometry (and a spectrum plot) of one galaxy")
     p.add_argument("--theta", required=True,

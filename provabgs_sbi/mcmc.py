@@ -100,6 +100,16 @@ class MCMCConfig:
         Converged needs n_post >= tau_factor * tau for every parameter. Default 50.
     rhat_max : float
         Converged needs split-R-hat < rhat_max for every parameter. Default 1.05.
+    likelihood : {"flux", "mag"}
+        Gaussian in nanomaggies (default, the paper's) or in AB magnitudes (the noise
+        model of the simulated training and test galaxies); see :class:`LogPosterior`.
+    init : {"resample", "ball"}
+        Walker initialisation (:func:`initial_walkers`). Default "resample".
+    move : {"differential", "kde", "global"}
+        zeus's proposal of slice directions: the differential move (zeus's default: the
+        difference of two other walkers), the KDE move (a kernel density estimate of the
+        other walkers) or the global move (a Gaussian mixture of them). Default
+        "differential".
     """
 
     n_walkers: int = 30
@@ -110,6 +120,9 @@ class MCMCConfig:
     init_scale: float = 0.01
     tau_factor: float = 50.0
     rhat_max: float = 1.05
+    likelihood: str = "flux"
+    init: str = "resample"
+    move: str = "differential"
 
     def __post_init__(self):
         for name in ("n_walkers", "n_steps", "burn_in", "thin", "n_init"):
@@ -135,6 +148,12 @@ class MCMCConfig:
             raise ValueError(f"tau_factor must be > 0, got {self.tau_factor}")
         if not self.rhat_max > 1:
             raise ValueError(f"rhat_max must be > 1, got {self.rhat_max}")
+        if self.likelihood not in ("flux", "mag"):
+            raise ValueError(f"likelihood must be 'flux' or 'mag', got {self.likelihood!r}")
+        if self.move not in ("differential", "kde", "global"):
+            raise ValueError(f"move must be 'differential', 'kde' or 'global', got {self.move!r}")
+        if self.init not in ("resample", "ball"):
+            raise ValueError(f"init must be 'resample' or 'ball', got {self.init!r}")
 
     @property
     def n_post(self) -> int:
@@ -145,6 +164,10 @@ class MCMCConfig:
     def n_kept(self) -> int:
         """Samples returned: n_walkers x ceil(n_post / thin)."""
         return self.n_walkers * len(range(self.burn_in, self.n_steps, self.thin))
+
+
+#: Likelihoods of :class:`LogPosterior`: Gaussian in fluxes (the paper) or in magnitudes.
+LIKELIHOODS = ("flux", "mag")
 
 
 # ------------------------------------------------------------------------ data and likelihood
@@ -220,23 +243,44 @@ class LogPosterior:
     model : object
         ``model.photometry(theta (N, 12), z (N,)) -> (N, 5)`` AB nanomaggies.
     prior : Prior
+    likelihood : {"flux", "mag"}
+        "flux" (the paper's MCMC): Gaussian in nanomaggies with ``ivar``. "mag": Gaussian
+        in AB magnitudes with the errors ``sigma_mag``, the noise model of the ANPE
+        training sets (:func:`~provabgs_sbi.training_set.simulate_chunk` adds noise in
+        magnitudes), so that MCMC and ANPE target the same posterior on simulated galaxies.
+    mags, sigma_mag : ndarray of shape (5,), optional
+        Observed AB magnitudes and their errors (required for "mag").
 
     Notes
     -----
     Calling it on ``w`` of shape (M, 11) returns shape (M,): ``prior.log_prob_warped(w)``
-    plus the Gaussian flux log likelihood (normalised), -inf outside the prior box (where
+    plus the Gaussian log likelihood (normalised), -inf outside the prior box (where
     the model is not called) or where the model flux is not finite. Points with a finite
     prior density go to the model in **one** batched call; the calls, points and seconds
     spent in the model are counted in :attr:`n_calls`, :attr:`n_points`, :attr:`model_s`.
     """
 
-    def __init__(self, flux, ivar, z, model, prior: Prior):
+    def __init__(self, flux, ivar, z, model, prior: Prior, likelihood: str = "flux",
+                 mags=None, sigma_mag=None):
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.flux = np.asarray(flux, dtype=np.float64)
         self.ivar = np.asarray(ivar, dtype=np.float64)
         self.z = float(z)
         self.model = model
         self.prior = prior
-        self.log_norm = -0.5 * float(np.sum(np.log(2.0 * np.pi / self.ivar)))
+        self.likelihood = likelihood
+        if likelihood == "mag":
+            if mags is None or sigma_mag is None:
+                raise ValueError('likelihood="mag" needs the magnitudes and their errors')
+            self.mags = np.asarray(mags, dtype=np.float64)
+            self.sigma_mag = np.asarray(sigma_mag, dtype=np.float64)
+            if not np.all(np.isfinite(self.sigma_mag)) or np.any(self.sigma_mag <= 0):
+                raise ValueError(f"magnitude errors must be finite and > 0, got "
+                                 f"{self.sigma_mag.tolist()}")
+            self.log_norm = -0.5 * float(np.sum(np.log(2.0 * np.pi * self.sigma_mag**2)))
+        else:
+            self.log_norm = -0.5 * float(np.sum(np.log(2.0 * np.pi / self.ivar)))
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -245,7 +289,7 @@ class LogPosterior:
         self.model_s = 0.0
 
     def log_likelihood(self, theta) -> np.ndarray:
-        """Gaussian flux log likelihood of physical parameters (N, 12), shape (N,)."""
+        """Gaussian log likelihood of physical parameters (N, 12), shape (N,)."""
         theta = np.atleast_2d(theta)
         t0 = time.perf_counter()
         model_flux = np.asarray(self.model.photometry(theta, np.full(len(theta), self.z)),
@@ -256,8 +300,12 @@ class LogPosterior:
         if model_flux.shape != (len(theta), _N_BANDS):
             raise ValueError(f"model.photometry returned shape {model_flux.shape}, expected "
                              f"({len(theta)}, {_N_BANDS})")
-        with np.errstate(invalid="ignore", over="ignore"):
-            chi2 = np.sum(self.ivar * (model_flux - self.flux) ** 2, axis=1)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            if self.likelihood == "mag":
+                model_mag = 22.5 - 2.5 * np.log10(np.where(model_flux > 0, model_flux, np.nan))
+                chi2 = np.sum(((model_mag - self.mags) / self.sigma_mag) ** 2, axis=1)
+            else:
+                chi2 = np.sum(self.ivar * (model_flux - self.flux) ** 2, axis=1)
         ll = -0.5 * chi2 + self.log_norm
         return np.where(np.isfinite(ll), ll, -np.inf)
 
@@ -516,8 +564,17 @@ def _compute_derived(source, samples, z) -> dict:
 
 
 def initial_walkers(log_post: LogPosterior, prior: Prior, n_walkers: int, rng,
-                    n_init: int = 4096, init_scale: float = 0.01):
-    """Starting positions: a small ball of prior draws pulled towards the best prior draw.
+                    n_init: int = 4096, init_scale: float = 0.01, init: str = "ball"):
+    """Starting positions from ``n_init`` prior draws evaluated in one batched call.
+
+    ``"ball"``: a small ball of prior draws pulled towards the best prior draw.
+    ``"resample"``: walkers drawn from the prior draws with weights proportional to their
+    likelihood (sampling-importance-resampling), each pulled ``init_scale`` of the way
+    towards a fresh prior draw so that repeats separate. The walkers then start spread
+    over the posterior's bulk where the likelihood is broad (most parameters of a
+    five-band fit) and near the best draw where it is sharp; an ensemble started in a tiny
+    ball must instead expand to the posterior's width first, which took the bc03 fits
+    more than 4,000 iterations (split-R-hat 1.5-3).
 
     Parameters
     ----------
@@ -528,7 +585,9 @@ def initial_walkers(log_post: LogPosterior, prior: Prior, n_walkers: int, rng,
     n_init : int
         Prior draws evaluated (one batched model call) to find the best start.
     init_scale : float
-        w_k = w_best + init_scale (w'_k - w_best) with w'_k fresh prior draws.
+        w_k = w_best + init_scale (w'_k - w_best) with w'_k fresh prior draws (for
+        "resample", w_best is each walker's resampled draw).
+    init : {"ball", "resample"}
 
     Returns
     -------
@@ -545,7 +604,16 @@ def initial_walkers(log_post: LogPosterior, prior: Prior, n_walkers: int, rng,
     if not np.any(np.isfinite(lp)):
         raise RuntimeError(f"none of {n_init} prior draws has a finite posterior density; "
                            "check the data and the model")
-    best = draws[int(np.argmax(lp))]
+    if init == "resample":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_l = lp - prior.log_prob_warped(draws)
+        log_l = np.where(np.isfinite(log_l), log_l, -np.inf)
+        wts = np.exp(log_l - log_l.max())
+        best = draws[rng.choice(len(draws), size=n_walkers, p=wts / wts.sum())]
+    elif init == "ball":
+        best = draws[int(np.argmax(lp))]
+    else:
+        raise ValueError(f"init must be 'ball' or 'resample', got {init!r}")
     start = best + init_scale * (prior.sample_warped(n_walkers, seed=rng) - best)
     start = np.clip(start, prior.low, prior.high)            # guards rounding only
     lp_start = log_post(start)
@@ -559,7 +627,8 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
              ivar=None, derived_model=None, compute_derived: bool = True, n_init: int = 4096,
              init_scale: float = 0.01, tau_factor: float = 50.0,
              rhat_max: float = 1.05, blas_threads: int | None = 1,
-             fixed_redshift: bool = True) -> MCMCResult:
+             fixed_redshift: bool = True, likelihood: str = "flux",
+             init: str = "resample", move: str = "differential") -> MCMCResult:
     """Sample one galaxy's posterior with zeus ensemble slice sampling.
 
     Parameters
@@ -569,7 +638,7 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
     model : object
         ``model.photometry(theta (N, 12), z (N,)) -> (N, 5)`` AB nanomaggies: an
         ``Emulator`` or a ``SEDModel``. If it has ``z_range``, z must lie in it.
-    n_walkers, n_steps, burn_in, thin, n_init, init_scale, tau_factor, rhat_max
+    n_walkers, n_steps, burn_in, thin, n_init, init_scale, tau_factor, rhat_max, init, move
         See :class:`MCMCConfig` (defaults as the paper: 30 walkers, 10,000 iterations,
         2,000 of burn-in).
     seed : int, numpy.random.SeedSequence or numpy.random.Generator
@@ -599,6 +668,10 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
         sample with that evaluator: the work that depends only on z is done once and the
         synthesis runs in float32 (fluxes within ~1e-6 of ``model.photometry``), ~3x
         fewer seconds per call at an MCMC's 5-20 points. False calls ``model.photometry``.
+    likelihood : {"flux", "mag"}
+        See :class:`LogPosterior`: "flux" (default, the paper's; uses ``ivar`` or the errors
+        in x) or "mag" (Gaussian in magnitudes with the errors in x, as the training sets
+        are simulated; ``ivar`` is then ignored).
 
     Returns
     -------
@@ -616,24 +689,28 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
     t_start = time.perf_counter()
     config = MCMCConfig(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, thin=thin,
                         n_init=n_init, init_scale=init_scale, tau_factor=tau_factor,
-                        rhat_max=rhat_max)
+                        rhat_max=rhat_max, likelihood=likelihood, init=init, move=move)
     if not callable(getattr(model, "photometry", None)):
         raise ValueError("model must have a photometry(theta, z) method")
     prior = Prior() if prior is None else prior
     flux, ivar, z = observed_flux(x, ivar, model)
     rng = np.random.default_rng(seed)
     fast = model.at_redshift(z) if fixed_redshift and hasattr(model, "at_redshift") else model
-    log_post = LogPosterior(flux, ivar, z, fast, prior)
+    xa = np.asarray(x, dtype=np.float64)
+    log_post = LogPosterior(flux, ivar, z, fast, prior, likelihood=config.likelihood,
+                            mags=xa[:_N_BANDS], sigma_mag=xa[_N_BANDS:2 * _N_BANDS])
 
     start, _ = initial_walkers(log_post, prior, config.n_walkers, rng, config.n_init,
-                               config.init_scale)
+                               config.init_scale, config.init)
     t_init = time.perf_counter()
     log_post.reset_counters()
 
     zeus_seed = int(rng.integers(2**32))
     with _zeus_global_state(zeus_seed), _blas_limit(blas_threads):
+        moves = {"differential": zeus.moves.DifferentialMove, "kde": zeus.moves.KDEMove,
+                 "global": zeus.moves.GlobalMove}[config.move]()
         sampler = zeus.EnsembleSampler(config.n_walkers, N_WARPED, log_post, vectorize=True,
-                                       verbose=False)
+                                       verbose=False, moves=moves)
         sampler.run_mcmc(start, nsteps=config.n_steps, progress=progress)
     chain = np.asarray(sampler.get_chain(), dtype=np.float64)        # (n_steps, W, 11)
     chain_lp = np.asarray(sampler.get_log_prob(), dtype=np.float64)  # (n_steps, W)
@@ -695,15 +772,17 @@ def chi2_of_median(x, samples, model, ivar=None, per_band: bool = False):
     float, or ndarray of shape (5,) with ``per_band``
         sum_b ivar_b (f_b - F_b(theta_median))^2 over ugriz.
     """
+    from .ppc import median_parameters
+
     flux, ivar, z = observed_flux(x, ivar, model)
     if isinstance(samples, MCMCResult):
-        med_w = samples.median_warped()
+        med = from_warped(samples.median_warped()[None])
     else:
         samples = np.asarray(samples, dtype=np.float64)
         if samples.ndim != 2 or samples.shape[1] != N_PARAMS or len(samples) == 0:
             raise ValueError(f"samples must have shape (n >= 1, {N_PARAMS}), got {samples.shape}")
-        med_w = np.median(to_warped(samples), axis=0)
-    model_flux = np.asarray(model.photometry(from_warped(med_w[None]), np.array([z])))[0]
+        med = median_parameters(samples[None])
+    model_flux = np.asarray(model.photometry(med, np.array([z])))[0]
     terms = ivar * (model_flux - flux) ** 2
     return terms if per_band else float(terms.sum())
 
@@ -777,7 +856,7 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
                      progress: bool = True, *, prior: Prior | None = None, thin: int = 1,
                      n_save: int | None = None, derived_model=None,
                      compute_derived: bool = True, retry_failed: bool = False,
-                     blas_threads: int | None = 1) -> dict:
+                     blas_threads: int | None = 1, likelihood: str = "flux") -> dict:
     """Run :func:`run_mcmc` on selected catalog rows, writing an HDF5 file; resumable.
 
     Parameters
@@ -801,6 +880,8 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
         Keep only the last ``n_save`` samples per row (SEDflow keeps 10,000); default all.
     retry_failed : bool
         Re-run rows stored as failed (default: skip them like finished rows).
+    likelihood : {"flux", "mag"}
+        "flux" uses the catalog's inverse variances; "mag" the magnitude errors of its x.
 
     Returns
     -------
@@ -836,7 +917,8 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
     if bad:
         raise ValueError(f"rows {bad[:5]} are outside the catalog (0 .. {n_rows - 1})")
     prior = Prior() if prior is None else prior
-    config = MCMCConfig(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, thin=thin)
+    config = MCMCConfig(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, thin=thin,
+                        likelihood=likelihood)
     if n_save is not None and int(n_save) < 1:
         raise ValueError(f"n_save must be >= 1 or None, got {n_save}")
     settings = {"config": asdict(config), "seed": int(seed),
@@ -890,8 +972,10 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
             res = run_mcmc(x_all[r], model, n_walkers=config.n_walkers, n_steps=config.n_steps,
                            burn_in=config.burn_in, thin=config.thin,
                            seed=np.random.SeedSequence([int(seed), r]), prior=prior,
-                           progress=progress, ivar=catalog.ivar[r], derived_model=derived_model,
-                           compute_derived=compute_derived, blas_threads=blas_threads)
+                           progress=progress,
+                           ivar=catalog.ivar[r] if likelihood == "flux" else None,
+                           derived_model=derived_model, compute_derived=compute_derived,
+                           blas_threads=blas_threads, likelihood=likelihood)
         except (ValueError, RuntimeError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         with h5py.File(out, "a") as fh:

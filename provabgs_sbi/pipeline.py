@@ -6,7 +6,9 @@
    5.1.9 wheel.
 3. Fit every galaxy with the amortized posterior (1,000 samples each by default) and
    write ``out/sdss_posteriors.h5`` (samples, derived properties, per-galaxy summaries,
-   flags; galaxies outside the trained redshift range are kept, flagged and not sampled).
+   flags; galaxies outside the trained redshift range are kept, flagged and not sampled),
+   with the posterior predictive check (chi^2 of the posterior-median photometry, one
+   emulator call per chunk) stored and flagged.
 4. Draw a summary figure ``out/sdss_summary.png`` and an example spectrum.
 """
 from __future__ import annotations
@@ -42,7 +44,7 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
           f"trained redshift range {post.z_range}")
     t0 = time.perf_counter()
     path = fit_catalog(post, cat, out / "sdss_posteriors.h5", n_samples=n_samples,
-                       derived_model=model)
+                       derived_model=model, model=emu)
     dt = time.perf_counter() - t0
     import h5py
 

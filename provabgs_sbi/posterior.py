@@ -12,7 +12,9 @@ Folder layout (``flows/<configuration>/``)::
 Input flags (bit mask, :data:`FLAG_NAMES`): invalid x (NaN, sigma <= 0), redshift
 outside the trained range, a magnitude outside the training range, a magnitude error
 far above the noise model (mu + 3 s, SEDflow's main failure mode). Galaxies with the
-first two flags get NaN samples; the others are sampled and flagged.
+first two flags get NaN samples; the others are sampled and flagged. Catalog fits add
+two output flags: the flow produced no finite samples, and the posterior predictive check
+failed (:mod:`provabgs_sbi.ppc`).
 """
 from __future__ import annotations
 
@@ -29,10 +31,14 @@ FLAG_Z_RANGE = 2
 FLAG_MAG_RANGE = 4
 FLAG_SIGMA_HIGH = 8
 FLAG_FLOW_FAILED = 16
+#: Set by catalog fits with a model: chi^2 of the posterior-median photometry above
+#: :data:`provabgs_sbi.ppc.CHI2_POOR_FIT`.
+FLAG_POOR_FIT = 32
 FLAG_NAMES = {FLAG_INVALID_X: "invalid_x", FLAG_Z_RANGE: "z_outside_trained_range",
               FLAG_MAG_RANGE: "mag_outside_training_range",
               FLAG_SIGMA_HIGH: "sigma_above_noise_model",
-              FLAG_FLOW_FAILED: "flow_overflow_no_samples"}
+              FLAG_FLOW_FAILED: "flow_overflow_no_samples",
+              FLAG_POOR_FIT: "poor_fit_median_chi2"}
 #: Flags for which no samples are drawn (NaN instead).
 NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE
 _LN10 = np.log(10.0)

@@ -220,7 +220,7 @@ def test_same_seed_identical_and_global_state_untouched():
 
 def test_walkers_start_in_a_small_ball_inside_the_support():
     x, _ = toy_x()
-    res = mcmc.run_mcmc(x, LinearToy(), seed=0, **SHORT)
+    res = mcmc.run_mcmc(x, LinearToy(), seed=0, init="ball", **SHORT)
     prior = Prior()
     assert np.all(np.isfinite(prior.log_prob_warped(res.start)))
     spread = res.start.max(0) - res.start.min(0)
@@ -228,6 +228,54 @@ def test_walkers_start_in_a_small_ball_inside_the_support():
     assert np.all(spread <= 0.01 * (prior.high - prior.low) + 1e-12)
     np.testing.assert_array_equal(res.chain.shape, (40, 22, 11))
     assert res.samples.shape == (22 * 30, 12)
+
+
+def test_resampled_walkers_follow_the_likelihood():
+    """SIR start: spread like the prior where the data are silent, like the likelihood
+    where they constrain (the toy's 3 coordinates)."""
+    toy = LinearToy()
+    x, flux = toy_x(seed=0)
+    lam = np.diag(1.0 / SIGMA_TOY**2)
+    cov = np.linalg.inv(toy.A.T @ lam @ toy.A)
+    mean = toy.w0 + cov @ toy.A.T @ lam @ (flux - toy.c)
+    rng = np.random.default_rng(2)
+    prior = Prior()
+    fx, ivar, z = mcmc.observed_flux(x)
+    lp = mcmc.LogPosterior(fx, ivar, z, toy, prior)
+    start, lp_start = mcmc.initial_walkers(lp, prior, 200, rng, n_init=200_000, init="resample")
+    assert np.all(np.isfinite(lp_start)) and np.all(prior.in_support(from_warped(start)))
+    sd = np.sqrt(np.diag(cov))
+    # Constrained coordinates: near the posterior mean (a few prior draws carry most of the
+    # weight of so sharp a likelihood, so within a few sigma, not a sample of it) ...
+    assert np.all(np.abs(np.median(start[:, toy.idx], axis=0) - mean) < 4 * sd)
+    # ... and far tighter than the prior.
+    assert np.all(np.ptp(start[:, toy.idx], axis=0) < 0.15 * (prior.high - prior.low)[toy.idx])
+    # A free coordinate (tburst) spreads far beyond a 1% ball (over the few prior draws
+    # that carry the weight).
+    j = 5
+    assert np.ptp(start[:, j]) > 0.3 * (prior.high[j] - prior.low[j])
+    with pytest.raises(ValueError, match="init"):
+        mcmc.initial_walkers(lp, prior, 30, rng, n_init=100, init="uniform")
+
+
+def test_likelihood_in_magnitudes_matches_hand_computation():
+    toy = LinearToy()
+    x, _ = toy_x()
+    flux, ivar, z = mcmc.observed_flux(x, model=toy)
+    prior = Prior()
+    lp = mcmc.LogPosterior(flux, ivar, z, toy, prior, likelihood="mag", mags=x[:5],
+                           sigma_mag=x[5:10])
+    w = prior.sample_warped(4, seed=3)
+    w[:, toy.idx] = toy.w0 + np.array([0.01, 0.05, -0.05])   # positive model fluxes
+    model = toy.photometry(from_warped(w), np.full(4, z))
+    m = 22.5 - 2.5 * np.log10(model)
+    want = (prior.log_prob_warped(w) - 0.5 * (((m - x[:5]) / x[5:10]) ** 2).sum(1)
+            - 0.5 * np.log(2 * np.pi * x[5:10] ** 2).sum())
+    np.testing.assert_allclose(lp(w), want)
+    with pytest.raises(ValueError, match="likelihood"):
+        mcmc.LogPosterior(flux, ivar, z, toy, prior, likelihood="poisson")
+    res = mcmc.run_mcmc(x, toy, seed=0, likelihood="mag", **SHORT)
+    assert res.config.likelihood == "mag" and np.all(np.isfinite(res.log_prob))
 
 
 def test_thin_keeps_every_kth_iteration():

@@ -99,6 +99,40 @@ def test_fit_catalog_writes_and_resumes(trained, tmp_path):
         assert "derived/sfr_1gyr" in fh
 
 
+def test_fit_catalog_posterior_predictive_check(trained, tmp_path, shifted_emulator):
+    from provabgs_sbi.fit import fit_catalog
+    from provabgs_sbi.posterior import FLAG_POOR_FIT
+    from provabgs_sbi.ppc import CHI2_POOR_FIT, median_model_chi2
+
+    post, _, tmp = trained
+    theta, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    # The truth as a "posterior" of noiseless photometry: chi^2 = 0 (to the float32 of the
+    # TF path that made the training set's true magnitudes).
+    with h5py.File(tmp / "test.h5") as fh:
+        mag_true = fh["mag_true"][:5]
+    xt = np.column_stack([mag_true, x[:5, 5:10], x[:5, 10]])
+    chi2, mflux = median_model_chi2(np.repeat(theta[:5, None], 3, axis=1), xt, shifted_emulator)
+    np.testing.assert_allclose(chi2, 0.0, atol=1e-6)
+    np.testing.assert_allclose(mflux, mag_to_nanomaggies(mag_true), rtol=2e-5)
+
+    x = x[:6].copy()
+    flux = mag_to_nanomaggies(x[:, :5])
+    sig = flux * np.log(10) / 2.5 * x[:, 5:10]
+    flux[2, 0] *= 30.0                   # a u band no model of this galaxy can fit
+    z = x[:, 10].copy()
+    z[4] = 0.9                           # not sampled: no check
+    cat = PhotometryCatalog.from_arrays(flux, 1 / sig**2, z)
+    out = fit_catalog(post, cat, tmp_path / "fit.h5", n_samples=40, chunk=4,
+                      derived_model=post_model(tmp), progress=False, model=shifted_emulator)
+    with h5py.File(out) as fh:
+        summ = fh["summary"][:]
+        assert fh["model_flux_median"].shape == (6, 5)
+    assert np.isnan(summ["chi2_median"][4])
+    assert np.all(np.isfinite(summ["chi2_median"][[0, 1, 2, 3, 5]]))
+    assert summ["chi2_median"][2] > CHI2_POOR_FIT and summ["flags"][2] & FLAG_POOR_FIT
+    assert not np.any(summ["flags"][[0, 1, 3, 4, 5]] & FLAG_POOR_FIT & (summ["chi2_median"][[0, 1, 3, 4, 5]] <= CHI2_POOR_FIT))
+
+
 def post_model(tmp):
     from provabgs_sbi import SEDConfig, SEDModel
 

@@ -1,0 +1,86 @@
+"""SEDflow's timing table, measured in one run: direct SED model, emulator, MCMC, ANPE.
+
+Usage: python benchmarks/bench_timing.py [--mcmc-steps 10000] [--repeats 5]
+
+Rows (one SDSS-like galaxy: the first test galaxy of the validation set, or a prior draw):
+
+- direct SED model, one call of 15 parameter sets (what zeus evaluates per call with 30
+  walkers) and of 1 set;
+- emulator, the same calls (``Emulator.photometry``, and the fixed-redshift float32
+  evaluator the MCMC uses);
+- MCMC per galaxy: zeus with 30 walkers, ``--mcmc-steps`` iterations (default 10,000 as the
+  paper), the emulator as the model; one run (it takes minutes);
+- ANPE per galaxy: 10^4 posterior samples from the committed flow, median of ``--repeats``.
+
+Prints the table and the ratios MCMC / ANPE and direct / emulator.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from provabgs_sbi import Posterior, Prior
+from provabgs_sbi.emulator import Emulator
+from provabgs_sbi.mcmc import run_mcmc
+from provabgs_sbi.photometry import nanomaggies_to_mag
+
+
+def per_call(fn, repeats):
+    fn()
+    t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return float(np.median(t))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--flow", default="flows/bc03")
+    ap.add_argument("--emulator", default="emulator/bc03")
+    ap.add_argument("--mcmc-steps", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    emu = Emulator.load(args.emulator)
+    post = Posterior.load(args.flow)
+    model = emu.burst_model.__class__(emu.info["sps"])      # the direct model, default grid
+    theta = Prior().sample(15, seed=1)
+    z = 0.08
+    flux = emu.photometry(theta[:1], z)[0]
+    x = np.concatenate([nanomaggies_to_mag(flux), [0.08, 0.02, 0.02, 0.02, 0.03], [z]])
+    fixed = emu.at_redshift(z)
+    zz = np.full(15, z)
+    rows = []
+    n_calls = 200
+    for name, fn in (("direct SED model, 1 galaxy", lambda: model.photometry(theta[:1], z)),
+                     ("direct SED model, 15 galaxies", lambda: model.photometry(theta, zz)),
+                     ("emulator, 1 galaxy", lambda: emu.photometry(theta[:1], z)),
+                     ("emulator, 15 galaxies", lambda: emu.photometry(theta, zz)),
+                     ("emulator fixed-z float32, 15", lambda: fixed.photometry(theta))):
+        rows.append((name, per_call(lambda: [fn() for _ in range(10)], max(3, n_calls // 40)) / 10))
+    t_anpe = per_call(lambda: post.sample(x[None], 10_000, seed=0), args.repeats)
+    t0 = time.perf_counter()
+    res = run_mcmc(x, emu, n_steps=args.mcmc_steps, burn_in=args.mcmc_steps // 5, seed=0,
+                   progress=False, compute_derived=False)
+    t_mcmc = time.perf_counter() - t0
+    print(f"{os.cpu_count()} CPUs; z = {z}; per-call rows: median of repeated calls")
+    print(f"{'what':<38} {'seconds':>12}")
+    for name, t in rows:
+        print(f"{name + ' (per call)':<38} {t:12.5f}")
+    print(f"{f'MCMC per galaxy ({args.mcmc_steps} steps, 30 walkers)':<38} {t_mcmc:12.1f}   "
+          f"({res.timing['n_model_calls']} model calls, {res.timing['s_per_call'] * 1e3:.2f} ms "
+          f"each; converged: {res.convergence['converged']})")
+    print(f"{'ANPE per galaxy (10^4 samples)':<38} {t_anpe:12.3f}")
+    print(f"ratio MCMC / ANPE: {t_mcmc / t_anpe:,.0f}x")
+    print(f"ratio direct / emulator, 15 galaxies per call: {rows[1][1] / rows[3][1]:.1f}x "
+          f"(fixed-z evaluator: {rows[1][1] / rows[4][1]:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
