@@ -5,9 +5,9 @@ Output file layout::
 
     samples           (n_gal, n_samples, 12) float32  physical parameters (PARAM_NAMES)
     derived/<name>    (n_gal, n_samples) float32      derived properties (SEDModel.derived)
-    summary           table: id, z, flags, chi2_median (posterior predictive check, NaN
+    summary           table: id, z, flags, chi2_best (posterior predictive check, NaN
                       without a model), and <name>_p16/_p50/_p84 per parameter and property
-    model_flux_median (n_gal, 5) AB nanomaggies of the posterior-median model (with a model)
+    model_flux_best   (n_gal, 5) AB nanomaggies of the best-fitting of the checked draws
     x                 (n_gal, 11) the conditioning vectors
     attrs: settings (JSON), flag_names, param_names
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from .parameters import PARAM_NAMES
 from .posterior import FLAG_FLOW_FAILED, FLAG_NAMES, FLAG_POOR_FIT, NO_SAMPLES, Posterior
-from .ppc import CHI2_POOR_FIT, median_model_chi2
+from .ppc import CHI2_POOR_FIT, best_draw_chi2
 
 DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
 
@@ -45,10 +45,10 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         For derived properties; default the SED model of the posterior's SPS configuration.
     model : object, optional
         ``photometry(theta, z)`` in AB nanomaggies (the emulator) for the posterior
-        predictive check: chi^2 of the posterior-median photometry against the catalog's
-        fluxes and inverse variances (:func:`provabgs_sbi.ppc.median_model_chi2`), one
-        call per chunk; above :data:`~provabgs_sbi.ppc.CHI2_POOR_FIT` the galaxy is
-        flagged ``poor_fit_median_chi2``.
+        predictive check: the smallest chi^2 among 32 posterior draws against the catalog's
+        fluxes and inverse variances with a 0.02 mag systematic floor
+        (:func:`provabgs_sbi.ppc.best_draw_chi2`), one model call per chunk; above
+        :data:`~provabgs_sbi.ppc.CHI2_POOR_FIT` the galaxy is flagged ``poor_fit_chi2``.
     """
     from .sed_model import SEDModel
 
@@ -79,8 +79,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                 fh.create_dataset(f"derived/{name}", shape=(n_gal, n_samples), dtype="f4",
                                   chunks=(max(1, min(chunk, n_gal)), n_samples))
             fh.create_dataset("stats", shape=(n_gal, len(names), 3), dtype="f8")
-            fh.create_dataset("chi2_median", data=np.full(n_gal, np.nan))
-            fh.create_dataset("model_flux_median", data=np.full((n_gal, 5), np.nan))
+            fh.create_dataset("chi2_best", data=np.full(n_gal, np.nan))
+            fh.create_dataset("model_flux_best", data=np.full((n_gal, 5), np.nan))
             fh.create_dataset("x", data=x)
             fh.attrs["settings"] = settings
             fh.attrs["n_done"] = 0
@@ -105,10 +105,9 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             fh["samples"][sl] = samp.astype(np.float32)
             if model is not None and np.any(ok):
                 ivar = getattr(catalog, "ivar", None)
-                chi2, mflux = median_model_chi2(samp, x[sl], model,
-                                                None if ivar is None else ivar[sl])
-                fh["chi2_median"][sl] = chi2
-                fh["model_flux_median"][sl] = mflux
+                chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl])
+                fh["chi2_best"][sl] = chi2
+                fh["model_flux_best"][sl] = mflux
             allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
             with np.errstate(invalid="ignore"):
                 stats = np.nanpercentile(allv, [16, 50, 84], axis=1) if np.any(ok) else \
@@ -126,10 +125,10 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         stats = fh["stats"][:]
         no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
         flags[no_draws] |= FLAG_FLOW_FAILED
-        chi2 = fh["chi2_median"][:]
+        chi2 = fh["chi2_best"][:]
         with np.errstate(invalid="ignore"):
             flags[chi2 > CHI2_POOR_FIT] |= FLAG_POOR_FIT
-        cols = {"id": ids, "z": x[:, 10], "flags": flags, "chi2_median": chi2}
+        cols = {"id": ids, "z": x[:, 10], "flags": flags, "chi2_best": chi2}
         for j, name in enumerate(names):
             for q, tag in enumerate(("p16", "p50", "p84")):
                 cols[f"{name}_{tag}"] = stats[:, j, q]

@@ -113,8 +113,9 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
     plt = _plt()
     idx = [PARAM_NAMES.index(p) for p in params]
     k = len(idx)
-    fig = plt.figure(figsize=(13, 7.5))
-    gs = fig.add_gridspec(k, k + 5)
+    fig = plt.figure(figsize=(15, 8))
+    gs = fig.add_gridspec(k, 2 * k, wspace=0.08, hspace=0.08, left=0.06, right=0.98,
+                          bottom=0.08, top=0.95)
     for i in range(k):
         for j in range(i + 1):
             ax = fig.add_subplot(gs[i, j])
@@ -130,7 +131,8 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
             else:
                 ay, my = anpe[:, idx[i]], mcmc[:, idx[i]]
                 lo_y, hi_y = np.percentile(np.concatenate([ay, my]), [0.5, 99.5])
-                ax.hist2d(m, my, bins=30, range=[[lo, hi], [lo_y, hi_y]], cmap="Greys")
+                ax.scatter(m[::max(1, len(m) // 2000)], my[::max(1, len(m) // 2000)], s=0.5,
+                           color="0.4", alpha=0.3, rasterized=True)
                 ax.scatter(a[:2000], ay[:2000], s=0.5, color="C0", alpha=0.3, rasterized=True)
                 ax.set_ylim(lo_y, hi_y)
             ax.set_xlim(lo, hi)
@@ -147,7 +149,7 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
                 ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0), frameon=False)
 
     # Spectra of posterior draws in the observed frame with the observed photometry.
-    ax = fig.add_subplot(gs[:k // 2 + 1, k + 1:])
+    ax = fig.add_subplot(gs[:k // 2, k + 1:])
     rng = np.random.default_rng(seed)
     z = float(x[10])
     filters = load_filters()
@@ -177,6 +179,5 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
     ax.set_ylabel(r"$f_\nu$ [nanomaggies]")
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -7,8 +7,8 @@
 3. Fit every galaxy with the amortized posterior (1,000 samples each by default) and
    write ``out/sdss_posteriors.h5`` (samples, derived properties, per-galaxy summaries,
    flags; galaxies outside the trained redshift range are kept, flagged and not sampled),
-   with the posterior predictive check (chi^2 of the posterior-median photometry, one
-   emulator call per chunk) stored and flagged.
+   with the posterior predictive check (best chi^2 of 32 posterior draws, one emulator
+   call per chunk) stored and flagged.
 4. Draw a summary figure ``out/sdss_summary.png`` and an example spectrum.
 """
 from __future__ import annotations

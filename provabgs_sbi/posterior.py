@@ -38,7 +38,7 @@ FLAG_NAMES = {FLAG_INVALID_X: "invalid_x", FLAG_Z_RANGE: "z_outside_trained_rang
               FLAG_MAG_RANGE: "mag_outside_training_range",
               FLAG_SIGMA_HIGH: "sigma_above_noise_model",
               FLAG_FLOW_FAILED: "flow_overflow_no_samples",
-              FLAG_POOR_FIT: "poor_fit_median_chi2"}
+              FLAG_POOR_FIT: "poor_fit_chi2"}
 #: Flags for which no samples are drawn (NaN instead).
 NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE
 _LN10 = np.log(10.0)

@@ -102,7 +102,7 @@ def test_fit_catalog_writes_and_resumes(trained, tmp_path):
 def test_fit_catalog_posterior_predictive_check(trained, tmp_path, shifted_emulator):
     from provabgs_sbi.fit import fit_catalog
     from provabgs_sbi.posterior import FLAG_POOR_FIT
-    from provabgs_sbi.ppc import CHI2_POOR_FIT, median_model_chi2
+    from provabgs_sbi.ppc import CHI2_POOR_FIT, best_draw_chi2, median_model_chi2
 
     post, _, tmp = trained
     theta, _, x, _ = ts.load_training_set(tmp / "test.h5")
@@ -114,6 +114,12 @@ def test_fit_catalog_posterior_predictive_check(trained, tmp_path, shifted_emula
     chi2, mflux = median_model_chi2(np.repeat(theta[:5, None], 3, axis=1), xt, shifted_emulator)
     np.testing.assert_allclose(chi2, 0.0, atol=1e-6)
     np.testing.assert_allclose(mflux, mag_to_nanomaggies(mag_true), rtol=2e-5)
+    # The best of several draws, one of them the truth: chi^2 ~ 0 and that draw's flux.
+    draws = np.repeat(theta[:5, None], 4, axis=1).copy()
+    draws[:, :3, 0] += 0.3                                    # three draws 0.75 mag too bright
+    chi2, best = best_draw_chi2(draws, xt, shifted_emulator, sigma_sys=0.0)
+    np.testing.assert_allclose(chi2, 0.0, atol=1e-6)
+    np.testing.assert_allclose(best, mag_to_nanomaggies(mag_true), rtol=2e-5)
 
     x = x[:6].copy()
     flux = mag_to_nanomaggies(x[:, :5])
@@ -126,11 +132,44 @@ def test_fit_catalog_posterior_predictive_check(trained, tmp_path, shifted_emula
                       derived_model=post_model(tmp), progress=False, model=shifted_emulator)
     with h5py.File(out) as fh:
         summ = fh["summary"][:]
-        assert fh["model_flux_median"].shape == (6, 5)
-    assert np.isnan(summ["chi2_median"][4])
-    assert np.all(np.isfinite(summ["chi2_median"][[0, 1, 2, 3, 5]]))
-    assert summ["chi2_median"][2] > CHI2_POOR_FIT and summ["flags"][2] & FLAG_POOR_FIT
-    assert not np.any(summ["flags"][[0, 1, 3, 4, 5]] & FLAG_POOR_FIT & (summ["chi2_median"][[0, 1, 3, 4, 5]] <= CHI2_POOR_FIT))
+        assert fh["model_flux_best"].shape == (6, 5)
+    chi2 = summ["chi2_best"]
+    assert np.isnan(chi2[4]) and np.all(np.isfinite(chi2[[0, 1, 2, 3, 5]]))
+    assert chi2[2] > CHI2_POOR_FIT and summ["flags"][2] & FLAG_POOR_FIT
+    for i in (0, 1, 3, 5):
+        assert bool(summ["flags"][i] & FLAG_POOR_FIT) == (chi2[i] > CHI2_POOR_FIT)
+
+
+def test_flow_overflow_gives_nan_and_flag(trained, tmp_path, monkeypatch):
+    """A galaxy whose flow pass overflows gets no samples (not a biased subset): strict
+    sampling raises, strict=False gives NaN, and catalog fits flag it."""
+    from provabgs_sbi.fit import fit_catalog
+    from provabgs_sbi.posterior import FLAG_FLOW_FAILED
+
+    post, _, tmp = trained
+    _, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    x = x[:4].copy()
+    real_sample = post.flow.sample
+
+    def overflow_row_1(x_obs, n, seed=None, chunk_size=16384, nan_policy="raise"):
+        out = real_sample(x_obs, n, seed=seed, chunk_size=chunk_size, nan_policy=nan_policy)
+        hit = np.all(np.isclose(x_obs, x[1]), axis=1)
+        out[hit, : n // 2] = np.nan          # part of the draws overflowed
+        return out
+
+    monkeypatch.setattr(post.flow, "sample", overflow_row_1)
+    with pytest.raises(ValueError, match="overflowed"):
+        post.sample(x, 10, seed=0)
+    got = post.sample(x, 10, seed=0, strict=False)
+    assert np.isnan(got[1]).all() and np.isfinite(got[[0, 2, 3]]).all()
+    flux = mag_to_nanomaggies(x[:, :5])
+    sig = flux * np.log(10) / 2.5 * x[:, 5:10]
+    cat = PhotometryCatalog.from_arrays(flux, 1 / sig**2, x[:, 10])
+    out = fit_catalog(post, cat, tmp_path / "fit.h5", n_samples=10, derived_model=post_model(tmp),
+                      progress=False)
+    with h5py.File(out) as fh:
+        flags = fh["summary"]["flags"][:]
+    assert flags[1] & FLAG_FLOW_FAILED and not np.any(flags[[0, 2, 3]] & FLAG_FLOW_FAILED)
 
 
 def post_model(tmp):
