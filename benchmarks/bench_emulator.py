@@ -9,22 +9,13 @@ reading the burst from the SSP table). Prints medians, spreads and ratios; names
 when TensorFlow sees one.
 """
 import argparse
-import time
 
 import numpy as np
 
+from _timing import timed
 from provabgs_sbi import Prior
 from provabgs_sbi.emulator import Emulator
 
-
-def timeit(fn, repeats):
-    fn()  # warm-up (jit compilation, redshift-node caches)
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return np.array(out)
 
 
 def main():
@@ -57,7 +48,7 @@ def main():
           f"{len(emu.wave)} wavelengths")
     rates = {}
     for name, fn in cases:
-        t = timeit(fn, args.repeats)
+        t = timed(fn, args.repeats)
         r = args.n / t
         rates[name] = np.median(r)
         print(f"{name:>34}: median {np.median(r):9.0f} SEDs/s  (min {r.min():.0f}, max {r.max():.0f})")

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 
+from _timing import timed
 from provabgs_sbi import Posterior
 from provabgs_sbi.catalog import load_sdss_sample
 from provabgs_sbi.flows import ConditionalFlow, FlowConfig
@@ -34,15 +34,6 @@ def paper_posterior(post: Posterior) -> Posterior:
                            y_mean=f._y_mean, y_std=f._y_std, x_mean=f._x_mean, x_std=f._x_std)
     return Posterior(flow, post.prior, post.z_range, post.mag_range, post.noise, post.info)
 
-
-def timed(fn, repeats):
-    fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return np.array(out)
 
 
 def main(argv=None) -> int:

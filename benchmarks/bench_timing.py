@@ -22,20 +22,12 @@ import time
 
 import numpy as np
 
+from _timing import timed
 from provabgs_sbi import Posterior, Prior
 from provabgs_sbi.emulator import Emulator
 from provabgs_sbi.mcmc import run_mcmc
 from provabgs_sbi.photometry import nanomaggies_to_mag
 
-
-def per_call(fn, repeats):
-    fn()
-    t = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        t.append(time.perf_counter() - t0)
-    return float(np.median(t))
 
 
 def main(argv=None) -> int:
@@ -62,8 +54,9 @@ def main(argv=None) -> int:
                      ("emulator, 1 galaxy", lambda: emu.photometry(theta[:1], z)),
                      ("emulator, 15 galaxies", lambda: emu.photometry(theta, zz)),
                      ("emulator fixed-z float32, 15", lambda: fixed.photometry(theta))):
-        rows.append((name, per_call(lambda: [fn() for _ in range(10)], max(3, n_calls // 40)) / 10))
-    t_anpe = per_call(lambda: post.sample(x[None], 10_000, seed=0), args.repeats)
+        ten = timed(lambda: [fn() for _ in range(10)], max(3, n_calls // 40))
+        rows.append((name, float(np.median(ten)) / 10))
+    t_anpe = float(np.median(timed(lambda: post.sample(x[None], 10_000, seed=0), args.repeats)))
     t0 = time.perf_counter()
     res = run_mcmc(x, emu, n_steps=args.mcmc_steps, burn_in=args.mcmc_steps // 5, seed=0,
                    progress=False, compute_derived=False)

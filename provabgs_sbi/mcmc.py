@@ -76,6 +76,10 @@ _DERIVED_CHUNK = 20000
 
 
 # ------------------------------------------------------------------------ configuration
+#: Likelihoods of :class:`LogPosterior`: Gaussian in fluxes (the paper) or in magnitudes.
+LIKELIHOODS = ("flux", "mag")
+
+
 @dataclass(frozen=True)
 class MCMCConfig:
     """Settings of one MCMC run (validated on construction; defaults as SEDflow's MCMC).
@@ -148,8 +152,8 @@ class MCMCConfig:
             raise ValueError(f"tau_factor must be > 0, got {self.tau_factor}")
         if not self.rhat_max > 1:
             raise ValueError(f"rhat_max must be > 1, got {self.rhat_max}")
-        if self.likelihood not in ("flux", "mag"):
-            raise ValueError(f"likelihood must be 'flux' or 'mag', got {self.likelihood!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.move not in ("differential", "kde", "global"):
             raise ValueError(f"move must be 'differential', 'kde' or 'global', got {self.move!r}")
         if self.init not in ("resample", "ball"):
@@ -164,10 +168,6 @@ class MCMCConfig:
     def n_kept(self) -> int:
         """Samples returned: n_walkers x ceil(n_post / thin)."""
         return self.n_walkers * len(range(self.burn_in, self.n_steps, self.thin))
-
-
-#: Likelihoods of :class:`LogPosterior`: Gaussian in fluxes (the paper) or in magnitudes.
-LIKELIHOODS = ("flux", "mag")
 
 
 # ------------------------------------------------------------------------ data and likelihood

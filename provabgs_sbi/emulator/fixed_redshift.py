@@ -19,11 +19,11 @@ Inputs are assumed valid (the MCMC only evaluates points inside the prior box).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from .. import cosmology
 from ..dust import DiffuseDust
 from .core import nmf_inputs
+from .network import gated_mlp
 
 
 class FixedRedshiftPhotometry:
@@ -90,10 +90,7 @@ class FixedRedshiftPhotometry:
         outs = []
         for p_shift, p_scale, layers, w_out, b_out, basis, shift in self.decoders:
             h = (x.astype(self.dtype) - p_shift) / p_scale
-            for W, b, a, be in layers:
-                act = h @ W + b
-                h = (be + (1.0 - be) * expit(a * act)) * act
-            outs.append((h @ w_out + b_out) @ basis + shift)
+            outs.append(gated_mlp(h, layers, w_out, b_out) @ basis + shift)
         return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
 
     def photometry(self, theta, z=None) -> np.ndarray:

@@ -18,6 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
+def gated_mlp(h, layers, w_out, b_out) -> np.ndarray:
+    """numpy forward pass of Speculator's MLP on standardised inputs ``h`` (N, n_param).
+
+    ``layers`` holds (W, b, alpha, beta) of each hidden layer; returns the standardised PCA
+    coefficients (N, n_pca), in the dtype of the arrays given.
+    """
+    for W, b, a, be in layers:
+        act = h @ W + b
+        h = (be + (1.0 - be) * expit(a * act)) * act
+    return h @ w_out + b_out
+
+
 ARRAY_FIELDS = ("param_shift", "param_scale", "pca_shift", "pca_scale", "pca_basis",
                 "spectrum_shift", "spectrum_scale", "wave")
 
@@ -71,10 +83,8 @@ class SpeculatorNetwork:
     def ln_spectrum(self, x) -> np.ndarray:
         """numpy float64 forward pass: (N, n_param) inputs -> (N, n_wave) ln L."""
         h = (np.asarray(x, dtype=np.float64) - self.param_shift) / self.param_scale
-        for W, b, a, be in zip(self.W[:-1], self.b[:-1], self.alpha, self.beta):
-            act = h @ W + b
-            h = (be + (1.0 - be) * expit(a * act)) * act
-        c = h @ self.W[-1] + self.b[-1]
+        c = gated_mlp(h, zip(self.W[:-1], self.b[:-1], self.alpha, self.beta),
+                      self.W[-1], self.b[-1])
         return ((c * self.pca_scale + self.pca_shift) @ self.pca_basis) * self.spectrum_scale \
             + self.spectrum_shift
 
