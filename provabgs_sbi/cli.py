@@ -231,13 +231,19 @@ def _print_validation(res) -> None:
               f"{str(p['pp_inside_band']):>14} {p['sbc_outside_band']:8d}")
     print(f"SBC: {res['sbc_band']['expected_outside']:.2f} bins expected outside by chance; "
           f"TARP p-value {res['tarp']['p_value']:.3f}")
-    for subset, c in res.get("mcmc", {}).items():
-        if subset in ("settings", "files"):
+    mc = res.get("mcmc", {})
+    for subset in ("test", "real"):
+        if subset not in mc:
             continue
-        offs = c["median_offset_mean"]
-        print(f"ANPE vs MCMC, {c['n_galaxies']} {subset} galaxies ({c['converged']} converged): "
-              "mean |d median| / sigma_MCMC = "
-              + ", ".join(f"{k} {v:.2f}" for k, v in offs.items()))
+        c, e = mc[subset], mc["importance"][subset]
+        fmt = ", ".join
+        print(f"{subset} galaxies ({c['n_galaxies']}): mean |d median| / sigma of the reference")
+        print(f"  ANPE vs MCMC ({c['converged']} converged): "
+              + fmt(f"{k} {v:.2f}" for k, v in c["median_offset_mean"].items()))
+        print(f"  ANPE vs importance sampling ({e['reliable']} reliable): "
+              + fmt(f"{k} {v:.2f}" for k, v in e["median_offset_mean"].items()))
+        print("  MCMC vs importance sampling: " + fmt(
+            f"{k} {v:.2f}" for k, v in mc["mcmc_vs_importance"][subset]["median_offset_mean"].items()))
 
 
 def cmd_figures(args) -> int:

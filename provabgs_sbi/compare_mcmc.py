@@ -11,7 +11,7 @@ one group per galaxy) with the emulator as the model:
 - **real galaxies** from the SDSS sample (a seeded random choice among the valid rows),
   fitted with the flux likelihood and the catalog's inverse variances, as the paper's MCMC.
 
-:func:`compare_with_mcmc` draws ANPE samples for the same galaxies and reports, per
+:func:`compare_with_reference` draws ANPE samples for the same galaxies and reports, per
 parameter, the offset of the marginal medians in MCMC standard deviations (the paper: "within
 0.3 posterior standard deviations on average"), the two-sample KS statistic of the marginals
 (MCMC draws thinned by their autocorrelation time), the MCMC convergence report, and the
@@ -82,14 +82,23 @@ def read_mcmc_results(path) -> list[dict]:
     return out
 
 
-def compare_with_mcmc(post, results, truth=None, n_samples: int = 10000, seed: int = 0,
+def _reference_kind(results) -> str:
+    kinds = {"mcmc" if "tau" in r else "importance" for r in results}
+    if len(kinds) != 1:
+        raise ValueError("results mix MCMC and importance-sampling rows")
+    return kinds.pop()
+
+
+def compare_with_reference(post, results, truth=None, n_samples: int = 10000, seed: int = 0,
                       n_walkers: int = 30) -> dict:
-    """ANPE against MCMC for the galaxies of ``results`` (from :func:`read_mcmc_results`).
+    """ANPE against a reference posterior for the galaxies of ``results``.
 
     Parameters
     ----------
     post : Posterior
     results : list of dict
+        MCMC rows (:func:`read_mcmc_results`) or importance-sampling rows
+        (:func:`~provabgs_sbi.importance.read_importance_results`), not mixed.
     truth : ndarray of shape (n_rows_total, 12), optional
         True parameters indexed by the results' ``row`` (test galaxies).
     n_samples : int
@@ -101,46 +110,55 @@ def compare_with_mcmc(post, results, truth=None, n_samples: int = 10000, seed: i
     Returns
     -------
     dict
-        ``n_galaxies``, ``converged`` (count), ``per_galaxy`` (row, id, median offsets in
-        MCMC sigma, KS statistics, converged, max tau and R-hat, MCMC seconds);
-        ``median_offset_mean`` {parameter: mean over galaxies} of
-        |median(ANPE) - median(MCMC)| / std(MCMC), in the 11 warped coordinates (the
-        flow's and the sampler's own) and for log M*; ``ks_mean``; with ``truth``,
-        ``mcmc_coverage`` and ``anpe_coverage`` (68% and 95%) of the truth over these
-        galaxies; and the arrays ``anpe`` (n_gal, n_samples, 12) and ``mcmc`` (list) for
-        figures (not JSON-serialisable; removed by :func:`to_json`).
+        ``kind`` ("mcmc" or "importance"), ``n_galaxies``, ``converged`` (MCMC rows whose
+        chains converged) or ``reliable`` (importance rows with Pareto k < 0.7),
+        ``per_galaxy`` (row, id, median offsets in reference sigma, KS statistics, the
+        reference's diagnostics and seconds); ``median_offset_mean`` {parameter: mean over
+        galaxies} of |median(ANPE) - median(ref)| / std(ref), in the 11 warped coordinates
+        (the flow's and the sampler's own); ``ks_mean``; with ``truth``,
+        ``mcmc_coverage`` (the reference's) and ``anpe_coverage`` (68% and 95%) of the truth
+        over these galaxies; and the arrays ``anpe`` (n_gal, n_samples, 12) and ``mcmc``
+        (list of the reference samples) for figures (not JSON-serialisable; removed by
+        :func:`to_json`).
     """
     from .validation import coverage, ks_per_parameter, marginal_agreement
 
     if not results:
-        raise ValueError("no finished MCMC rows to compare")
+        raise ValueError("no finished reference rows to compare")
+    kind = _reference_kind(results)
     x = np.array([r["x"] for r in results])
     anpe = post.sample(x, n_samples, seed=seed)
     per, offsets, ks_all = [], [], []
     for i, r in enumerate(results):
-        mc = r["samples"]
-        a_w, m_w = to_warped(anpe[i]), to_warped(mc)
+        ref = r["samples"]
+        a_w, m_w = to_warped(anpe[i]), to_warped(ref)
         off = marginal_agreement(a_w, m_w)
-        # Decorrelate the chain before the KS test: every ceil(tau)-th iteration.
-        tau = np.nanmax(r["tau"]) if np.all(np.isfinite(r["tau"])) else 1.0
-        step = max(1, int(np.ceil(tau)))
-        thin = m_w.reshape(-1, n_walkers, m_w.shape[1])[::step].reshape(-1, m_w.shape[1])
-        ks, _ = ks_per_parameter(a_w, thin)
+        if kind == "mcmc":
+            # Decorrelate the chain before the KS test: every ceil(tau)-th iteration.
+            tau = np.nanmax(r["tau"]) if np.all(np.isfinite(r["tau"])) else 1.0
+            step = max(1, int(np.ceil(tau)))
+            m_w = m_w.reshape(-1, n_walkers, m_w.shape[1])[::step].reshape(-1, m_w.shape[1])
+            diag = {"converged": r["converged"], "tau_max": float(np.nanmax(r["tau"])),
+                    "rhat_max": float(np.nanmax(r["rhat"]))}
+        else:
+            diag = {"reliable": r["reliable"], "ess": r["ess"], "pareto_k": r["pareto_k"],
+                    "n_proposals": r["n_proposals"]}
+        ks, _ = ks_per_parameter(a_w, m_w)
         offsets.append(off)
         ks_all.append(ks)
-        per.append({"row": r["row"], "id": r["id"], "converged": r["converged"],
-                    "tau_max": float(np.nanmax(r["tau"])), "rhat_max": float(np.nanmax(r["rhat"])),
-                    "mcmc_seconds": float(r["timing"].get("total_s", np.nan)),
+        per.append({"row": r["row"], "id": r["id"], **diag,
+                    "seconds": float(r["timing"].get("total_s", np.nan)),
                     "median_offset": dict(zip(WARPED_NAMES, map(float, off))),
                     "ks": dict(zip(WARPED_NAMES, map(float, ks)))})
     offsets = np.array(offsets)
     ks_all = np.array(ks_all)
-    res = {"n_galaxies": len(results), "n_samples_anpe": int(n_samples),
-           "converged": int(sum(r["converged"] for r in results)),
+    flag = "converged" if kind == "mcmc" else "reliable"
+    res = {"kind": kind, "n_galaxies": len(results), "n_samples_anpe": int(n_samples),
+           flag: int(sum(p[flag] for p in per)),
            "median_offset_mean": dict(zip(WARPED_NAMES, map(float, offsets.mean(0)))),
            "median_offset_max": dict(zip(WARPED_NAMES, map(float, offsets.max(0)))),
            "ks_mean": dict(zip(WARPED_NAMES, map(float, ks_all.mean(0)))),
-           "mcmc_seconds_median": float(np.median([p["mcmc_seconds"] for p in per])),
+           "seconds_median": float(np.median([p["seconds"] for p in per])),
            "per_galaxy": per, "anpe": anpe, "mcmc": [r["samples"] for r in results],
            "per_galaxy_x": x}
     if truth is not None:
@@ -160,8 +178,31 @@ def compare_with_mcmc(post, results, truth=None, n_samples: int = 10000, seed: i
     return res
 
 
+def compare_references(results, reference) -> dict:
+    """How far one set of reference posteriors (e.g. MCMC) is from another (e.g. importance
+    sampling) for the galaxies both hold.
+
+    Returns
+    -------
+    dict
+        ``n_galaxies``, ``rows`` and ``median_offset_mean`` / ``median_offset_max``
+        {warped parameter: |median(results) - median(reference)| / std(reference)}.
+    """
+    from .validation import marginal_agreement
+
+    by_row = {r["row"]: r for r in reference}
+    common = [r for r in results if r["row"] in by_row]
+    if not common:
+        raise ValueError("no galaxy is in both sets")
+    off = np.array([marginal_agreement(to_warped(r["samples"]),
+                                       to_warped(by_row[r["row"]]["samples"])) for r in common])
+    return {"n_galaxies": len(common), "rows": [r["row"] for r in common],
+            "median_offset_mean": dict(zip(WARPED_NAMES, map(float, off.mean(0)))),
+            "median_offset_max": dict(zip(WARPED_NAMES, map(float, off.max(0))))}
+
+
 def to_json(res: dict) -> dict:
-    """The JSON-serialisable part of :func:`compare_with_mcmc`'s result."""
+    """The JSON-serialisable part of :func:`compare_with_reference`'s result."""
     return {k: v for k, v in res.items() if k not in ("anpe", "mcmc", "truth", "per_galaxy_x")}
 
 

@@ -7,17 +7,25 @@ samples and densities of theta for any observation x.
 Parametrisation
 ---------------
 The support is a box ``[low, high]`` (the prior's). The flow never sees theta itself: it
-models the standardised logit of the box coordinate,
+models the standardised logit (or probit) of the box coordinate,
 
     u = (theta - low) / (high - low)            in [0, 1]
-    y = logit(u)                                 unbounded
+    y = logit(u)  or  y = Phi^-1(u)              unbounded (``FlowConfig.box_transform``)
     z = (y - mean_y) / std_y                     ~ zero mean, unit variance
 
 with ``mean_y, std_y`` taken from the training set. Samples are mapped back through the
-sigmoid and so can never leave the box. :meth:`ConditionalFlow.log_prob` returns the
-density in theta space, Jacobians of the logit and of both affine maps included, and
-``-inf`` outside the box. Points on the boundary are moved ``BOX_EPS * (high - low)``
-inside before the logit. The conditioning data x are standardised with the training
+sigmoid (or the normal CDF Phi) and so can never leave the box.
+:meth:`ConditionalFlow.log_prob` returns the density in theta space, Jacobians of the
+squashing map and of both affine maps included, and ``-inf`` outside the box. Points on
+the boundary are moved ``BOX_EPS * (high - low)`` inside first.
+
+Which squashing map: a density that stays finite at a face of the box (a uniform prior, a
+posterior cut by the prior's edge) becomes, in y, a tail ~ u(1 - u) p: exponential for the
+logit, ~ exp(-y^2 / 2) for the probit. A MAF of affine blocks on a standard-normal base
+keeps Gaussian tails, so it can match the probit image of such a density but not the
+logit's. Posteriors well inside the box are unaffected either way.
+
+The conditioning data x are standardised with the training
 mean and standard deviation.
 
 The flow on z is a TFP masked autoregressive flow (Papamakarios et al. 2017): blocks of
@@ -57,12 +65,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit, logit, ndtr, ndtri
 
 __all__ = ["BOX_EPS", "ChecksumError", "ConditionalFlow", "FlowConfig", "TrainingInterrupted"]
 
 #: Box points closer than ``BOX_EPS * (high - low)`` to a face are moved to that distance
-#: before the logit (so points exactly on the boundary have a finite image).
+#: before the squashing map (so points exactly on the boundary have a finite image).
 BOX_EPS = 1e-6
 
 #: Settings of the MAF scale: scale = softplus(a + _SCALE_SHIFT) + _MIN_SCALE.
@@ -73,6 +81,9 @@ _ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu", "softplus", "sigmoid")
 _FORMAT = "provabgs_sbi.ConditionalFlow/1"
 _CHECKPOINT_FORMAT = "provabgs_sbi.ConditionalFlow.checkpoint/1"
 _CHECKPOINT_NAME = "checkpoint.npz"
+#: Maps from the unit box to the unbounded space the flow models (module docstring).
+BOX_TRANSFORMS = ("logit", "probit")
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor",
                      "min_learning_rate")
@@ -128,6 +139,9 @@ class FlowConfig:
         XLA-compile training, sampling and density evaluation.
     checkpoint_every : int
         With a ``checkpoint_dir``, write a checkpoint every this many epochs.
+    box_transform : {"logit", "probit"}
+        The map from the unit box to the flow's unbounded space (module docstring).
+        Default "logit" (flows saved before the option existed used it).
     """
 
     n_transforms: int = 6
@@ -145,6 +159,7 @@ class FlowConfig:
     seed: int = 0
     jit_compile: bool = True
     checkpoint_every: int = 5
+    box_transform: str = "logit"
 
     def __post_init__(self):
         hidden = self.hidden_units
@@ -190,6 +205,9 @@ class FlowConfig:
         object.__setattr__(self, "validation_fraction", float(self.validation_fraction))
         object.__setattr__(self, "clip_norm", float(self.clip_norm))
         object.__setattr__(self, "jit_compile", bool(self.jit_compile))
+        if self.box_transform not in BOX_TRANSFORMS:
+            raise ValueError(f"box_transform must be one of {BOX_TRANSFORMS}, "
+                             f"got {self.box_transform!r}")
 
     PRESETS = ("default", "sedflow-paper", "sbibm-npe", "tiny")
 
@@ -259,6 +277,23 @@ class FlowConfig:
 
 
 # --------------------------------------------------------------------------- helpers
+def _unbound(u: np.ndarray, kind: str) -> np.ndarray:
+    """Unit box (0, 1) -> real line: logit or probit."""
+    return logit(u) if kind == "logit" else ndtri(u)
+
+
+def _bound(y: np.ndarray, kind: str) -> np.ndarray:
+    """Inverse of :func:`_unbound`."""
+    return expit(y) if kind == "logit" else ndtr(y)
+
+
+def _log_dy_du(u: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
+    """log |dy/du| of :func:`_unbound`, elementwise."""
+    if kind == "logit":
+        return -(np.log(u) + np.log1p(-u))
+    return 0.5 * y**2 + _HALF_LOG_2PI
+
+
 def _tf():
     """Import TensorFlow and TFP lazily (importing them takes seconds)."""
     import tensorflow as tf
@@ -372,7 +407,8 @@ class ConditionalFlow:
     low, high : array_like of shape (d_theta,)
         The support box.
     y_mean, y_std : array_like of shape (d_theta,)
-        Mean and standard deviation of logit((theta - low) / (high - low)).
+        Mean and standard deviation of the unbounded coordinate y of (theta - low) /
+        (high - low) (``config.box_transform``).
     x_mean, x_std : array_like of shape (d_x,)
         Mean and standard deviation of the conditioning data.
     permutations : list of int arrays, optional
@@ -580,12 +616,14 @@ class ConditionalFlow:
         """theta (N, d) -> flow-space z (N, d) and log|dz/dtheta| (N,), float64."""
         width = self.high - self.low
         u = np.clip((theta - self.low) / width, BOX_EPS, 1.0 - BOX_EPS)
-        z = (logit(u) - self._y_mean) / self._y_std
-        logdet = -np.sum(np.log(u) + np.log1p(-u) + np.log(width) + np.log(self._y_std), axis=1)
+        kind = self.config.box_transform
+        y = _unbound(u, kind)
+        z = (y - self._y_mean) / self._y_std
+        logdet = np.sum(_log_dy_du(u, y, kind) - np.log(width) - np.log(self._y_std), axis=1)
         return z, logdet
 
     def _z_to_theta(self, z: np.ndarray) -> np.ndarray:
-        u = expit(z * self._y_std + self._y_mean)
+        u = _bound(z * self._y_std + self._y_mean, self.config.box_transform)
         return np.clip(self.low + u * (self.high - self.low), self.low, self.high)
 
     def _standardise_x(self, x: np.ndarray) -> np.ndarray:
@@ -730,7 +768,7 @@ class ConditionalFlow:
         # Normalisation from the training data (all of it, as sbi does).
         width = high - low
         u = np.clip((theta - low) / width, BOX_EPS, 1.0 - BOX_EPS)
-        y = logit(u)
+        y = _unbound(u, config.box_transform)
         y_mean, y_std = y.mean(axis=0), y.std(axis=0)
         y_std = np.where(y_std > 1e-12, y_std, 1.0)
         x_mean, x_std = x.mean(axis=0), x.std(axis=0)
@@ -753,6 +791,8 @@ class ConditionalFlow:
 
     def _resume_key(self) -> str:
         cfg = {k: v for k, v in self.config.to_dict().items() if k not in _RESUMABLE_FIELDS}
+        if cfg["box_transform"] == "logit":      # checkpoints from before the option
+            del cfg["box_transform"]
         return _sha256_bytes(json.dumps(cfg, sort_keys=True).encode())
 
     def _train(self, theta, x, checkpoint_dir, progress, callback) -> None:

@@ -92,13 +92,16 @@ def plot_training_vs_real(train_theta, train_x, real_theta, real_x, path, n_max:
 
 def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1", "fburst",
                                                               "tau_bc", "tau_ism", "n_dust"),
-                      n_sed: int = 40, seed: int = 0, title: str = "") -> None:
+                      n_sed: int = 40, seed: int = 0, title: str = "", exact=None) -> None:
     """Figure 2: ANPE and MCMC posteriors of one galaxy and their model spectra.
 
     Parameters
     ----------
     anpe, mcmc : ndarray of shape (n, 12)
         Posterior draws of the physical parameters.
+    exact : ndarray of shape (n', 12), optional
+        Draws of the importance-sampled posterior (:mod:`provabgs_sbi.importance`), drawn
+        as dashed marginals.
     x : ndarray of shape (11,)
         The galaxy's (ugriz mags, errors, z).
     emulator : Emulator
@@ -127,6 +130,9 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
                         label="MCMC")
                 ax.hist(a, bins=bins, density=True, histtype="step", color="C0", lw=1.5,
                         label="ANPE")
+                if exact is not None:
+                    ax.hist(exact[:, idx[j]], bins=bins, density=True, histtype="step",
+                            color="C3", lw=1.2, ls="--", label="importance-sampled (exact)")
                 ax.set_yticks([])
             else:
                 ay, my = anpe[:, idx[i]], mcmc[:, idx[i]]

@@ -123,9 +123,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
 
 def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real, real_catalog,
                      seed, progress, mcmc_kwargs) -> dict:
-    """MCMC of the subsets, ANPE against it, and its figures; returns the JSON part."""
-    from .compare_mcmc import (MCMC_DEFAULTS, compare_with_mcmc, read_mcmc_results,
-                               run_mcmc_subsets, to_json)
+    """MCMC and importance sampling of the subsets, ANPE against both, MCMC against the
+    importance-sampled posteriors, and their figures; returns the JSON part."""
+    from .compare_mcmc import (MCMC_DEFAULTS, compare_references, compare_with_reference,
+                               read_mcmc_results, run_mcmc_subsets, to_json)
+    from .importance import read_importance_results, run_importance_catalog
     from .paper_figures import plot_anpe_vs_mcmc
     from .validation import pp_curve, sbc_ranks
     from .validation_plots import plot_pp
@@ -134,10 +136,23 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
                              n_real=n_real, seed=seed, progress=progress, **mcmc_kwargs)
     out = {"settings": {**MCMC_DEFAULTS, **mcmc_kwargs}, "files": {k: str(v) for k, v in
                                                                     files.items() if k != "real_rows"}}
-    comps = {}
+    # The same galaxies importance-sampled from the flow: exact posteriors of the same
+    # prior, likelihood and emulator, with their own reliability check (Pareto k).
+    exact = {}
     if files["test"] is not None:
-        comps["test"] = compare_with_mcmc(post, read_mcmc_results(files["test"]), truth=theta,
-                                          seed=seed)
+        path = run_importance_catalog(x, range(n_test), post, emulator, mcmc_dir / "is_test.h5",
+                                      seed=seed, likelihood="mag", progress=progress)
+        exact["test"] = read_importance_results(path)
+    if files["real"] is not None:
+        path = run_importance_catalog(real_catalog.to_x(), files["real_rows"], post, emulator,
+                                      mcmc_dir / "is_real.h5", seed=seed, likelihood="flux",
+                                      ivar=real_catalog.ivar, progress=progress)
+        exact["real"] = read_importance_results(path)
+    comps, comps_exact = {}, {}
+    if files["test"] is not None:
+        comps["test"] = compare_with_reference(post, read_mcmc_results(files["test"]),
+                                               truth=theta, seed=seed)
+        comps_exact["test"] = compare_with_reference(post, exact["test"], truth=theta, seed=seed)
         c = comps["test"]
         mc = np.stack([m[np.random.default_rng(seed).choice(len(m), 1000, replace=False)]
                        for m in c["mcmc"]])
@@ -145,38 +160,51 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
         plot_pp(pp, out_dir / "mcmc_pp.png", names=list(PARAM_NAMES),
                 title=f"p-p of the MCMC posteriors, {len(mc)} test galaxies (99% band)")
     if files["real"] is not None:
-        comps["real"] = compare_with_mcmc(post, read_mcmc_results(files["real"]), seed=seed)
+        comps["real"] = compare_with_reference(post, read_mcmc_results(files["real"]), seed=seed)
+        comps_exact["real"] = compare_with_reference(post, exact["real"], seed=seed)
         c = comps["real"]
         plot_anpe_vs_mcmc(c["anpe"][0], c["mcmc"][0], c["per_galaxy_x"][0], emulator,
                           out_dir / "fig2_anpe_vs_mcmc.png",
-                          title=f"SDSS galaxy {c['per_galaxy'][0]['id']}")
-    _plot_offsets(comps, out_dir / "anpe_vs_mcmc.png")
+                          title=f"SDSS galaxy {c['per_galaxy'][0]['id']}",
+                          exact=exact["real"][0]["samples"])
+    between = {k: compare_references(read_mcmc_results(files[k]), exact[k]) for k in exact}
+    bars = {}
+    for k, c in comps_exact.items():
+        bars[f"ANPE vs importance, {k} ({c['reliable']}/{c['n_galaxies']} reliable)"] = \
+            c["median_offset_mean"]
+    for k, c in comps.items():
+        bars[f"ANPE vs MCMC, {k} ({c['converged']}/{c['n_galaxies']} converged)"] = \
+            c["median_offset_mean"]
+    for k, c in between.items():
+        bars[f"MCMC vs importance, {k}"] = c["median_offset_mean"]
+    _plot_offsets(bars, out_dir / "anpe_vs_mcmc.png")
     for k, c in comps.items():
         out[k] = to_json(c)
+    out["importance"] = {k: to_json(c) for k, c in comps_exact.items()}
+    out["mcmc_vs_importance"] = between
     return out
 
 
-def _plot_offsets(comps: dict, path) -> None:
-    """Mean |median(ANPE) - median(MCMC)| / std(MCMC) per parameter for each subset."""
+def _plot_offsets(bars: dict, path) -> None:
+    """Mean |median(A) - median(B)| / std(B) per parameter, one bar per comparison."""
     from .parameters import WARPED_NAMES
     from .plots import _plt
 
-    if not comps:
+    if not bars:
         return
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(10, 4.2))
     pos = np.arange(len(WARPED_NAMES))
-    width = 0.8 / len(comps)
-    for k, (name, c) in enumerate(comps.items()):
-        vals = [c["median_offset_mean"][p] for p in WARPED_NAMES]
-        ax.bar(pos + (k - (len(comps) - 1) / 2) * width, vals, width,
-               label=f"{name} galaxies ({c['n_galaxies']}, {c['converged']} converged)")
+    width = 0.8 / len(bars)
+    for k, (label, offs) in enumerate(bars.items()):
+        vals = [offs[p] for p in WARPED_NAMES]
+        ax.bar(pos + (k - (len(bars) - 1) / 2) * width, vals, width, label=label)
     ax.axhline(0.3, color="k", ls="--", lw=1, label="0.3 (SEDflow)")
     ax.set_xticks(pos)
     ax.set_xticklabels(WARPED_NAMES, rotation=30, ha="right")
-    ax.set_ylabel("mean |Δ median| / σ$_{MCMC}$")
-    ax.set_title("ANPE against MCMC: offsets of the marginal medians")
-    ax.legend(frameon=False, fontsize=8)
+    ax.set_ylabel("mean |Δ median| / σ$_{reference}$")
+    ax.set_title("Offsets of the marginal medians (A vs B: in units of B's posterior sd)")
+    ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

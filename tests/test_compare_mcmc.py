@@ -41,30 +41,58 @@ def _results(centre, sd, n_gal=3, n=6000, walkers=30, seed=0):
     return out
 
 
-def test_compare_with_mcmc_reports_median_offsets_in_sigma():
+def test_compare_with_reference_reports_median_offsets_in_sigma():
     centre = Prior().sample_warped(1, seed=1)[0]
     centre[1:4] = [0.5, 0.5, 0.5]
     sd = 0.01 * (Prior().high - Prior().low)
     shift = np.zeros(11)
     shift[0] = 0.5 * sd[0]                      # ANPE offset by half a sigma in log M*
-    res = cm.compare_with_mcmc(_FakePosterior(centre + shift, sd), _results(centre, sd),
-                               n_samples=6000)
+    res = cm.compare_with_reference(_FakePosterior(centre + shift, sd), _results(centre, sd),
+                                    n_samples=6000)
     off = res["median_offset_mean"]
     assert off["log_mstar"] == pytest.approx(0.5, abs=0.06)
     assert all(off[k] < 0.08 for k in WARPED_NAMES[1:])
     assert res["ks_mean"]["log_mstar"] > 0.15 > res["ks_mean"]["tau_ism"]
     assert res["n_galaxies"] == 3 and res["converged"] == 2
-    assert res["mcmc_seconds_median"] == 11.0
+    assert res["seconds_median"] == 11.0
     js = cm.to_json(res)
     assert "anpe" not in js and "mcmc" not in js
     # With the truth: coverage of the MCMC and ANPE central intervals.
     truth = from_warped(np.repeat(centre[None], 3, axis=0))
-    res = cm.compare_with_mcmc(_FakePosterior(centre, sd), _results(centre, sd), truth=truth,
-                               n_samples=2000)
+    res = cm.compare_with_reference(_FakePosterior(centre, sd), _results(centre, sd),
+                                    truth=truth, n_samples=2000)
     assert set(res["mcmc_coverage"]) == {"0.68", "0.95"}
     assert res["mcmc_coverage"]["0.68"]["log_mstar"] == 1.0      # truth at the centre
     with pytest.raises(ValueError, match="no finished"):
-        cm.compare_with_mcmc(_FakePosterior(centre, sd), [])
+        cm.compare_with_reference(_FakePosterior(centre, sd), [])
+
+
+def _importance_rows(results):
+    keep = ("row", "id", "x", "samples", "timing")
+    return [{**{k: r[k] for k in keep}, "reliable": r["row"] != 2, "ess": 1500.0,
+             "pareto_k": 0.3 if r["row"] != 2 else 0.9, "n_proposals": 100000}
+            for r in results]
+
+
+def test_compare_with_importance_rows_and_between_references():
+    centre = Prior().sample_warped(1, seed=1)[0]
+    centre[1:4] = [0.5, 0.5, 0.5]
+    sd = 0.01 * (Prior().high - Prior().low)
+    rows = _importance_rows(_results(centre, sd, seed=4))
+    res = cm.compare_with_reference(_FakePosterior(centre, sd), rows, n_samples=4000)
+    assert res["kind"] == "importance" and res["reliable"] == 2 and "converged" not in res
+    assert res["per_galaxy"][2]["pareto_k"] == 0.9
+    assert max(res["median_offset_mean"].values()) < 0.08
+    with pytest.raises(ValueError, match="mix"):
+        cm.compare_with_reference(_FakePosterior(centre, sd), rows + _results(centre, sd))
+    # MCMC shifted by 0.4 sigma in n_dust against the importance rows, row by row.
+    shifted = _results(centre + np.eye(11)[10] * 0.4 * sd, sd, seed=5)
+    between = cm.compare_references(shifted[:2], rows)
+    assert between["n_galaxies"] == 2 and between["rows"] == [0, 1]
+    assert between["median_offset_mean"]["n_dust"] == pytest.approx(0.4, abs=0.06)
+    assert between["median_offset_mean"]["log_mstar"] < 0.06
+    with pytest.raises(ValueError, match="no galaxy"):
+        cm.compare_references(shifted, [dict(rows[0], row=99)])
 
 
 def test_run_mcmc_subsets_and_read_back(tmp_path):
