@@ -124,13 +124,14 @@ def cmd_flow_train(args) -> int:
     from .flows import FlowConfig
 
     overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("batch_size", args.batch_size),
-                                   ("seed", args.seed)) if v is not None}
+                                   ("seed", args.seed), ("box_transform", args.box_transform))
+                 if v is not None}
     cfg = FlowConfig.preset(args.preset, **overrides)
     recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
               "\n```\n\nThe training set was made with the command recorded in "
               "posterior.json (`training_set`).\n")
     _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
-                                 recipe=recipe, inputs={"emulator": args.emulator_id or ""})
+                                 checkpoint_dir=args.checkpoint_dir, recipe=recipe, inputs={"emulator": args.emulator_id or ""})
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -376,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--box-transform", choices=("logit", "probit"),
+                   help="map from the prior box to the flow's space (default: the preset's)")
+    p.add_argument("--checkpoint-dir",
+                   help="checkpoints, resumed if present (default: <trainset>.checkpoints)")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")
     p.add_argument("--emulator-id", help="recorded in the manifest")
     p.set_defaults(func=cmd_flow_train)

@@ -51,7 +51,8 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
 def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: int = 1000,
                        seed: int = 0, work_dir=None, progress: bool = True,
                        n_mcmc_test: int = 0, n_mcmc_real: int = 0, real_catalog=None,
-                       mcmc_kwargs: dict | None = None) -> dict:
+                       mcmc_kwargs: dict | None = None,
+                       importance_kwargs: dict | None = None) -> dict:
     """Run the calibration checks and write ``validation.json`` and PNGs into ``out_dir``.
 
     Parameters
@@ -74,6 +75,10 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     mcmc_kwargs : dict, optional
         ``n_walkers``, ``n_steps``, ``burn_in`` (default
         :data:`provabgs_sbi.compare_mcmc.MCMC_DEFAULTS`).
+    importance_kwargs : dict, optional
+        Settings of the importance sampling of the same galaxies
+        (:func:`provabgs_sbi.importance.importance_sample`: ``target_ess``, ``batch``,
+        ``max_proposals``, ``n_resample``).
 
     Returns
     -------
@@ -116,13 +121,14 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         work = Path(work_dir) if work_dir else cache_dir() / "validation"
         res["mcmc"] = _mcmc_comparison(post, emulator, x, theta, out_dir,
                                        work / f"mcmc_s{seed}", n_mcmc_test, n_mcmc_real,
-                                       real_catalog, seed, progress, mcmc_kwargs or {})
+                                       real_catalog, seed, progress, mcmc_kwargs or {},
+                                       importance_kwargs or {})
     (out_dir / "validation.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
 
 
 def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real, real_catalog,
-                     seed, progress, mcmc_kwargs) -> dict:
+                     seed, progress, mcmc_kwargs, importance_kwargs) -> dict:
     """MCMC and importance sampling of the subsets, ANPE against both, MCMC against the
     importance-sampled posteriors, and their figures; returns the JSON part."""
     from .compare_mcmc import (MCMC_DEFAULTS, compare_references, compare_with_reference,
@@ -141,12 +147,14 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
     exact = {}
     if files["test"] is not None:
         path = run_importance_catalog(x, range(n_test), post, emulator, mcmc_dir / "is_test.h5",
-                                      seed=seed, likelihood="mag", progress=progress)
+                                      seed=seed, likelihood="mag", progress=progress,
+                                      **importance_kwargs)
         exact["test"] = read_importance_results(path)
     if files["real"] is not None:
         path = run_importance_catalog(real_catalog.to_x(), files["real_rows"], post, emulator,
                                       mcmc_dir / "is_real.h5", seed=seed, likelihood="flux",
-                                      ivar=real_catalog.ivar, progress=progress)
+                                      ivar=real_catalog.ivar, progress=progress,
+                                      **importance_kwargs)
         exact["real"] = read_importance_results(path)
     comps, comps_exact = {}, {}
     if files["test"] is not None:
@@ -154,7 +162,8 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
                                                truth=theta, seed=seed)
         comps_exact["test"] = compare_with_reference(post, exact["test"], truth=theta, seed=seed)
         c = comps["test"]
-        mc = np.stack([m[np.random.default_rng(seed).choice(len(m), 1000, replace=False)]
+        n_pp = min(1000, min(len(m) for m in c["mcmc"]))
+        mc = np.stack([m[np.random.default_rng(seed).choice(len(m), n_pp, replace=False)]
                        for m in c["mcmc"]])
         pp = pp_curve(sbc_ranks(mc, c["truth"]), mc.shape[1], level=0.99)
         plot_pp(pp, out_dir / "mcmc_pp.png", names=list(PARAM_NAMES),

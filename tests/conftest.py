@@ -76,6 +76,15 @@ class _Shifted:
     def photometry(self, theta, z, backend="numpy"):
         return self.emu.photometry(theta, z, backend=backend) * self.factor
 
+    @property
+    def z_range(self):
+        return self.emu.z_range
+
+    @property
+    def burst_model(self):
+        """The SED model behind the emulator (derived properties do not see the shift)."""
+        return self.emu.burst_model
+
 
 @pytest.fixture(scope="session")
 def shifted_emulator(fake_emulator):

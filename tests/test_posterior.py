@@ -177,3 +177,31 @@ def post_model(tmp):
 
     from .conftest import make_fake_ssp_table
     return SEDModel(make_fake_ssp_table(), config=SEDConfig(resolution=None))
+
+
+@pytest.mark.slow
+def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_emulator, tmp_path):
+    """The validation command's whole path on the tiny flow: calibration figures and JSON,
+    MCMC of two test galaxies (a few iterations) and their importance-sampled posteriors,
+    ANPE against both and MCMC against importance sampling."""
+    import json
+
+    from provabgs_sbi.validate_flow import validate_posterior
+
+    post, _, _ = trained
+    res = validate_posterior(post, shifted_emulator, tmp_path / "out", n_test=60, n_samples=50,
+                             seed=0, work_dir=tmp_path / "work", progress=False, n_mcmc_test=2,
+                             mcmc_kwargs=dict(n_walkers=22, n_steps=40, burn_in=10),
+                             importance_kwargs=dict(target_ess=100, batch=2000,
+                                                    max_proposals=4000, n_resample=300))
+    for name in ("fig3_pp.png", "fig4_sbc.png", "tarp.png", "mcmc_pp.png", "anpe_vs_mcmc.png",
+                 "validation.json"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    js = json.loads((tmp_path / "out" / "validation.json").read_text())
+    assert js["n_test"] == 60 and len(js["parameters"]) == 16
+    mc = js["mcmc"]
+    assert mc["test"]["kind"] == "mcmc" and mc["test"]["n_galaxies"] == 2
+    assert mc["importance"]["test"]["kind"] == "importance"
+    assert mc["importance"]["test"]["n_galaxies"] == 2
+    assert mc["mcmc_vs_importance"]["test"]["rows"] == [0, 1]
+    assert res["mcmc"]["importance"]["test"]["per_galaxy"][0]["ess"] > 0
