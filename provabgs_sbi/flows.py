@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit, logit, ndtr, ndtri
+from scipy.special import expit, log_expit, logit, ndtr, ndtri
 
 __all__ = ["BOX_EPS", "ChecksumError", "ConditionalFlow", "FlowConfig", "TrainingInterrupted"]
 
@@ -291,6 +291,13 @@ def _log_dy_du(u: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
     """log |dy/du| of :func:`_unbound`, elementwise."""
     if kind == "logit":
         return -(np.log(u) + np.log1p(-u))
+    return 0.5 * y**2 + _HALF_LOG_2PI
+
+
+def _log_dy_du_from_y(y: np.ndarray, kind: str) -> np.ndarray:
+    """log |dy/du| as a function of y itself (exact even where u rounds to 0 or 1)."""
+    if kind == "logit":
+        return -(log_expit(y) + log_expit(-y))
     return 0.5 * y**2 + _HALF_LOG_2PI
 
 
@@ -665,6 +672,52 @@ class ConditionalFlow:
         lp = self._run_chunked("log_prob", z.astype(np.float32), c.astype(np.float32),
                                int(chunk_size)).astype(np.float64)
         return np.where(inside, lp + logdet, -np.inf)
+
+    def sample_and_log_prob(self, x_obs, n: int, seed=None, chunk_size: int = 16384):
+        """Draw samples and the flow's log density at each, for importance sampling.
+
+        :meth:`log_prob` of a sample maps it back from theta, where a draw within
+        ``BOX_EPS`` of a face (or that rounds onto it) is moved inside first; its density is
+        then that of a different point, too low by up to the box Jacobian's ratio, and the
+        draw's importance weight too high. Here the density is evaluated at the flow-space
+        point actually drawn, with the squashing map's Jacobian computed from it.
+
+        Parameters
+        ----------
+        x_obs : array_like of shape (n_obs, d_x) or (d_x,)
+        n : int
+            Samples per observation.
+        seed : int, numpy Generator or None
+        chunk_size : int
+
+        Returns
+        -------
+        theta : ndarray of shape (n_obs, n, d_theta)
+            As :meth:`sample` (NaN rows where the flow overflowed).
+        log_q : ndarray of shape (n_obs, n)
+            log q(theta | x) in theta space (NaN where theta is).
+        """
+        x_obs = _as_2d(x_obs, "x_obs", self.d_x)
+        if isinstance(n, bool) or int(n) != n or n < 0:
+            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        n = int(n)
+        n_obs = x_obs.shape[0]
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((n_obs * n, self.d_theta), dtype=np.float32)
+        c = np.repeat(self._standardise_x(x_obs).astype(np.float32), n, axis=0)
+        z = self._run_chunked("forward", eps, c, int(chunk_size))
+        bad = ~np.all(np.isfinite(z), axis=1)
+        z = np.where(bad[:, None], 0.0, z).astype(np.float32)
+        lp_z = self._run_chunked("log_prob", z, c, int(chunk_size)).astype(np.float64)
+        z64 = z.astype(np.float64)
+        y = z64 * self._y_std + self._y_mean
+        kind = self.config.box_transform
+        log_q = lp_z + np.sum(_log_dy_du_from_y(y, kind) - np.log(self.high - self.low)
+                              - np.log(self._y_std), axis=1)
+        theta = self._z_to_theta(z64)
+        theta[bad] = np.nan
+        log_q[bad | ~np.isfinite(log_q)] = np.nan
+        return theta.reshape(n_obs, n, self.d_theta), log_q.reshape(n_obs, n)
 
     def sample(self, x_obs, n: int, seed=None, chunk_size: int = 16384,
                nan_policy: str = "raise") -> np.ndarray:

@@ -185,15 +185,14 @@ def importance_sample(x, posterior, model, n_resample: int = 10000, target_ess: 
     while n_drawn < max_proposals:
         n = int(min(batch, max_proposals - n_drawn))
         t1 = time.perf_counter()
-        w = posterior.flow.sample(xa, n, seed=rng, nan_policy="nan")[0]
-        ok = np.all(np.isfinite(w), axis=1)
-        lq = np.full(n, np.nan)
-        lq[ok] = posterior.flow.log_prob(w[ok], xa)
+        w, lq = posterior.flow.sample_and_log_prob(xa, n, seed=rng)
+        w, lq = w[0], lq[0]
+        ok = np.all(np.isfinite(w), axis=1) & np.isfinite(lq)
         flow_s += time.perf_counter() - t1
         lp = np.full(n, -np.inf)
         lp[ok] = log_post(w[ok])
         with np.errstate(invalid="ignore"):
-            lw = np.where(ok & np.isfinite(lq), lp - lq, -np.inf)
+            lw = np.where(ok, lp - lq, -np.inf)
         draws.append(w)
         log_w.append(lw)
         n_drawn += n

@@ -27,6 +27,10 @@ class GaussianProposal:
         w[:, self.idx] = self.mean + self.sd * rng.standard_normal((n, 3))
         return w[None]
 
+    def sample_and_log_prob(self, x, n, seed=None):
+        w = self.sample(x, n, seed=seed)
+        return w, self.log_prob(w[0], x)[None]
+
     def log_prob(self, w, x):
         w = np.atleast_2d(w)
         lp = self.prior.log_prob_warped(w) + np.log(self.prior.high - self.prior.low)[self.idx].sum()
