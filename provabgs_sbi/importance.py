@@ -19,7 +19,11 @@ emulator as the MCMC:
     p(w | x) ~ pi(w) L(x | w),     weights  v_k = p(w_k | x) / q(w_k | x),  w_k ~ q( . | x),
 
 in the warped coordinates, where the flow's density and :meth:`Prior.log_prob_warped` are both
-defined. The weights are what make it exact: a flow that is biased or too narrow shows up
+defined. q is evaluated at the flow-space point actually drawn
+(:meth:`~provabgs_sbi.flows.ConditionalFlow.sample_and_log_prob`): re-evaluating it from
+theta moves draws that hug a face of the box inside first, which underestimated q there:
+two bc03 test galaxies got an ESS of 1 from 10^6 draws (k = 1.26) that way, and 2,196 and
+2,626 (k 0.50, 0.56) with q at the drawn point. The weights are what make it exact: a flow that is biased or too narrow shows up
 as a low effective sample size ESS = (sum v)^2 / sum v^2 and a heavy weight tail, whose
 generalised-Pareto shape k (Vehtari et al. 2024, "Pareto smoothed importance sampling")
 says whether the estimate can be trusted: k < 0.7 reliable, above it not (the proposal
