@@ -131,7 +131,8 @@ def cmd_flow_train(args) -> int:
               "\n```\n\nThe training set was made with the command recorded in "
               "posterior.json (`training_set`).\n")
     _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
-                                 checkpoint_dir=args.checkpoint_dir, recipe=recipe, inputs={"emulator": args.emulator_id or ""})
+                                 checkpoint_dir=args.checkpoint_dir, recipe=recipe,
+                                 inputs={"emulator": args.emulator_id or ""})
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -243,8 +244,9 @@ def _print_validation(res) -> None:
               + fmt(f"{k} {v:.2f}" for k, v in c["median_offset_mean"].items()))
         print(f"  ANPE vs importance sampling ({e['reliable']} reliable): "
               + fmt(f"{k} {v:.2f}" for k, v in e["median_offset_mean"].items()))
-        print("  MCMC vs importance sampling: " + fmt(
-            f"{k} {v:.2f}" for k, v in mc["mcmc_vs_importance"][subset]["median_offset_mean"].items()))
+        between = mc["mcmc_vs_importance"][subset]["median_offset_mean"]
+        print("  MCMC vs importance sampling: "
+              + fmt(f"{k} {v:.2f}" for k, v in between.items()))
 
 
 def cmd_figures(args) -> int:
@@ -297,9 +299,11 @@ def _add_mcmc_validation_args(p) -> None:
     from .compare_mcmc import MCMC_DEFAULTS
 
     p.add_argument("--mcmc-test", type=int, default=20,
-                   help="test galaxies also fitted by MCMC (default 20; 0: none)")
+                   help="test galaxies also fitted by MCMC and by importance sampling "
+                        "(default 20; 0: none)")
     p.add_argument("--mcmc-real", type=int, default=5,
-                   help="SDSS galaxies fitted by MCMC (default 5; 0: none)")
+                   help="SDSS galaxies fitted by MCMC and by importance sampling "
+                        "(default 5; 0: none)")
     p.add_argument("--mcmc-walkers", type=int, default=MCMC_DEFAULTS["n_walkers"])
     p.add_argument("--mcmc-steps", type=int, default=MCMC_DEFAULTS["n_steps"])
     p.add_argument("--mcmc-burn-in", type=int, default=MCMC_DEFAULTS["burn_in"])

@@ -114,7 +114,7 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
         chains converged) or ``reliable`` (importance rows with Pareto k < 0.7),
         ``per_galaxy`` (row, id, median offsets in reference sigma, KS statistics, the
         reference's diagnostics and seconds); ``median_offset_mean`` {parameter: mean over
-        galaxies} of |median(ANPE) - median(ref)| / std(ref), in the 11 warped coordinates
+        galaxies (for importance rows, the reliable ones; their number is ``n_averaged``)} of |median(ANPE) - median(ref)| / std(ref), in the 11 warped coordinates
         (the flow's and the sampler's own); ``ks_mean``; with ``truth``,
         ``mcmc_coverage`` (the reference's) and ``anpe_coverage`` (68% and 95%) of the truth
         over these galaxies; and the arrays ``anpe`` (n_gal, n_samples, 12) and ``mcmc``
@@ -153,11 +153,16 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
     offsets = np.array(offsets)
     ks_all = np.array(ks_all)
     flag = "converged" if kind == "mcmc" else "reliable"
+    # An unreliable importance-sampled posterior is no reference: averages leave it out
+    # (unless none is reliable). Unconverged chains are kept: that is the MCMC baseline.
+    use = np.array([p[flag] for p in per]) if kind == "importance" else np.ones(len(per), bool)
+    if not use.any():
+        use[:] = True
     res = {"kind": kind, "n_galaxies": len(results), "n_samples_anpe": int(n_samples),
-           flag: int(sum(p[flag] for p in per)),
-           "median_offset_mean": dict(zip(WARPED_NAMES, map(float, offsets.mean(0)))),
-           "median_offset_max": dict(zip(WARPED_NAMES, map(float, offsets.max(0)))),
-           "ks_mean": dict(zip(WARPED_NAMES, map(float, ks_all.mean(0)))),
+           flag: int(sum(p[flag] for p in per)), "n_averaged": int(use.sum()),
+           "median_offset_mean": dict(zip(WARPED_NAMES, map(float, offsets[use].mean(0)))),
+           "median_offset_max": dict(zip(WARPED_NAMES, map(float, offsets[use].max(0)))),
+           "ks_mean": dict(zip(WARPED_NAMES, map(float, ks_all[use].mean(0)))),
            "seconds_median": float(np.median([p["seconds"] for p in per])),
            "per_galaxy": per, "anpe": anpe, "mcmc": [r["samples"] for r in results],
            "per_galaxy_x": x}
@@ -180,7 +185,8 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
 
 def compare_references(results, reference) -> dict:
     """How far one set of reference posteriors (e.g. MCMC) is from another (e.g. importance
-    sampling) for the galaxies both hold.
+    sampling) for the galaxies both hold (and ``reference`` holds reliably, where its rows
+    say).
 
     Returns
     -------
@@ -190,7 +196,7 @@ def compare_references(results, reference) -> dict:
     """
     from .validation import marginal_agreement
 
-    by_row = {r["row"]: r for r in reference}
+    by_row = {r["row"]: r for r in reference if r.get("reliable", True)}
     common = [r for r in results if r["row"] in by_row]
     if not common:
         raise ValueError("no galaxy is in both sets")

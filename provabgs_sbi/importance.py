@@ -23,7 +23,9 @@ defined. q is evaluated at the flow-space point actually drawn
 (:meth:`~provabgs_sbi.flows.ConditionalFlow.sample_and_log_prob`): re-evaluating it from
 theta moves draws that hug a face of the box inside first, which underestimated q there:
 two bc03 test galaxies got an ESS of 1 from 10^6 draws (k = 1.26) that way, and 2,196 and
-2,626 (k 0.50, 0.56) with q at the drawn point. The weights are what make it exact: a flow that is biased or too narrow shows up
+2,626 (k 0.50, 0.56) with q at the drawn point.
+
+The weights are what make it exact: a flow that is biased or too narrow shows up
 as a low effective sample size ESS = (sum v)^2 / sum v^2 and a heavy weight tail, whose
 generalised-Pareto shape k (Vehtari et al. 2024, "Pareto smoothed importance sampling")
 says whether the estimate can be trusted: k < 0.7 reliable, above it not (the proposal

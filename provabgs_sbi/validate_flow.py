@@ -205,9 +205,16 @@ def _plot_offsets(bars: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(10, 4.2))
     pos = np.arange(len(WARPED_NAMES))
     width = 0.8 / len(bars)
+    top = 2.0                                  # taller bars are cut and labelled
     for k, (label, offs) in enumerate(bars.items()):
-        vals = [offs[p] for p in WARPED_NAMES]
-        ax.bar(pos + (k - (len(bars) - 1) / 2) * width, vals, width, label=label)
+        vals = np.array([offs[p] for p in WARPED_NAMES])
+        xs = pos + (k - (len(bars) - 1) / 2) * width
+        ax.bar(xs, np.minimum(vals, top), width, label=label)
+        for xv, v in zip(xs, vals):
+            if v > top:
+                ax.text(xv, top * 0.98, f"{v:.1f}", rotation=90, ha="center", va="top",
+                        fontsize=7, color="w")
+    ax.set_ylim(0, top)
     ax.axhline(0.3, color="k", ls="--", lw=1, label="0.3 (SEDflow)")
     ax.set_xticks(pos)
     ax.set_xticklabels(WARPED_NAMES, rotation=30, ha="right")

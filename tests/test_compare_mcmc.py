@@ -81,13 +81,14 @@ def test_compare_with_importance_rows_and_between_references():
     rows = _importance_rows(_results(centre, sd, seed=4))
     res = cm.compare_with_reference(_FakePosterior(centre, sd), rows, n_samples=4000)
     assert res["kind"] == "importance" and res["reliable"] == 2 and "converged" not in res
+    assert res["n_averaged"] == 2            # the unreliable row 2 is left out of the means
     assert res["per_galaxy"][2]["pareto_k"] == 0.9
     assert max(res["median_offset_mean"].values()) < 0.08
     with pytest.raises(ValueError, match="mix"):
         cm.compare_with_reference(_FakePosterior(centre, sd), rows + _results(centre, sd))
     # MCMC shifted by 0.4 sigma in n_dust against the importance rows, row by row.
     shifted = _results(centre + np.eye(11)[10] * 0.4 * sd, sd, seed=5)
-    between = cm.compare_references(shifted[:2], rows)
+    between = cm.compare_references(shifted, rows)      # row 2's reference is unreliable
     assert between["n_galaxies"] == 2 and between["rows"] == [0, 1]
     assert between["median_offset_mean"]["n_dust"] == pytest.approx(0.4, abs=0.06)
     assert between["median_offset_mean"]["log_mstar"] < 0.06
