@@ -244,9 +244,10 @@ def _print_validation(res) -> None:
               + fmt(f"{k} {v:.2f}" for k, v in c["median_offset_mean"].items()))
         print(f"  ANPE vs importance sampling ({e['reliable']} reliable): "
               + fmt(f"{k} {v:.2f}" for k, v in e["median_offset_mean"].items()))
-        between = mc["mcmc_vs_importance"][subset]["median_offset_mean"]
+        between = mc["mcmc_vs_importance"][subset].get("median_offset_mean")
         print("  MCMC vs importance sampling: "
-              + fmt(f"{k} {v:.2f}" for k, v in between.items()))
+              + (fmt(f"{k} {v:.2f}" for k, v in between.items()) if between
+                 else "no reliable importance-sampled posterior"))
 
 
 def cmd_figures(args) -> int:

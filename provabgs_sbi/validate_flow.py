@@ -176,7 +176,13 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
                           out_dir / "fig2_anpe_vs_mcmc.png",
                           title=f"SDSS galaxy {c['per_galaxy'][0]['id']}",
                           exact=exact["real"][0]["samples"])
-    between = {k: compare_references(read_mcmc_results(files[k]), exact[k]) for k in exact}
+    between = {}
+    for k in exact:
+        if any(r["reliable"] for r in exact[k]):
+            between[k] = compare_references(read_mcmc_results(files[k]), exact[k])
+        else:
+            between[k] = {"n_galaxies": 0, "rows": [],
+                          "note": "no reliable importance-sampled posterior (Pareto k >= 0.7)"}
     bars = {}
     for k, c in comps_exact.items():
         bars[f"ANPE vs importance, {k} ({c['reliable']}/{c['n_galaxies']} reliable)"] = \
@@ -185,7 +191,8 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
         bars[f"ANPE vs MCMC, {k} ({c['converged']}/{c['n_galaxies']} converged)"] = \
             c["median_offset_mean"]
     for k, c in between.items():
-        bars[f"MCMC vs importance, {k}"] = c["median_offset_mean"]
+        if c["n_galaxies"]:
+            bars[f"MCMC vs importance, {k}"] = c["median_offset_mean"]
     _plot_offsets(bars, out_dir / "anpe_vs_mcmc.png")
     for k, c in comps.items():
         out[k] = to_json(c)
