@@ -90,7 +90,7 @@ def _reference_kind(results) -> str:
 
 
 def compare_with_reference(post, results, truth=None, n_samples: int = 10000, seed: int = 0,
-                      n_walkers: int = 30) -> dict:
+                           n_walkers: int = 30, anpe=None) -> dict:
     """ANPE against a reference posterior for the galaxies of ``results``.
 
     Parameters
@@ -106,6 +106,9 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
     seed : int
     n_walkers : int
         Walkers of the chains (to thin the MCMC draws by tau for the KS test).
+    anpe : ndarray of shape (len(results), n, 12), optional
+        ANPE draws for these galaxies, in the order of ``results`` (e.g. the ``anpe`` of
+        another comparison of the same rows); drawn here if not given.
 
     Returns
     -------
@@ -127,7 +130,11 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
         raise ValueError("no finished reference rows to compare")
     kind = _reference_kind(results)
     x = np.array([r["x"] for r in results])
-    anpe = post.sample(x, n_samples, seed=seed)
+    if anpe is None:
+        anpe = post.sample(x, n_samples, seed=seed)
+    elif len(anpe) != len(results):
+        raise ValueError(f"anpe holds {len(anpe)} galaxies, results {len(results)}")
+    n_samples = anpe.shape[1]
     per, offsets, ks_all = [], [], []
     for i, r in enumerate(results):
         ref = r["samples"]

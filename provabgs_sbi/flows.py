@@ -287,15 +287,9 @@ def _bound(y: np.ndarray, kind: str) -> np.ndarray:
     return expit(y) if kind == "logit" else ndtr(y)
 
 
-def _log_dy_du(u: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
-    """log |dy/du| of :func:`_unbound`, elementwise."""
-    if kind == "logit":
-        return -(np.log(u) + np.log1p(-u))
-    return 0.5 * y**2 + _HALF_LOG_2PI
-
-
 def _log_dy_du_from_y(y: np.ndarray, kind: str) -> np.ndarray:
-    """log |dy/du| as a function of y itself (exact even where u rounds to 0 or 1)."""
+    """log |dy/du| of :func:`_unbound`, elementwise, as a function of y itself (exact even
+    where u rounds to 0 or 1)."""
     if kind == "logit":
         return -(log_expit(y) + log_expit(-y))
     return 0.5 * y**2 + _HALF_LOG_2PI
@@ -626,7 +620,7 @@ class ConditionalFlow:
         kind = self.config.box_transform
         y = _unbound(u, kind)
         z = (y - self._y_mean) / self._y_std
-        logdet = np.sum(_log_dy_du(u, y, kind) - np.log(width) - np.log(self._y_std), axis=1)
+        logdet = np.sum(_log_dy_du_from_y(y, kind) - np.log(width) - np.log(self._y_std), axis=1)
         return z, logdet
 
     def _z_to_theta(self, z: np.ndarray) -> np.ndarray:
@@ -673,6 +667,20 @@ class ConditionalFlow:
                                int(chunk_size)).astype(np.float64)
         return np.where(inside, lp + logdet, -np.inf)
 
+    def _draw_flow_space(self, x_obs, n, seed, chunk_size):
+        """Base noise pushed through the flow: flow-space z (n_obs * n, d) float32, the
+        standardised x of each row, the rows that overflowed, n_obs and n."""
+        x_obs = _as_2d(x_obs, "x_obs", self.d_x)
+        if isinstance(n, bool) or int(n) != n or n < 0:
+            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        n = int(n)
+        n_obs = x_obs.shape[0]
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((n_obs * n, self.d_theta), dtype=np.float32)
+        c = np.repeat(self._standardise_x(x_obs).astype(np.float32), n, axis=0)
+        z = self._run_chunked("forward", eps, c, int(chunk_size))
+        return z, c, ~np.all(np.isfinite(z), axis=1), n_obs, n
+
     def sample_and_log_prob(self, x_obs, n: int, seed=None, chunk_size: int = 16384):
         """Draw samples and the flow's log density at each, for importance sampling.
 
@@ -697,16 +705,7 @@ class ConditionalFlow:
         log_q : ndarray of shape (n_obs, n)
             log q(theta | x) in theta space (NaN where theta is).
         """
-        x_obs = _as_2d(x_obs, "x_obs", self.d_x)
-        if isinstance(n, bool) or int(n) != n or n < 0:
-            raise ValueError(f"n must be an integer >= 0, got {n!r}")
-        n = int(n)
-        n_obs = x_obs.shape[0]
-        rng = np.random.default_rng(seed)
-        eps = rng.standard_normal((n_obs * n, self.d_theta), dtype=np.float32)
-        c = np.repeat(self._standardise_x(x_obs).astype(np.float32), n, axis=0)
-        z = self._run_chunked("forward", eps, c, int(chunk_size))
-        bad = ~np.all(np.isfinite(z), axis=1)
+        z, c, bad, n_obs, n = self._draw_flow_space(x_obs, n, seed, chunk_size)
         z = np.where(bad[:, None], 0.0, z).astype(np.float32)
         lp_z = self._run_chunked("log_prob", z, c, int(chunk_size)).astype(np.float64)
         z64 = z.astype(np.float64)
@@ -742,16 +741,8 @@ class ConditionalFlow:
         ndarray of shape (n_obs, n, d_theta)
             Samples, always inside the closed box ``[low, high]`` (or NaN, see above).
         """
-        x_obs = _as_2d(x_obs, "x_obs", self.d_x)
-        if isinstance(n, bool) or int(n) != n or n < 0:
-            raise ValueError(f"n must be an integer >= 0, got {n!r}")
-        n = int(n)
-        n_obs = x_obs.shape[0]
-        rng = np.random.default_rng(seed)
-        eps = rng.standard_normal((n_obs * n, self.d_theta), dtype=np.float32)
-        c = np.repeat(self._standardise_x(x_obs).astype(np.float32), n, axis=0)
-        z = self._run_chunked("forward", eps, c, int(chunk_size)).astype(np.float64)
-        bad = ~np.all(np.isfinite(z), axis=1)
+        z, _, bad, n_obs, n = self._draw_flow_space(x_obs, n, seed, chunk_size)
+        z = z.astype(np.float64)
         if bad.any() and nan_policy == "raise":
             raise RuntimeError("the flow produced NaN samples (diverged weights or extreme x); "
                                "pass nan_policy='nan' to get NaN rows instead")

@@ -156,11 +156,18 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
                                       ivar=real_catalog.ivar, progress=progress,
                                       **importance_kwargs)
         exact["real"] = read_importance_results(path)
+    chains = {k: read_mcmc_results(files[k]) for k in ("test", "real")
+              if files[k] is not None}
+    def same_draws(k):
+        # ANPE draws of the MCMC comparison, reused when the importance rows are the same
+        same = [r["row"] for r in chains[k]] == [r["row"] for r in exact[k]]
+        return comps[k]["anpe"] if same else None
+
     comps, comps_exact = {}, {}
     if files["test"] is not None:
-        comps["test"] = compare_with_reference(post, read_mcmc_results(files["test"]),
-                                               truth=theta, seed=seed)
-        comps_exact["test"] = compare_with_reference(post, exact["test"], truth=theta, seed=seed)
+        comps["test"] = compare_with_reference(post, chains["test"], truth=theta, seed=seed)
+        comps_exact["test"] = compare_with_reference(post, exact["test"], truth=theta, seed=seed,
+                                                     anpe=same_draws("test"))
         c = comps["test"]
         n_pp = min(1000, min(len(m) for m in c["mcmc"]))
         mc = np.stack([m[np.random.default_rng(seed).choice(len(m), n_pp, replace=False)]
@@ -169,8 +176,9 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
         plot_pp(pp, out_dir / "mcmc_pp.png", names=list(PARAM_NAMES),
                 title=f"p-p of the MCMC posteriors, {len(mc)} test galaxies (99% band)")
     if files["real"] is not None:
-        comps["real"] = compare_with_reference(post, read_mcmc_results(files["real"]), seed=seed)
-        comps_exact["real"] = compare_with_reference(post, exact["real"], seed=seed)
+        comps["real"] = compare_with_reference(post, chains["real"], seed=seed)
+        comps_exact["real"] = compare_with_reference(post, exact["real"], seed=seed,
+                                                     anpe=same_draws("real"))
         c = comps["real"]
         plot_anpe_vs_mcmc(c["anpe"][0], c["mcmc"][0], c["per_galaxy_x"][0], emulator,
                           out_dir / "fig2_anpe_vs_mcmc.png",
@@ -179,7 +187,7 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
     between = {}
     for k in exact:
         if any(r["reliable"] for r in exact[k]):
-            between[k] = compare_references(read_mcmc_results(files[k]), exact[k])
+            between[k] = compare_references(chains[k], exact[k])
         else:
             between[k] = {"n_galaxies": 0, "rows": [],
                           "note": "no reliable importance-sampled posterior (Pareto k >= 0.7)"}

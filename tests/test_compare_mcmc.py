@@ -84,6 +84,10 @@ def test_compare_with_importance_rows_and_between_references():
     assert res["n_averaged"] == 2            # the unreliable row 2 is left out of the means
     assert res["per_galaxy"][2]["pareto_k"] == 0.9
     assert max(res["median_offset_mean"].values()) < 0.08
+    again = cm.compare_with_reference(None, rows, anpe=res["anpe"])    # draws reused
+    assert again["median_offset_mean"] == res["median_offset_mean"]
+    with pytest.raises(ValueError, match="anpe holds"):
+        cm.compare_with_reference(None, rows, anpe=res["anpe"][:2])
     with pytest.raises(ValueError, match="mix"):
         cm.compare_with_reference(_FakePosterior(centre, sd), rows + _results(centre, sd))
     # MCMC shifted by 0.4 sigma in n_dust against the importance rows, row by row.
