@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from provabgs_sbi.flows import FlowConfig
+from provabgs_sbi.flows import BOX_TRANSFORMS, FlowConfig
 from provabgs_sbi.sbibm import PUBLISHED_NPE_C2ST, TASKS, run_task
 
 
@@ -35,6 +35,8 @@ def main(argv=None) -> int:
                     help="sbibm observation numbers to score (1..10)")
     ap.add_argument("--preset", default="sbibm-npe", choices=FlowConfig.PRESETS,
                     help="FlowConfig preset (default: sbibm's NPE MAF, 5 x 2x50 tanh)")
+    ap.add_argument("--box-transform", default=None, choices=BOX_TRANSFORMS,
+                    help="map from the prior box to the flow's space (default: the preset's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="C2ST folds fitted in parallel")
     ap.add_argument("--json", type=Path, default=None, help="also write results here")
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
     rows = []
     for n_sim in args.sims:
         for task in args.tasks:
-            config = FlowConfig.preset(args.preset, seed=args.seed)
+            extra = {} if args.box_transform is None else {"box_transform": args.box_transform}
+            config = FlowConfig.preset(args.preset, seed=args.seed, **extra)
             print(f"[{time.strftime('%H:%M:%S')}] {task} n={n_sim}: training {args.preset} ...",
                   flush=True)
 

@@ -54,6 +54,62 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     return post, metrics
 
 
+def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1000,
+                       recipe=None, log=print) -> tuple[Posterior, dict]:
+    """Save the equal-weight mixture of several trained posteriors as one.
+
+    Parameters
+    ----------
+    folders : sequence of path-like
+        ``flows/<configuration>`` folders trained on the same training set (same prior,
+        redshift range and magnitude range; checked).
+    out_dir : path-like
+        The ensemble's folder (its ``flow/`` holds a :class:`~provabgs_sbi.ensemble.FlowEnsemble`).
+    test_path : path-like, optional
+        Held-out training-set file: coverage of the central 68% and 95% intervals of the
+        ensemble, and the held-out log-likelihood of the ensemble and of each member.
+
+    Returns
+    -------
+    Posterior, dict
+        The ensemble and its metrics (also in its manifest).
+    """
+    from .ensemble import FlowEnsemble
+
+    folders = [Path(f) for f in folders]
+    out_dir = Path(out_dir)
+    if len(folders) < 2:
+        raise ValueError(f"combine at least 2 posteriors, got {len(folders)}")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty: write the ensemble to a new folder")
+    posts = [Posterior.load(f) for f in folders]
+    first = posts[0]
+    for f, p in zip(folders[1:], posts[1:]):
+        same = (p.prior.kind == first.prior.kind
+                and np.allclose(p.z_range, first.z_range)
+                and np.allclose(p.mag_range, first.mag_range)
+                and p.info.get("training_set") == first.info.get("training_set"))
+        if not same:
+            raise ValueError(f"{f} was not trained on the training set of {folders[0]}")
+    flows = [m for p in posts for m in getattr(p.flow, "members", [p.flow])]
+    post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, first.mag_range,
+                     noise=first.noise,
+                     info={**first.info, "members": [str(f) for f in folders]})
+    metrics = {"members": [p.manifest.get("metrics", {}) for p in posts]}
+    if test_path is not None:
+        theta, warped, x, _ = load_training_set(test_path)
+        metrics["test_log_prob"] = {
+            "ensemble": float(np.mean(post.flow.log_prob(warped, x))),
+            "members": [float(np.mean(m.log_prob(warped, x))) for m in flows],
+            "n_test": int(len(x))}
+        log("held-out mean log q (warped coordinates): " + json.dumps(metrics["test_log_prob"]))
+        metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
+        log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
+    post.save(out_dir, metrics=metrics,
+              inputs={f"member_{k}": str(f) for k, f in enumerate(folders)}, recipe=recipe)
+    return post, metrics
+
+
 def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int = 2000,
                   seed: int = 0) -> dict:
     """Empirical coverage of central 68% / 95% intervals on held-out galaxies, per parameter."""

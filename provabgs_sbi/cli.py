@@ -137,6 +137,17 @@ def cmd_flow_train(args) -> int:
     return 0
 
 
+def cmd_flow_combine(args) -> int:
+    from .anpe import combine_posteriors
+
+    recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "combine"] + args.argv) +
+              "\n```\n\nThe members' own recipes are in the members' folders.\n")
+    _, metrics = combine_posteriors(args.members, args.out, test_path=args.test,
+                                    recipe=recipe)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
 def cmd_posterior(args) -> int:
     from .fit import fit_catalog
     from .posterior import Posterior
@@ -382,13 +393,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--box-transform", choices=("logit", "probit"),
+    p.add_argument("--box-transform", choices=("logit", "probit", "plateau"),
                    help="map from the prior box to the flow's space (default: the preset's)")
     p.add_argument("--checkpoint-dir",
                    help="checkpoints, resumed if present (default: <trainset>.checkpoints)")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")
     p.add_argument("--emulator-id", help="recorded in the manifest")
     p.set_defaults(func=cmd_flow_train)
+    p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
+                                      "(same training set) as one")
+    p.add_argument("members", nargs="+", help="flows/<configuration> folders")
+    p.add_argument("--out", required=True, help="a new folder")
+    p.add_argument("--test", help="held-out training-set file for the coverage metrics")
+    p.set_defaults(func=cmd_flow_combine)
 
     p = sub.add_parser("posterior", help="posterior samples for a catalog")
     _add_catalog_args(p)

@@ -7,14 +7,14 @@ samples and densities of theta for any observation x.
 Parametrisation
 ---------------
 The support is a box ``[low, high]`` (the prior's). The flow never sees theta itself: it
-models the standardised logit (or probit) of the box coordinate,
+models a standardised unbounded image of the box coordinate,
 
     u = (theta - low) / (high - low)            in [0, 1]
-    y = logit(u)  or  y = Phi^-1(u)              unbounded (``FlowConfig.box_transform``)
+    y = logit(u), Phi^-1(u) or plateau^-1(u)     unbounded (``FlowConfig.box_transform``)
     z = (y - mean_y) / std_y                     ~ zero mean, unit variance
 
 with ``mean_y, std_y`` taken from the training set. Samples are mapped back through the
-sigmoid (or the normal CDF Phi) and so can never leave the box.
+sigmoid (or Phi, or the plateau CDF) and so can never leave the box.
 :meth:`ConditionalFlow.log_prob` returns the density in theta space, Jacobians of the
 squashing map and of both affine maps included, and ``-inf`` outside the box. Points on
 the boundary are moved ``BOX_EPS * (high - low)`` inside first.
@@ -23,7 +23,14 @@ Which squashing map: a density that stays finite at a face of the box (a uniform
 posterior cut by the prior's edge) becomes, in y, a tail ~ u(1 - u) p: exponential for the
 logit, ~ exp(-y^2 / 2) for the probit. A MAF of affine blocks on a standard-normal base
 keeps Gaussian tails, so it can match the probit image of such a density but not the
-logit's. Posteriors well inside the box are unaffected either way.
+logit's. Both maps bend a narrow posterior inside the box, more the closer it lies to a
+face. The third map, "plateau", is linear on the central 76% of the box (|y| < 4) with
+Gaussian shoulders (the CDF of a flat top with unit-Gaussian flanks), so a Gaussian
+posterior in the centre stays Gaussian in y and one cut by a face keeps a Gaussian tail;
+its price is that a density flat over the whole box (a prior-dominated parameter) becomes a
+flat top, whose best Gaussian is 0.081 nats away, against 0 for the probit and 0.0145 for
+the logit. Choose by the problem: the plateau suits likelihood-dominated posteriors
+(sbibm's gaussian_linear_uniform), the probit prior-dominated ones.
 
 The conditioning data x are standardised with the training
 mean and standard deviation.
@@ -82,8 +89,12 @@ _FORMAT = "provabgs_sbi.ConditionalFlow/1"
 _CHECKPOINT_FORMAT = "provabgs_sbi.ConditionalFlow.checkpoint/1"
 _CHECKPOINT_NAME = "checkpoint.npz"
 #: Maps from the unit box to the unbounded space the flow models (module docstring).
-BOX_TRANSFORMS = ("logit", "probit")
+BOX_TRANSFORMS = ("logit", "probit", "plateau")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+#: Half-width, in y, of the linear centre of the "plateau" map (its shoulders have unit
+#: Gaussian width): the centre covers 1 - 2.51 / (2 c + 2.51) of the box, 76% for c = 4.
+PLATEAU_HALF_WIDTH = 4.0
+_SQRT_2PI = math.sqrt(2 * math.pi)
 #: Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor",
                      "min_learning_rate")
@@ -139,7 +150,7 @@ class FlowConfig:
         XLA-compile training, sampling and density evaluation.
     checkpoint_every : int
         With a ``checkpoint_dir``, write a checkpoint every this many epochs.
-    box_transform : {"logit", "probit"}
+    box_transform : {"logit", "probit", "plateau"}
         The map from the unit box to the flow's unbounded space (module docstring).
         Default "logit" (flows saved before the option existed used it).
     """
@@ -278,13 +289,31 @@ class FlowConfig:
 
 # --------------------------------------------------------------------------- helpers
 def _unbound(u: np.ndarray, kind: str) -> np.ndarray:
-    """Unit box (0, 1) -> real line: logit or probit."""
-    return logit(u) if kind == "logit" else ndtri(u)
+    """Unit box (0, 1) -> real line: logit, probit or plateau (module docstring)."""
+    if kind == "logit":
+        return logit(u)
+    if kind == "probit":
+        return ndtri(u)
+    c, mass = PLATEAU_HALF_WIDTH, _SQRT_2PI / (2 * PLATEAU_HALF_WIDTH + _SQRT_2PI)
+    u = np.asarray(u, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lower = ndtri(u / mass) - c
+        upper = c - ndtri((1.0 - u) / mass)
+    centre = (u - 0.5) * (2 * c + _SQRT_2PI)
+    return np.where(u < 0.5 * mass, lower, np.where(u > 1.0 - 0.5 * mass, upper, centre))
 
 
 def _bound(y: np.ndarray, kind: str) -> np.ndarray:
     """Inverse of :func:`_unbound`."""
-    return expit(y) if kind == "logit" else ndtr(y)
+    if kind == "logit":
+        return expit(y)
+    if kind == "probit":
+        return ndtr(y)
+    c, mass = PLATEAU_HALF_WIDTH, _SQRT_2PI / (2 * PLATEAU_HALF_WIDTH + _SQRT_2PI)
+    y = np.asarray(y, dtype=np.float64)
+    centre = 0.5 + y / (2 * c + _SQRT_2PI)
+    return np.where(y < -c, mass * ndtr(y + c),
+                    np.where(y > c, 1.0 - mass * ndtr(c - y), centre))
 
 
 def _log_dy_du_from_y(y: np.ndarray, kind: str) -> np.ndarray:
@@ -292,7 +321,10 @@ def _log_dy_du_from_y(y: np.ndarray, kind: str) -> np.ndarray:
     where u rounds to 0 or 1)."""
     if kind == "logit":
         return -(log_expit(y) + log_expit(-y))
-    return 0.5 * y**2 + _HALF_LOG_2PI
+    if kind == "probit":
+        return 0.5 * y**2 + _HALF_LOG_2PI
+    c = PLATEAU_HALF_WIDTH
+    return 0.5 * np.maximum(np.abs(y) - c, 0.0) ** 2 + math.log(2 * c + _SQRT_2PI)
 
 
 def _tf():

@@ -4,7 +4,8 @@ bookkeeping that turns it into posteriors of the 12 physical parameters for a ca
 
 Folder layout (``flows/<configuration>/``)::
 
-    flow/            the ConditionalFlow (weights.npz, flow.json, its own manifest)
+    flow/            the ConditionalFlow (weights.npz, flow.json, its own manifest), or a
+                     FlowEnsemble (ensemble.json and one such folder per member)
     posterior.json   prior, trained redshift and magnitude ranges, provenance
     RECIPE.md        how it was rebuilt
     manifest.json    SHA-256 of every file above (checked on load), inputs, metrics
@@ -63,7 +64,7 @@ class Posterior:
 
     Parameters
     ----------
-    flow : ConditionalFlow
+    flow : ConditionalFlow or FlowEnsemble
         Trained over the warped coordinates in the prior box.
     prior : Prior
         The prior of the training set (its box must equal the flow's).
@@ -194,7 +195,8 @@ class Posterior:
         (folder / "posterior.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if recipe is not None:
             (folder / "RECIPE.md").write_text(recipe)
-        files = {f"flow/{p.name}": p for p in (folder / "flow").iterdir() if p.is_file()}
+        files = {p.relative_to(folder).as_posix(): p
+                 for p in sorted((folder / "flow").rglob("*")) if p.is_file()}
         from .fetch import sha256_file
 
         write_manifest(folder, "posterior", config=meta, inputs=inputs or {}, metrics=metrics or {},
@@ -206,7 +208,7 @@ class Posterior:
         """Load ``flows/<configuration>``, verifying every file's SHA-256."""
         from .artifacts import read_manifest
         from .fetch import sha256_file
-        from .flows import ConditionalFlow
+        from .ensemble import load_flow
         from .noise import default_noise_model
 
         folder = Path(folder)
@@ -215,7 +217,7 @@ class Posterior:
             if sha256_file(folder / name) != digest:
                 raise ValueError(f"{folder / name}: SHA-256 does not match the manifest")
         meta = json.loads((folder / "posterior.json").read_text())
-        flow = ConditionalFlow.load(folder / "flow")
+        flow = load_flow(folder / "flow")
         try:
             noise = default_noise_model()
         except FileNotFoundError:

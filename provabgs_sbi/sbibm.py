@@ -120,6 +120,36 @@ def simulate_gaussian_linear_uniform(theta, seed=None) -> np.ndarray:
     return theta + math.sqrt(_GLU_VARIANCE) * rng.standard_normal(theta.shape)
 
 
+def gaussian_linear_uniform_log_posterior(theta, x) -> np.ndarray:
+    """Exact log posterior density of ``gaussian_linear_uniform``: independent normals
+    N(x_i, 0.1) cut to [-1, 1], one per dimension.
+
+    Parameters
+    ----------
+    theta : array_like of shape (N, 10)
+        Inside the prior box.
+    x : array_like of shape (N, 10) or (10,)
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        log p(theta | x); -inf outside the box.
+    """
+    from scipy.special import log_ndtr
+
+    theta = np.asarray(theta, dtype=np.float64)
+    theta = theta.reshape(-1, 10) if theta.ndim == 1 else theta
+    x = np.broadcast_to(np.asarray(x, dtype=np.float64), theta.shape)
+    s = math.sqrt(_GLU_VARIANCE)
+    hi, lo = (1.0 - x) / s, (-1.0 - x) / s
+    # log(Phi(hi) - Phi(lo)) = log Phi(hi) + log1p(-exp(log Phi(lo) - log Phi(hi))), stable
+    log_mass = log_ndtr(hi) + np.log1p(-np.exp(log_ndtr(lo) - log_ndtr(hi)))
+    z = (theta - x) / s
+    lp = np.sum(-0.5 * z**2 - 0.5 * math.log(2 * math.pi) - math.log(s) - log_mass, axis=1)
+    inside = np.all((theta >= -1.0) & (theta <= 1.0), axis=1)
+    return np.where(inside, lp, -np.inf)
+
+
 @dataclass(frozen=True)
 class Task:
     """One sbibm task: uniform prior on a box and a simulator.

@@ -1,4 +1,6 @@
 """The SED posterior on top of the flow: support, flags, save/load, catalog fits."""
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -75,6 +77,48 @@ def test_coverage_metrics_recorded(trained):
     _, metrics, _ = trained
     cov = metrics["test"]["coverage"]
     assert set(cov) == {"0.68", "0.95"} and len(cov["0.68"]) == 12
+
+
+def test_combine_posteriors_into_an_ensemble(trained, tmp_path):
+    """`flow combine`: a second tiny posterior (probit map, other seed) on the same training
+    set and the first one saved as one ensemble; it loads with every file hashed, samples
+    inside the support, and its density is the mean of the members' (1e-10). Posteriors
+    from another training set, and a non-empty output folder, are refused."""
+    from provabgs_sbi.anpe import train_posterior
+    from provabgs_sbi.cli import main
+    from provabgs_sbi.ensemble import FlowEnsemble
+    from provabgs_sbi.flows import FlowConfig
+
+    post, _, tmp = trained
+    second, _ = train_posterior(tmp / "train.h5", tmp_path / "second",
+                                FlowConfig.preset("tiny", max_epochs=10, seed=2,
+                                                  box_transform="probit"),
+                                checkpoint_dir=tmp_path / "ckpt", progress=False,
+                                log=lambda *a: None)
+    out = tmp_path / "ens"
+    assert main(["flow", "combine", str(tmp / "flow"), str(tmp_path / "second"),
+                 "--out", str(out), "--test", str(tmp / "test.h5")]) == 0
+    ens = Posterior.load(out)
+    assert isinstance(ens.flow, FlowEnsemble) and ens.flow.n_members == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"flow/ensemble.json", "flow/member_0/weights.npz",
+            "flow/member_1/weights.npz"} <= set(manifest["flow_files"])
+    assert len(manifest["metrics"]["test_log_prob"]["members"]) == 2
+    theta, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    s = ens.sample(x[:5], 200, seed=0)
+    assert s.shape == (5, 200, 12) and np.all(ens.prior.in_support(s.reshape(-1, 12)))
+    lp = ens.log_prob(theta[:10], x[:10])
+    direct = np.log(0.5 * (np.exp(post.log_prob(theta[:10], x[:10]))
+                           + np.exp(second.log_prob(theta[:10], x[:10]))))
+    np.testing.assert_allclose(lp, direct, rtol=0, atol=1e-10)
+    with pytest.raises(FileExistsError):
+        main(["flow", "combine", str(tmp / "flow"), str(tmp_path / "second"), "--out", str(out)])
+    moved = Posterior.load(tmp_path / "second")
+    moved.info["training_set"] = {**moved.info["training_set"], "config": {"seed": 99}}
+    moved.save(tmp_path / "other_set")
+    from provabgs_sbi.anpe import combine_posteriors
+    with pytest.raises(ValueError, match="not trained on the training set"):
+        combine_posteriors([tmp / "flow", tmp_path / "other_set"], tmp_path / "ens3")
 
 
 def test_fit_catalog_writes_and_resumes(trained, tmp_path):
