@@ -37,6 +37,8 @@ def main(argv=None) -> int:
                     help="FlowConfig preset (default: sbibm's NPE MAF, 5 x 2x50 tanh)")
     ap.add_argument("--box-transform", default=None, choices=BOX_TRANSFORMS,
                     help="map from the prior box to the flow's space (default: the preset's)")
+    ap.add_argument("--members", type=int, default=1,
+                    help="train this many flows and score their equal-weight mixture")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="C2ST folds fitted in parallel")
     ap.add_argument("--json", type=Path, default=None, help="also write results here")
@@ -57,13 +59,14 @@ def main(argv=None) -> int:
                 print(f"    {task} n={n_sim} observation {i}: C2ST {score:.3f}", flush=True)
 
             res = run_task(task, n_sim, config, seed=args.seed, observations=args.observations,
-                           progress=args.progress, n_jobs=args.jobs, on_score=report)
+                           progress=args.progress, n_jobs=args.jobs, on_score=report,
+                           n_members=args.members)
             row = dict(task=task, n_simulations=n_sim, observations=list(res.observations),
                        c2st=[round(float(v), 4) for v in res.c2st], c2st_mean=res.c2st_mean,
                        published_npe=PUBLISHED_NPE_C2ST.get(task, {}).get(n_sim),
-                       epochs=res.epochs, best_val_loss=res.flow.best_val_loss,
+                       epochs=res.epochs, best_val_loss=getattr(res.flow, "best_val_loss", None),
                        train_seconds=res.train_seconds, score_seconds=res.score_seconds,
-                       preset=args.preset, config=config.to_dict())
+                       preset=args.preset, config=config.to_dict(), members=args.members)
             rows.append(row)
             if args.save_dir is not None:
                 res.flow.save(args.save_dir / f"{task}_{n_sim}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bz2
 import io
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,10 +36,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .fetch import SBIBM_WHEEL, read_wheel_member
+from .ensemble import FlowEnsemble
 from .flows import ConditionalFlow, FlowConfig
 
 __all__ = ["PUBLISHED_NPE_C2ST", "TASKS", "Task", "TaskResult", "c2st", "get_task",
-           "load_observation", "load_reference_samples", "run_task",
+           "gaussian_linear_uniform_log_posterior", "load_observation",
+           "load_reference_samples", "run_task",
            "simulate_gaussian_linear_uniform", "simulate_two_moons"]
 
 #: Mean C2ST over the 10 observations of sbibm's NPE (Lueckmann et al. 2021), by number
@@ -291,8 +294,8 @@ class TaskResult:
     train_seconds, score_seconds : float
         Wall time of training and of sampling + scoring.
     epochs : int
-        Epochs trained (early stopping included).
-    flow : ConditionalFlow
+        Epochs trained (early stopping included; summed over an ensemble's members).
+    flow : ConditionalFlow or FlowEnsemble
         The trained flow.
     """
 
@@ -304,7 +307,7 @@ class TaskResult:
     train_seconds: float
     score_seconds: float
     epochs: int
-    flow: ConditionalFlow = field(repr=False)
+    flow: ConditionalFlow | FlowEnsemble = field(repr=False)
 
 
 def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = None,
@@ -312,7 +315,8 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
              n_posterior_samples: int = 10_000, n_reference_samples: int | None = None,
              progress: bool = False,
              n_jobs: int | None = None, c2st_max_iter: int = 10000,
-             on_score: Callable[[int, float], None] | None = None) -> TaskResult:
+             on_score: Callable[[int, float], None] | None = None,
+             n_members: int = 1) -> TaskResult:
     """Train a flow by amortized NPE on one task and score it with C2ST.
 
     One flow is trained on ``n_simulations`` prior draws and simulations (box = the
@@ -342,6 +346,10 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
         Passed to :func:`c2st` as ``n_jobs`` and ``max_iter``.
     on_score : callable, optional
         ``on_score(num_observation, c2st)`` as each observation is scored.
+    n_members : int
+        With more than 1, train this many flows on the same simulations (config seeds
+        ``config.seed + k``: other initialisations and validation splits) and sample their
+        equal-weight mixture (:class:`~provabgs_sbi.ensemble.FlowEnsemble`).
 
     Returns
     -------
@@ -357,8 +365,13 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
     rng = np.random.default_rng([seed, 12345])
     theta = task.sample_prior(int(n_simulations), rng)
     x = task.simulate(theta, rng)
+    if isinstance(n_members, bool) or int(n_members) != n_members or n_members < 1:
+        raise ValueError(f"n_members must be an integer >= 1, got {n_members!r}")
     t0 = time.perf_counter()
-    flow = ConditionalFlow.fit(theta, x, task.low, task.high, config=config, progress=progress)
+    flows = [ConditionalFlow.fit(theta, x, task.low, task.high,
+                                 config=dataclasses.replace(config, seed=config.seed + k),
+                                 progress=progress) for k in range(int(n_members))]
+    flow = flows[0] if len(flows) == 1 else FlowEnsemble(flows)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     scores = []
@@ -373,4 +386,4 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
     return TaskResult(task=task.name, n_simulations=int(n_simulations),
                       observations=observations, c2st=scores, c2st_mean=float(scores.mean()),
                       train_seconds=train_seconds, score_seconds=time.perf_counter() - t0,
-                      epochs=len(flow.history), flow=flow)
+                      epochs=sum(len(f.history) for f in flows), flow=flow)
