@@ -109,9 +109,9 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                 fh["chi2_best"][sl] = chi2
                 fh["model_flux_best"][sl] = mflux
             allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
-            with np.errstate(invalid="ignore"):
-                stats = np.nanpercentile(allv, [16, 50, 84], axis=1) if np.any(ok) else \
-                    np.full((3, m, len(names)), np.nan)
+            stats = np.full((3, m, len(names)), np.nan)    # rows with no samples stay NaN
+            if np.any(ok):
+                stats[:, ok] = np.nanpercentile(allv[ok], [16, 50, 84], axis=1)
             fh["stats"][sl] = np.moveaxis(stats, 0, -1)
             for k in DERIVED:
                 fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
