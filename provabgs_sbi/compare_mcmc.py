@@ -117,8 +117,9 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
         chains converged) or ``reliable`` (importance rows with Pareto k < 0.7),
         ``per_galaxy`` (row, id, median offsets in reference sigma, KS statistics, the
         reference's diagnostics and seconds); ``median_offset_mean`` {parameter: mean over
-        galaxies (for importance rows, the reliable ones; their number is ``n_averaged``)} of |median(ANPE) - median(ref)| / std(ref), in the 11 warped coordinates
-        (the flow's and the sampler's own); ``ks_mean``; with ``truth``,
+        galaxies (for importance rows, the reliable ones; their number is
+        ``n_averaged``)} of |median(ANPE) - median(ref)| / std(ref), in the 11 warped
+        coordinates (the flow's and the sampler's own); ``ks_mean``; with ``truth``,
         ``mcmc_coverage`` (the reference's) and ``anpe_coverage`` (68% and 95%) of the truth
         over these galaxies; and the arrays ``anpe`` (n_gal, n_samples, 12) and ``mcmc``
         (list of the reference samples) for figures (not JSON-serialisable; removed by

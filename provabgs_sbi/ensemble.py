@@ -76,15 +76,17 @@ class FlowEnsemble:
 
     def _draw(self, x_obs, n, seed, chunk_size, with_log_q, nan_policy="raise"):
         x_obs = np.atleast_2d(np.asarray(x_obs, dtype=np.float64))
+        n_obs = len(x_obs)
         rng = np.random.default_rng(seed)
-        counts = self._counts(len(x_obs), n, rng)
+        counts = self._counts(n_obs, n, rng)
         member_seeds = rng.spawn(self.n_members)
         n = int(n)
-        theta = np.empty((len(x_obs), n, self.d_theta))
-        log_q = np.empty((len(x_obs), n)) if with_log_q else None
-        start = np.zeros(len(x_obs), dtype=np.int64)
+        theta = np.empty((n_obs, n, self.d_theta))
+        log_q = np.empty((n_obs, n)) if with_log_q else None
+        source = np.empty((n_obs, n), dtype=np.int64)     # which member drew each sample
+        start = np.zeros(n_obs, dtype=np.int64)
         for k, member in enumerate(self.members):
-            m = int(counts[:, k].max()) if len(x_obs) else 0
+            m = int(counts[:, k].max()) if n_obs else 0
             if m == 0:
                 continue
             if with_log_q:
@@ -93,32 +95,41 @@ class FlowEnsemble:
             else:
                 th_k = member.sample(x_obs, m, seed=member_seeds[k], chunk_size=chunk_size,
                                      nan_policy=nan_policy)
-            for i in range(len(x_obs)):
-                c = counts[i, k]
-                theta[i, start[i]:start[i] + c] = th_k[i, :c]
-                if with_log_q:
-                    log_q[i, start[i]:start[i] + c] = self._mixture_log_q(
-                        k, th_k[i, :c], lq_k[i, :c], x_obs[i], chunk_size)
-                start[i] += c
+            # Observation i takes the first counts[i, k] of member k's m draws.
+            take = np.arange(m)[None, :] < counts[:, k][:, None]
+            rows, cols = np.nonzero(take)
+            slots = start[rows] + cols
+            theta[rows, slots] = th_k[rows, cols]
+            source[rows, slots] = k
+            if with_log_q:
+                log_q[rows, slots] = lq_k[rows, cols]
+            start += counts[:, k]
+        if with_log_q:
+            log_q = self._mixture_log_q(theta, log_q, source, x_obs, chunk_size)
         # Members' draws are in blocks: shuffle each observation's draws (same permutation
         # for theta and log_q) so that any prefix is a sample of the mixture.
-        perm = np.argsort(rng.random((len(x_obs), n)), axis=1)
+        perm = np.argsort(rng.random((n_obs, n)), axis=1)
         theta = np.take_along_axis(theta, perm[:, :, None], axis=1)
         if with_log_q:
             log_q = np.take_along_axis(log_q, perm, axis=1)
         return theta, log_q
 
-    def _mixture_log_q(self, k, theta, log_q_k, x, chunk_size) -> np.ndarray:
-        """log of the mixture density at draws of member k: member k's own density at the
-        drawn point (exact, see ConditionalFlow.sample_and_log_prob) and the others'
-        log_prob of theta. Near a face the others' density may come out too low (theta is
-        moved inside first), which lowers the mixture's by at most a factor K."""
-        ok = np.isfinite(log_q_k)
-        terms = np.full((self.n_members, len(theta)), -np.inf)
-        terms[k] = np.where(ok, log_q_k, -np.inf)
+    def _mixture_log_q(self, theta, own, source, x_obs, chunk_size) -> np.ndarray:
+        """log of the mixture density at each draw, (n_obs, n): the drawing member's own
+        density at the drawn point (exact, see ConditionalFlow.sample_and_log_prob) and
+        the other members' log_prob of theta, one batched call per member. Near a face the
+        others' density may come out too low (theta is moved inside first), which lowers
+        the mixture's by at most a factor K."""
+        ok = np.isfinite(own)
+        x_rows = np.broadcast_to(x_obs[:, None, :], own.shape + (self.d_x,))
+        terms = np.full((self.n_members,) + own.shape, -np.inf)
         for j, member in enumerate(self.members):
-            if j != k and ok.any():
-                terms[j, ok] = member.log_prob(theta[ok], x, chunk_size=chunk_size)
+            mine = source == j
+            terms[j][mine & ok] = own[mine & ok]
+            other = ~mine & ok
+            if other.any():
+                terms[j][other] = member.log_prob(theta[other], x_rows[other],
+                                                  chunk_size=chunk_size)
         out = logsumexp(terms, axis=0) - np.log(self.n_members)
         return np.where(ok, out, np.nan)
 

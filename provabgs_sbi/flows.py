@@ -95,6 +95,10 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Gaussian width): the centre covers 1 - 2.51 / (2 c + 2.51) of the box, 76% for c = 4.
 PLATEAU_HALF_WIDTH = 4.0
 _SQRT_2PI = math.sqrt(2 * math.pi)
+#: The plateau density is 1 / _PLATEAU_NORM on the centre; both shoulders together hold
+#: _PLATEAU_SHOULDERS of the box.
+_PLATEAU_NORM = 2 * PLATEAU_HALF_WIDTH + _SQRT_2PI
+_PLATEAU_SHOULDERS = _SQRT_2PI / _PLATEAU_NORM
 #: Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor",
                      "min_learning_rate")
@@ -294,12 +298,12 @@ def _unbound(u: np.ndarray, kind: str) -> np.ndarray:
         return logit(u)
     if kind == "probit":
         return ndtri(u)
-    c, mass = PLATEAU_HALF_WIDTH, _SQRT_2PI / (2 * PLATEAU_HALF_WIDTH + _SQRT_2PI)
+    c, mass = PLATEAU_HALF_WIDTH, _PLATEAU_SHOULDERS
     u = np.asarray(u, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         lower = ndtri(u / mass) - c
         upper = c - ndtri((1.0 - u) / mass)
-    centre = (u - 0.5) * (2 * c + _SQRT_2PI)
+    centre = (u - 0.5) * _PLATEAU_NORM
     return np.where(u < 0.5 * mass, lower, np.where(u > 1.0 - 0.5 * mass, upper, centre))
 
 
@@ -309,9 +313,9 @@ def _bound(y: np.ndarray, kind: str) -> np.ndarray:
         return expit(y)
     if kind == "probit":
         return ndtr(y)
-    c, mass = PLATEAU_HALF_WIDTH, _SQRT_2PI / (2 * PLATEAU_HALF_WIDTH + _SQRT_2PI)
+    c, mass = PLATEAU_HALF_WIDTH, _PLATEAU_SHOULDERS
     y = np.asarray(y, dtype=np.float64)
-    centre = 0.5 + y / (2 * c + _SQRT_2PI)
+    centre = 0.5 + y / _PLATEAU_NORM
     return np.where(y < -c, mass * ndtr(y + c),
                     np.where(y > c, 1.0 - mass * ndtr(c - y), centre))
 
@@ -323,8 +327,7 @@ def _log_dy_du_from_y(y: np.ndarray, kind: str) -> np.ndarray:
         return -(log_expit(y) + log_expit(-y))
     if kind == "probit":
         return 0.5 * y**2 + _HALF_LOG_2PI
-    c = PLATEAU_HALF_WIDTH
-    return 0.5 * np.maximum(np.abs(y) - c, 0.0) ** 2 + math.log(2 * c + _SQRT_2PI)
+    return 0.5 * np.maximum(np.abs(y) - PLATEAU_HALF_WIDTH, 0.0) ** 2 + math.log(_PLATEAU_NORM)
 
 
 def _tf():
