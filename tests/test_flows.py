@@ -63,10 +63,19 @@ def flow_2d_plateau():
     return ConditionalFlow.fit(theta, x, LOW_2D, HIGH_2D, config=cfg, progress=False)
 
 
+@pytest.fixture(scope="module")
+def flow_2d_spline():
+    theta, x = _box_2d(3000, seed=1)
+    cfg = FlowConfig.preset("tiny", max_epochs=15, seed=1, transform="spline", spline_bins=6)
+    return ConditionalFlow.fit(theta, x, LOW_2D, HIGH_2D, config=cfg, progress=False)
+
+
 def _tf_unbound(u, kind):
     """The box maps of flows.py written again in TensorFlow (for the autodiff checks)."""
     import tensorflow as tf
 
+    if kind == "logit":
+        return tf.math.log(u) - tf.math.log1p(-u)
     if kind == "probit":
         return tf.math.ndtri(u)
     c = 4.0                                      # flows.PLATEAU_HALF_WIDTH
@@ -83,6 +92,7 @@ def test_config_presets_and_validation():
     with pytest.raises(ValueError, match="box_transform"):
         FlowConfig(box_transform="tanh")
     assert FlowConfig.from_dict({}).box_transform == "logit"     # flows saved before it
+    assert FlowConfig.from_dict({}).transform == "affine"
     for name in FlowConfig.PRESETS:
         assert isinstance(FlowConfig.preset(name), FlowConfig)
     paper = FlowConfig.preset("sedflow-paper")
@@ -97,7 +107,8 @@ def test_config_presets_and_validation():
            dict(activation="swishy"), dict(learning_rate=0.0), dict(learning_rate=float("nan")),
            dict(batch_size=0), dict(patience=0), dict(validation_fraction=0.0),
            dict(validation_fraction=0.7), dict(clip_norm=-1.0), dict(seed=-1),
-           dict(checkpoint_every=0), dict(max_epochs=2.5)]
+           dict(checkpoint_every=0), dict(max_epochs=2.5), dict(transform="realnvp"),
+           dict(spline_bins=1), dict(spline_bound=0.0), dict(spline_bound=float("inf"))]
     for kwargs in bad:
         with pytest.raises(ValueError):
             FlowConfig(**kwargs)
@@ -157,9 +168,9 @@ def test_log_prob_integrates_to_one_2d(flow_2d):
         assert abs(mass - 1.0) < 1e-2, (x, mass)
 
 
-@pytest.mark.parametrize("which", ["flow_2d_probit", "flow_2d_plateau"])
+@pytest.mark.parametrize("which", ["flow_2d_probit", "flow_2d_plateau", "flow_2d_spline"])
 def test_flow_density_integrates_to_one_and_matches_autodiff(which, request):
-    """The probit and plateau box maps: mass 1 on a
+    """The probit and plateau box maps, and spline blocks (logit map): mass 1 on a
     300 x 300 midpoint grid (1e-2), and log_prob equal to base density + log|det| of the
     autodiff Jacobian of theta -> noise (2e-3)."""
     import tensorflow as tf
@@ -219,7 +230,8 @@ def test_probit_map_fits_a_uniform_that_the_logit_map_cannot():
     assert kl["logit"] > 0.01, kl
 
 
-@pytest.mark.parametrize("which", ["flow_2d", "flow_2d_probit", "flow_2d_plateau"])
+@pytest.mark.parametrize("which", ["flow_2d", "flow_2d_probit", "flow_2d_plateau",
+                                   "flow_2d_spline"])
 def test_sample_and_log_prob_matches_log_prob_inside_the_box(which, request):
     """Away from the faces the density at the drawn point equals log_prob of the returned
     theta (float32 round trip: 2e-3)."""
@@ -234,6 +246,31 @@ def test_sample_and_log_prob_matches_log_prob_inside_the_box(which, request):
         assert inner.sum() > 2500
         np.testing.assert_allclose(log_q[k][inner], flow.log_prob(theta[k][inner], np.array(xv)),
                                    rtol=0, atol=2e-3)
+
+
+def test_spline_blocks_fit_a_bimodal_density_that_affine_blocks_cannot():
+    """theta = +-0.5 + N(0, 0.08^2) with equal weights, whatever x. One dimension of affine
+    blocks is a monotone affine image of a Gaussian, hence unimodal; spline blocks can
+    split the mass. Held-out mean log q against the exact mean log density (0.418): the
+    spline flow within 0.1 of it, the affine flow more than 0.5 below."""
+    from scipy.stats import norm
+
+    def draw(n, seed):
+        rng = np.random.default_rng(seed)
+        theta = np.where(rng.random(n) < 0.5, -0.5, 0.5) + 0.08 * rng.standard_normal(n)
+        return theta[:, None], rng.standard_normal((n, 1))
+
+    theta, x = draw(5000, 0)
+    t_test, x_test = draw(4000, 1)
+    exact = np.log(0.5 * norm.pdf(t_test[:, 0], -0.5, 0.08)
+                   + 0.5 * norm.pdf(t_test[:, 0], 0.5, 0.08)).mean()
+    score = {}
+    for kind in ("affine", "spline"):
+        cfg = FlowConfig.preset("tiny", max_epochs=40, patience=10, seed=0, transform=kind)
+        flow = ConditionalFlow.fit(theta, x, -1.0, 1.0, config=cfg, progress=False)
+        score[kind] = float(flow.log_prob(t_test, x_test).mean())
+    assert abs(score["spline"] - exact) < 0.1, (score, exact)
+    assert score["affine"] < exact - 0.5, (score, exact)
 
 
 def test_log_prob_matches_independent_computations(flow_2d):
