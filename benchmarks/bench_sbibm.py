@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from provabgs_sbi.flows import BOX_TRANSFORMS, FlowConfig
+from provabgs_sbi.flows import BLOCK_TRANSFORMS, BOX_TRANSFORMS, FlowConfig
 from provabgs_sbi.sbibm import PUBLISHED_NPE_C2ST, TASKS, run_task
 
 
@@ -37,6 +37,12 @@ def main(argv=None) -> int:
                     help="FlowConfig preset (default: sbibm's NPE MAF, 5 x 2x50 tanh)")
     ap.add_argument("--box-transform", default=None, choices=BOX_TRANSFORMS,
                     help="map from the prior box to the flow's space (default: the preset's)")
+    ap.add_argument("--transform", default=None, choices=BLOCK_TRANSFORMS,
+                    help="elementwise map of each block: affine (MAF) or spline (default: "
+                         "the preset's)")
+    ap.add_argument("--spline-bins", type=int, default=None, help="spline segments")
+    ap.add_argument("--spline-bound", type=float, default=None,
+                    help="half-width of the spline interval (standardised units)")
     ap.add_argument("--members", type=int, default=1,
                     help="train this many flows and score their equal-weight mixture")
     ap.add_argument("--seed", type=int, default=0)
@@ -50,7 +56,10 @@ def main(argv=None) -> int:
     rows = []
     for n_sim in args.sims:
         for task in args.tasks:
-            extra = {} if args.box_transform is None else {"box_transform": args.box_transform}
+            extra = {k: v for k, v in (("box_transform", args.box_transform),
+                                       ("transform", args.transform),
+                                       ("spline_bins", args.spline_bins),
+                                       ("spline_bound", args.spline_bound)) if v is not None}
             config = FlowConfig.preset(args.preset, seed=args.seed, **extra)
             print(f"[{time.strftime('%H:%M:%S')}] {task} n={n_sim}: training {args.preset} ...",
                   flush=True)

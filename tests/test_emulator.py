@@ -2,6 +2,7 @@
 a tiny emulator trained on a fake SSP table, numpy vs TensorFlow paths."""
 import dataclasses
 import glob
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -159,6 +160,24 @@ def test_fixed_redshift_evaluator_matches_photometry(tiny, z):
         fast.photometry(theta, z + 0.01)
     with pytest.raises(ValueError, match="trained range"):
         emu.at_redshift(0.5)
+
+
+def test_mcmc_evaluator_gives_a_point_the_same_flux_in_any_batch(tiny):
+    """The slice sampler's density must depend on the point alone: the MCMC's evaluator
+    returns the same fluxes (to 1e-13 relative) for each point called alone, in batches of
+    7 and in one batch of 60, where float32 moves them by ~1e-6."""
+    from provabgs_sbi.mcmc import sampling_model
+
+    emu, *_ = tiny
+    theta = Prior().sample(60, seed=8)
+    model = sampling_model(emu, 0.1)
+    whole = model.photometry(theta, 0.1)
+    alone = np.concatenate([model.photometry(theta[i:i + 1], 0.1) for i in range(60)])
+    sevens = np.concatenate([model.photometry(theta[i:i + 7], 0.1) for i in range(0, 60, 7)])
+    np.testing.assert_allclose(alone, whole, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(sevens, whole, rtol=1e-13, atol=0)
+    other = SimpleNamespace(photometry=lambda theta, z: None)       # no at_redshift: as is
+    assert sampling_model(other, 0.1) is other
 
 
 def test_emulator_input_checks(tiny):
