@@ -10,6 +10,9 @@ Usage::
     PYTHONPATH=. python benchmarks/bench_sbibm.py
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --sims 1000 10000 \\
         --observations 1 2 3 --preset sbibm-npe --json out/sbibm.json
+    PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --preset sbibm-nsf
+    PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks gaussian_linear_uniform \
+        --box-transform plateau --members 5 --set lr_patience=3
 
 Takes hours for the full grid on a 2-core CPU (C2ST's MLP classifiers dominate below
 10^5 simulations); ``--observations`` scores fewer observations.
@@ -43,6 +46,9 @@ def main(argv=None) -> int:
     ap.add_argument("--spline-bins", type=int, default=None, help="spline segments")
     ap.add_argument("--spline-bound", type=float, default=None,
                     help="half-width of the spline interval (standardised units)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                    help="other FlowConfig fields, e.g. lr_patience=3 batch_size=256 "
+                         "(values read as JSON)")
     ap.add_argument("--members", type=int, default=1,
                     help="train this many flows and score their equal-weight mixture")
     ap.add_argument("--seed", type=int, default=0)
@@ -60,6 +66,11 @@ def main(argv=None) -> int:
                                        ("transform", args.transform),
                                        ("spline_bins", args.spline_bins),
                                        ("spline_bound", args.spline_bound)) if v is not None}
+            for item in args.set:
+                field, sep, value = item.partition("=")
+                if not sep:
+                    ap.error(f"--set expects FIELD=VALUE, got {item!r}")
+                extra[field] = json.loads(value)
             config = FlowConfig.preset(args.preset, seed=args.seed, **extra)
             print(f"[{time.strftime('%H:%M:%S')}] {task} n={n_sim}: training {args.preset} ...",
                   flush=True)
