@@ -332,7 +332,8 @@ def sampling_model(model, z: float):
     below the current density cannot be bracketed; a 20,000-step zeus run of a test
     galaxy in float32 stopped at step ~17,800 with zeus's "Number of contractions
     exceeded maximum limit". float64 makes the density a function of the point alone,
-    for ~1.4x the seconds per 30-point call (11 -> 16 ms on this 2-core CPU).
+    for 1.7x the seconds per 15-point call (1.7 -> 2.8 ms on this 2-core CPU,
+    ``benchmarks/bench_timing.py``).
 
     Parameters
     ----------
