@@ -11,7 +11,7 @@ Usage::
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --sims 1000 10000 \\
         --observations 1 2 3 --preset sbibm-npe --json out/sbibm.json
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --preset sbibm-nsf
-    PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks gaussian_linear_uniform \
+    PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks gaussian_linear_uniform \\
         --box-transform plateau --members 5 --set lr_patience=3
 
 Takes hours for the full grid on a 2-core CPU (C2ST's MLP classifiers dominate below
@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from provabgs_sbi.flows import BLOCK_TRANSFORMS, BOX_TRANSFORMS, FlowConfig
+from provabgs_sbi.flows import BOX_TRANSFORMS, FlowConfig
 from provabgs_sbi.sbibm import PUBLISHED_NPE_C2ST, TASKS, run_task
 
 
@@ -40,15 +40,9 @@ def main(argv=None) -> int:
                     help="FlowConfig preset (default: sbibm's NPE MAF, 5 x 2x50 tanh)")
     ap.add_argument("--box-transform", default=None, choices=BOX_TRANSFORMS,
                     help="map from the prior box to the flow's space (default: the preset's)")
-    ap.add_argument("--transform", default=None, choices=BLOCK_TRANSFORMS,
-                    help="elementwise map of each block: affine (MAF) or spline (default: "
-                         "the preset's)")
-    ap.add_argument("--spline-bins", type=int, default=None, help="spline segments")
-    ap.add_argument("--spline-bound", type=float, default=None,
-                    help="half-width of the spline interval (standardised units)")
     ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                    help="other FlowConfig fields, e.g. lr_patience=3 batch_size=256 "
-                         "(values read as JSON)")
+                    help="other FlowConfig fields, e.g. lr_patience=3 transform=spline "
+                         "(values read as JSON, else as text)")
     ap.add_argument("--members", type=int, default=1,
                     help="train this many flows and score their equal-weight mixture")
     ap.add_argument("--seed", type=int, default=0)
@@ -59,19 +53,20 @@ def main(argv=None) -> int:
     ap.add_argument("--progress", action="store_true", help="show training progress bars")
     args = ap.parse_args(argv)
 
+    extra = {} if args.box_transform is None else {"box_transform": args.box_transform}
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            extra[field] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[field] = value
+    config = FlowConfig.preset(args.preset, seed=args.seed, **extra)   # checked before training
+
     rows = []
     for n_sim in args.sims:
         for task in args.tasks:
-            extra = {k: v for k, v in (("box_transform", args.box_transform),
-                                       ("transform", args.transform),
-                                       ("spline_bins", args.spline_bins),
-                                       ("spline_bound", args.spline_bound)) if v is not None}
-            for item in args.set:
-                field, sep, value = item.partition("=")
-                if not sep:
-                    ap.error(f"--set expects FIELD=VALUE, got {item!r}")
-                extra[field] = json.loads(value)
-            config = FlowConfig.preset(args.preset, seed=args.seed, **extra)
             print(f"[{time.strftime('%H:%M:%S')}] {task} n={n_sim}: training {args.preset} ...",
                   flush=True)
 

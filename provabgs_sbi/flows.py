@@ -76,13 +76,15 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit, log_expit, logit, ndtr, ndtri
 
-__all__ = ["BLOCK_TRANSFORMS", "BOX_EPS", "BOX_TRANSFORMS", "ChecksumError", "ConditionalFlow", "FlowConfig", "TrainingInterrupted"]
+__all__ = ["BLOCK_TRANSFORMS", "BOX_EPS", "BOX_TRANSFORMS", "ChecksumError", "ConditionalFlow",
+           "FlowConfig", "TrainingInterrupted"]
 
 #: Box points closer than ``BOX_EPS * (high - low)`` to a face are moved to that distance
 #: before the squashing map (so points exactly on the boundary have a finite image).
 BOX_EPS = 1e-6
 
-#: Settings of the MAF scale: scale = softplus(a + _SCALE_SHIFT) + _MIN_SCALE.
+#: Positive outputs of the MADEs (the MAF scale, the spline's knot slopes):
+#: softplus(a + _SCALE_SHIFT) + _MIN_SCALE, which is 1 at a = 0.
 _MIN_SCALE = 1e-3
 _SCALE_SHIFT = float(np.log(np.expm1(1.0 - _MIN_SCALE)))
 
@@ -94,10 +96,8 @@ _CHECKPOINT_NAME = "checkpoint.npz"
 BOX_TRANSFORMS = ("logit", "probit", "plateau")
 #: Elementwise maps of the autoregressive blocks (``FlowConfig.transform``).
 BLOCK_TRANSFORMS = ("affine", "spline")
-#: Smallest spline bin width/height (fraction of the interval per bin) and knot slope.
+#: Smallest spline bin width/height, as a fraction of the interval per bin.
 _SPLINE_MIN_BIN = 1e-3
-_SPLINE_MIN_SLOPE = 1e-3
-_SPLINE_SLOPE_SHIFT = float(np.log(np.expm1(1.0 - _SPLINE_MIN_SLOPE)))
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: Half-width, in y, of the linear centre of the "plateau" map (its shoulders have unit
 #: Gaussian width): the centre covers 1 - 2.51 / (2 c + 2.51) of the box, 76% for c = 4.
@@ -369,6 +369,12 @@ def _log_dy_du_from_y(y: np.ndarray, kind: str) -> np.ndarray:
     return 0.5 * np.maximum(np.abs(y) - PLATEAU_HALF_WIDTH, 0.0) ** 2 + math.log(_PLATEAU_NORM)
 
 
+def _positive(raw):
+    """softplus(raw + _SCALE_SHIFT) + _MIN_SCALE, in TF: > 0, and 1 where raw = 0."""
+    tf, _ = _tf()
+    return tf.nn.softplus(raw + _SCALE_SHIFT) + _MIN_SCALE
+
+
 def _tf():
     """Import TensorFlow and TFP lazily (importing them takes seconds)."""
     import tensorflow as tf
@@ -587,7 +593,7 @@ class ConditionalFlow:
         def bijector_fn(y, conditional_input=None):
             params = made(y, conditional_input=conditional_input)
             shift, raw = tf.unstack(params, num=2, axis=-1)
-            scale = tf.nn.softplus(raw + _SCALE_SHIFT) + _MIN_SCALE
+            scale = _positive(raw)
             return tfb.Chain([tfb.Shift(shift), tfb.Scale(scale)])
 
         return bijector_fn
@@ -597,8 +603,8 @@ class ConditionalFlow:
         """MAF bijector_fn: the MADE's outputs as a rational-quadratic spline per dimension.
 
         Bin widths and heights are softmaxes (each at least ``_SPLINE_MIN_BIN`` of the
-        interval), knot slopes ``softplus(a + c) + _SPLINE_MIN_SLOPE`` with ``c`` such that
-        all-zero outputs give the identity map.
+        interval), knot slopes positive as the affine scale (:func:`_positive`): all-zero
+        outputs give the identity map.
         """
         tf, tfp = _tf()
         tfb = tfp.bijectors
@@ -612,8 +618,7 @@ class ConditionalFlow:
             params = made(y, conditional_input=conditional_input)
             widths = bins(params[..., :n_bins])
             heights = bins(params[..., n_bins:2 * n_bins])
-            slopes = tf.nn.softplus(params[..., 2 * n_bins:] + _SPLINE_SLOPE_SHIFT) \
-                + _SPLINE_MIN_SLOPE
+            slopes = _positive(params[..., 2 * n_bins:])
             return tfb.RationalQuadraticSpline(widths, heights, slopes, range_min=-bound)
 
         return bijector_fn
