@@ -156,6 +156,12 @@ class FlowConfig:
         Fraction of the simulations held out (at random, seeded) for validation, in (0, 0.5].
     clip_norm : float
         Clip the gradient to this global L2 norm.
+    weight_decay : float
+        Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step also shrinks
+        every kernel (not the biases) by ``learning_rate * weight_decay`` of itself.
+        0 (default) is plain Adam. A regulariser for small simulation budgets, where the
+        MADEs otherwise fit the simulations' noise (sbibm's gaussian_linear_uniform at
+        10^5 simulations: training loss 0.07 nats below the validation loss).
     seed : int
         Seeds the split, the weight initialisation, the permutations and the shuffling.
     jit_compile : bool
@@ -190,6 +196,7 @@ class FlowConfig:
     patience: int = 20
     validation_fraction: float = 0.1
     clip_norm: float = 5.0
+    weight_decay: float = 0.0
     seed: int = 0
     jit_compile: bool = True
     checkpoint_every: int = 5
@@ -236,6 +243,9 @@ class FlowConfig:
                              f"got {self.validation_fraction}")
         if not (math.isfinite(self.clip_norm) and self.clip_norm > 0):
             raise ValueError(f"clip_norm must be > 0, got {self.clip_norm}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        object.__setattr__(self, "weight_decay", float(self.weight_decay))
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))
@@ -945,6 +955,8 @@ class ConditionalFlow:
         cfg = {k: v for k, v in self.config.to_dict().items() if k not in _RESUMABLE_FIELDS}
         if cfg["box_transform"] == "logit":      # checkpoints from before the option
             del cfg["box_transform"]
+        if cfg["weight_decay"] == 0.0:           # likewise
+            del cfg["weight_decay"]
         return _sha256_bytes(json.dumps(cfg, sort_keys=True).encode())
 
     def _train(self, theta, x, checkpoint_dir, progress, callback) -> None:
@@ -1089,6 +1101,8 @@ class ConditionalFlow:
                     step=tf.Variable(0, dtype=tf.int64, trainable=False),
                     lr=tf.Variable(cfg.learning_rate, dtype=tf.float32, trainable=False))
         lr, b1, b2, eps = adam["lr"], 0.9, 0.999, 1e-8
+        # Decoupled weight decay acts on kernels (rank 2), not on biases.
+        decays = [cfg.weight_decay if len(v.shape) > 1 else 0.0 for v in variables]
 
         def epoch_fn(z, c, idx, wts):
             # An explicit while loop (no AutoGraph, so nothing depends on reading this
@@ -1104,12 +1118,16 @@ class ConditionalFlow:
                 t = tf.cast(step, tf.float32)
                 corr = tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
                 updates = []
-                for var, g, m, v, mask in zip(variables, grads, adam["m"], adam["v"], masks):
+                for var, g, m, v, mask, wd in zip(variables, grads, adam["m"], adam["v"],
+                                                  masks, decays):
                     if mask is not None:
                         g = g * mask
                     m_new = m.assign(b1 * m + (1.0 - b1) * g)
                     v_new = v.assign(b2 * v + (1.0 - b2) * tf.square(g))
-                    updates.append(var.assign_sub(lr * corr * m_new / (tf.sqrt(v_new) + eps)))
+                    delta = lr * corr * m_new / (tf.sqrt(v_new) + eps)
+                    if wd:
+                        delta += lr * wd * var
+                    updates.append(var.assign_sub(delta))
                 with tf.control_dependencies(updates):
                     return i + 1, total + tf.reduce_sum(wb * nll)
 
