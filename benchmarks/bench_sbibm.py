@@ -10,7 +10,8 @@ Usage::
     PYTHONPATH=. python benchmarks/bench_sbibm.py
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --sims 1000 10000 \\
         --observations 1 2 3 --preset sbibm-npe --json out/sbibm.json
-    PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --preset sbibm-nsf
+    PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --preset sbibm-nsf \\
+        --box-transform plateau --set lr_patience=3 --members 3
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks gaussian_linear_uniform \\
         --box-transform plateau --members 5 --set lr_patience=3
 
