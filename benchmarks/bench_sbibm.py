@@ -55,15 +55,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     extra = {} if args.box_transform is None else {"box_transform": args.box_transform}
-    for item in args.set:
-        field, sep, value = item.partition("=")
-        if not sep:
-            ap.error(f"--set expects FIELD=VALUE, got {item!r}")
-        try:
-            extra[field] = json.loads(value)
-        except json.JSONDecodeError:
-            extra[field] = value
-    config = FlowConfig.preset(args.preset, seed=args.seed, **extra)   # checked before training
+    try:
+        extra.update(FlowConfig.parse_overrides(args.set))
+        config = FlowConfig.preset(args.preset, seed=args.seed, **extra)  # before training
+    except ValueError as err:
+        ap.error(str(err))
 
     rows = []
     for n_sim in args.sims:

@@ -126,6 +126,7 @@ def cmd_flow_train(args) -> int:
     overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("batch_size", args.batch_size),
                                    ("seed", args.seed), ("box_transform", args.box_transform))
                  if v is not None}
+    overrides.update(FlowConfig.parse_overrides(args.set))
     cfg = FlowConfig.preset(args.preset, **overrides)
     recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
               "\n```\n\nThe training set was made with the command recorded in "
@@ -395,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--box-transform", choices=("logit", "probit", "plateau"),
                    help="map from the prior box to the flow's space (default: the preset's)")
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="other FlowConfig fields, e.g. lr_patience=3 weight_decay=0.3 "
+                        "transform=spline")
     p.add_argument("--checkpoint-dir",
                    help="checkpoints, resumed if present (default: <trainset>.checkpoints)")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")

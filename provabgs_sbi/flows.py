@@ -324,6 +324,41 @@ class FlowConfig:
             raise ValueError(f"unknown preset {name!r}; choose one of {tuple(presets)}")
         return cls(**{**presets[name], **overrides})
 
+    @classmethod
+    def parse_overrides(cls, items) -> dict:
+        """Field overrides from ``FIELD=VALUE`` strings (command lines).
+
+        Values are read as JSON where they parse (``3``, ``0.3``, ``[64, 64]``, ``true``),
+        else kept as text (``transform=spline``).
+
+        Parameters
+        ----------
+        items : iterable of str
+
+        Returns
+        -------
+        dict
+            Field name -> value, for :meth:`preset` or the constructor (which validate).
+
+        Raises
+        ------
+        ValueError
+            An item without ``=``, or a name that is not a field.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        out = {}
+        for item in items:
+            field, sep, value = str(item).partition("=")
+            if not sep:
+                raise ValueError(f"expected FIELD=VALUE, got {item!r}")
+            if field not in names:
+                raise ValueError(f"unknown FlowConfig field {field!r}; fields: {sorted(names)}")
+            try:
+                out[field] = json.loads(value)
+            except json.JSONDecodeError:
+                out[field] = value
+        return out
+
     def to_dict(self) -> dict:
         """JSON-ready dict of the fields."""
         out = dataclasses.asdict(self)

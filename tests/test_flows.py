@@ -115,6 +115,13 @@ def test_config_presets_and_validation():
             FlowConfig(**kwargs)
     with pytest.raises(ValueError, match="unknown preset"):
         FlowConfig.preset("huge")
+    assert FlowConfig.parse_overrides(["lr_patience=3", "transform=spline", "weight_decay=0.3",
+                                       "hidden_units=[64, 64]"]) == dict(
+        lr_patience=3, transform="spline", weight_decay=0.3, hidden_units=[64, 64])
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        FlowConfig.parse_overrides(["lr_patience"])
+    with pytest.raises(ValueError, match="unknown FlowConfig field"):
+        FlowConfig.parse_overrides(["lr_patiense=3"])
 
 
 # ------------------------------------------------------------------ support

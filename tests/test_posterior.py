@@ -250,3 +250,23 @@ def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_
     reliable = [g["row"] for g in mc["importance"]["test"]["per_galaxy"] if g["reliable"]]
     assert mc["mcmc_vs_importance"]["test"]["rows"] == reliable   # only reliable references
     assert res["mcmc"]["importance"]["test"]["per_galaxy"][0]["ess"] > 0
+
+
+def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
+    from provabgs_sbi.cli import main
+
+    _, _, tmp = trained
+    out = tmp_path / "cli_flow"
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(out), "--preset", "tiny",
+                 "--max-epochs", "2", "--checkpoint-dir", str(tmp_path / "ck"),
+                 "--set", "weight_decay=0.1", "lr_patience=2", "hidden_units=[8, 8]"]) == 0
+    cfg = Posterior.load(out).flow.config
+    assert (cfg.weight_decay, cfg.lr_patience, cfg.hidden_units, cfg.max_epochs) == \
+        (0.1, 2, (8, 8), 2)
+    capsys.readouterr()
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(tmp_path / "bad"),
+                 "--preset", "tiny", "--set", "weight_dekay=0.1"]) != 0
+    assert "unknown FlowConfig field 'weight_dekay'" in capsys.readouterr().err
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(tmp_path / "bad"),
+                 "--preset", "tiny", "--set", "weight_decay=-1"]) != 0
+    assert "weight_decay must be >= 0" in capsys.readouterr().err
