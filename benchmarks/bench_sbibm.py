@@ -13,7 +13,7 @@ Usage::
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --preset sbibm-nsf \\
         --box-transform plateau --set lr_patience=3 --members 3
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks gaussian_linear_uniform \\
-        --box-transform plateau --members 5 --set lr_patience=3
+        --box-transform plateau --members 5 --set lr_patience=3 weight_decay=0.3
 
 Takes hours for the full grid on a 2-core CPU (C2ST's MLP classifiers dominate below
 10^5 simulations); ``--observations`` scores fewer observations.

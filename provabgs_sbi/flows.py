@@ -110,6 +110,9 @@ _PLATEAU_SHOULDERS = _SQRT_2PI / _PLATEAU_NORM
 #: Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor",
                      "min_learning_rate")
+#: Fields added after checkpoints were first written, with the value that reproduces the
+#: older training: a config holding that value keeps the resume key it had before the field.
+_LEGACY_DEFAULTS = {"box_transform": "logit", "weight_decay": 0.0}
 #: Smallest padded chunk for the compiled sample/log_prob functions.
 _MIN_BUCKET = 256
 
@@ -987,11 +990,8 @@ class ConditionalFlow:
         return low, high
 
     def _resume_key(self) -> str:
-        cfg = {k: v for k, v in self.config.to_dict().items() if k not in _RESUMABLE_FIELDS}
-        if cfg["box_transform"] == "logit":      # checkpoints from before the option
-            del cfg["box_transform"]
-        if cfg["weight_decay"] == 0.0:           # likewise
-            del cfg["weight_decay"]
+        cfg = {k: v for k, v in self.config.to_dict().items() if k not in _RESUMABLE_FIELDS
+               and not (k in _LEGACY_DEFAULTS and v == _LEGACY_DEFAULTS[k])}
         return _sha256_bytes(json.dumps(cfg, sort_keys=True).encode())
 
     def _train(self, theta, x, checkpoint_dir, progress, callback) -> None:

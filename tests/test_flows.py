@@ -418,7 +418,7 @@ def test_interrupted_training_resumes_to_same_result(tmp_path):
                             checkpoint_dir=ckpt, progress=False)
 
 
-def test_weight_decay_shrinks_kernels_not_biases_and_keeps_masks():
+def test_weight_decay_shrinks_kernels_and_keeps_masks():
     theta, x = _gaussian_1d(400, seed=6)
     cfg = FlowConfig.preset("tiny", max_epochs=15, patience=15, seed=6)
     plain = ConditionalFlow.fit(theta, x, -1, 1, config=cfg, progress=False)
