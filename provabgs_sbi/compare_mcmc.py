@@ -32,6 +32,9 @@ from .photometry import mag_to_nanomaggies
 #: burn-in keep 25 galaxies within an hour on two cores, and the convergence report
 #: (n_post >= 50 tau, split-R-hat < 1.05) says whether that was enough.
 MCMC_DEFAULTS = {"n_walkers": 30, "n_steps": 4000, "burn_in": 1000}
+#: Default of the validation's MCMC coordinates: "flow" samples the validated flow's
+#: base noise (:mod:`provabgs_sbi.neutra`), "none" the warped parameters as the paper.
+PRECONDITION_DEFAULT = "flow"
 
 
 def catalog_from_x(x, ids=None, z_range=None):
@@ -234,7 +237,9 @@ def run_mcmc_subsets(emulator, test_x, out_dir, n_test: int = 20, real_catalog=N
         ``mcmc_test.h5`` and ``mcmc_real.h5`` are written (and resumed) here.
     real_catalog : PhotometryCatalog, optional
     **mcmc_kwargs
-        ``n_walkers``, ``n_steps``, ``burn_in`` (default :data:`MCMC_DEFAULTS`).
+        ``n_walkers``, ``n_steps``, ``burn_in`` (default :data:`MCMC_DEFAULTS`) and
+        ``precondition`` (a flow, see :func:`~provabgs_sbi.mcmc.run_mcmc`; the files are
+        then ``mcmc_test_flow.h5`` and ``mcmc_real_flow.h5``).
 
     Returns
     -------
@@ -245,18 +250,19 @@ def run_mcmc_subsets(emulator, test_x, out_dir, n_test: int = 20, real_catalog=N
     from .mcmc import run_mcmc_catalog
 
     kw = {**MCMC_DEFAULTS, **mcmc_kwargs}
+    suffix = "" if kw.get("precondition") is None else "_flow"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     test_path = None
     if n_test > 0:
         test_cat = catalog_from_x(np.asarray(test_x)[:n_test], z_range=emulator.z_range)
-        test_path = out_dir / "mcmc_test.h5"
+        test_path = out_dir / f"mcmc_test{suffix}.h5"
         run_mcmc_catalog(test_cat, list(range(len(test_cat))), emulator, test_path, seed=seed,
                          progress=progress, likelihood="mag", **kw)
     real_path, rows = None, None
     if real_catalog is not None and n_real > 0:
         rows = real_rows(real_catalog, n_real, seed)
-        real_path = out_dir / "mcmc_real.h5"
+        real_path = out_dir / f"mcmc_real{suffix}.h5"
         run_mcmc_catalog(real_catalog, rows, emulator, real_path, seed=seed, progress=progress,
                          likelihood="flux", **kw)
     return {"test": test_path, "real": real_path, "real_rows": rows}

@@ -490,12 +490,16 @@ def _as_2d(a, name: str, width: int | None = None) -> np.ndarray:
     return arr
 
 
-def _bucket(rows: int) -> int:
+def _bucket(rows: int, minimum: int = _MIN_BUCKET) -> int:
     """Smallest padded size >= rows: 256 x 2^(k/4) rounded up to a multiple of 64.
 
     Quarter-octave steps waste at most ~19% of the work on padding while an
     XLA-compiled function sees only a few distinct shapes (each costs a compilation).
+    Fewer than ``minimum`` rows are padded to ``minimum`` (smaller for the MCMC's
+    repeated calls of a few rows each, see :meth:`ConditionalFlow.push_forward`).
     """
+    if rows <= minimum:
+        return minimum
     if rows <= _MIN_BUCKET:
         return _MIN_BUCKET
     k = math.ceil(4 * math.log2(rows / _MIN_BUCKET))
@@ -506,7 +510,8 @@ def _bucket(rows: int) -> int:
         k += 1
 
 
-def _pieces(n: int, chunk: int, pad: bool) -> list[tuple[int, int, int]]:
+def _pieces(n: int, chunk: int, pad: bool,
+            min_bucket: int = _MIN_BUCKET) -> list[tuple[int, int, int]]:
     """Split ``n`` rows into (start, stop, size) pieces of at most ``chunk`` rows.
 
     With ``pad`` the last, partial piece is padded to :func:`_bucket` of its length (full
@@ -517,7 +522,7 @@ def _pieces(n: int, chunk: int, pad: bool) -> list[tuple[int, int, int]]:
         stop = min(n, start + chunk)
         size = stop - start
         if pad and size < chunk:
-            size = _bucket(size)
+            size = _bucket(size, min_bucket)
         out.append((start, stop, size))
     return out
 
@@ -733,12 +738,24 @@ class ConditionalFlow:
             z = b.forward(z, **kwargs)
         return z
 
+    def _flow_forward_log_det(self, eps, c):
+        """Base noise -> [z, log|det dz/d eps|] (N, d + 1), in TF.
+
+        The log-determinant is minus that of the inverse map evaluated at z: the MAF's
+        inverse is one parallel pass per layer, where its forward pass is d sequential ones.
+        """
+        tf, _ = _tf()
+        z = self._flow_forward(eps, c)
+        _, ildj = self._flow_inverse(z, c)
+        return tf.concat([z, -ildj[:, None]], axis=-1)
+
     def _compiled_fn(self, name: str):
-        """The tf.function for "log_prob" or "forward": XLA-compiled per padded shape,
-        or (``jit_compile=False``) traced once for any number of rows."""
+        """The tf.function for "log_prob", "forward" or "forward_log_det": XLA-compiled per
+        padded shape, or (``jit_compile=False``) traced once for any number of rows."""
         if name not in self._compiled:
             tf, _ = _tf()
-            fn = {"log_prob": self._flow_log_prob, "forward": self._flow_forward}[name]
+            fn = {"log_prob": self._flow_log_prob, "forward": self._flow_forward,
+                  "forward_log_det": self._flow_forward_log_det}[name]
             if self.config.jit_compile:
                 self._compiled[name] = tf.function(fn, jit_compile=True, autograph=False)
             else:
@@ -747,7 +764,8 @@ class ConditionalFlow:
                 self._compiled[name] = tf.function(fn, input_signature=spec, autograph=False)
         return self._compiled[name]
 
-    def _run_chunked(self, name: str, a: np.ndarray, c: np.ndarray, chunk: int) -> np.ndarray:
+    def _run_chunked(self, name: str, a: np.ndarray, c: np.ndarray, chunk: int,
+                     min_bucket: int = _MIN_BUCKET) -> np.ndarray:
         """Apply a compiled function to float32 rows, chunk by chunk (padded under XLA)."""
         tf, _ = _tf()
         if int(chunk) < 1:
@@ -755,7 +773,8 @@ class ConditionalFlow:
         fn = self._compiled_fn(name)
         n = a.shape[0]
         out = None
-        for start, stop, size in _pieces(n, int(chunk), pad=self.config.jit_compile):
+        for start, stop, size in _pieces(n, int(chunk), pad=self.config.jit_compile,
+                                         min_bucket=min_bucket):
             a_pad = np.zeros((size, a.shape[1]), np.float32)
             c_pad = np.zeros((size, c.shape[1]), np.float32)
             a_pad[: stop - start] = a[start:stop]
@@ -765,7 +784,8 @@ class ConditionalFlow:
                 out = np.empty((n,) + res.shape[1:], dtype=res.dtype)
             out[start:stop] = res
         if out is None:  # no rows
-            return np.empty((0, a.shape[1]) if name == "forward" else (0,), np.float32)
+            width = {"forward": a.shape[1], "forward_log_det": a.shape[1] + 1}.get(name)
+            return np.empty((0,) if width is None else (0, width), np.float32)
         return out
 
     # ------------------------------------------------------- theta <-> flow space
@@ -873,6 +893,58 @@ class ConditionalFlow:
         theta[bad] = np.nan
         log_q[bad | ~np.isfinite(log_q)] = np.nan
         return theta.reshape(n_obs, n, self.d_theta), log_q.reshape(n_obs, n)
+
+    def push_forward(self, eps, x, chunk_size: int = 16384):
+        """Map base noise to theta, with the log-Jacobian of the map (for NeuTra MCMC).
+
+        theta(eps) is the map :meth:`sample` applies to standard-normal noise, so a density
+        p(theta) becomes p(theta(eps)) |det d theta / d eps| over eps, which is nearly a
+        standard normal where q(theta | x) is close to p (Hoffman et al. 2019).
+
+        Parameters
+        ----------
+        eps : array_like of shape (N, d_theta) or (d_theta,)
+            Base-noise coordinates.
+        x : array_like of shape (N, d_x) or (d_x,)
+            Conditioning data; a single row is broadcast to all N.
+        chunk_size : int
+            Rows evaluated at once.
+
+        Returns
+        -------
+        theta : ndarray of shape (N, d_theta)
+            In the closed box ``[low, high]`` (float64); NaN rows where the flow overflowed.
+        log_det : ndarray of shape (N,)
+            log |det d theta / d eps| in nats (float64), computed from the flow-space point
+            (finite even where theta rounds onto a face of the box); -inf where theta is NaN.
+
+        Notes
+        -----
+        The flow itself runs in float32, so log_det carries ~1e-5 nats of rounding. Fewer
+        than 16 rows are padded to 16 rather than 256 under XLA: an ensemble MCMC calls
+        this with a few rows thousands of times.
+        """
+        eps = _as_2d(eps, "eps", self.d_theta)
+        x = _as_2d(x, "x", self.d_x)
+        if x.shape[0] == 1 and eps.shape[0] != 1:
+            x = np.broadcast_to(x, (eps.shape[0], self.d_x))
+        if x.shape[0] != eps.shape[0]:
+            raise ValueError(f"eps has {eps.shape[0]} rows but x has {x.shape[0]}")
+        c = self._standardise_x(x).astype(np.float32)
+        out = self._run_chunked("forward_log_det", eps.astype(np.float32), c, int(chunk_size),
+                                min_bucket=16).astype(np.float64)
+        z, log_det_z = out[:, :-1], out[:, -1]
+        bad = ~np.all(np.isfinite(out), axis=1)
+        z = np.where(bad[:, None], 0.0, z)
+        y = z * self._y_std + self._y_mean
+        kind = self.config.box_transform
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_det = log_det_z + np.sum(np.log(self.high - self.low) + np.log(self._y_std)
+                                         - _log_dy_du_from_y(y, kind), axis=1)
+        theta = self._z_to_theta(z)
+        theta[bad] = np.nan
+        log_det = np.where(bad | ~np.isfinite(log_det), -np.inf, log_det)
+        return theta, log_det
 
     def sample(self, x_obs, n: int, seed=None, chunk_size: int = 16384,
                nan_policy: str = "raise") -> np.ndarray:

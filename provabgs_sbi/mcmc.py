@@ -40,6 +40,24 @@ seed gives identical chains, and the caller's global random state is left untouc
 zeus also resets the root logger when a sampler is built; its handlers and level are
 restored after the run as well.
 
+Flow preconditioning (NeuTra)
+-----------------------------
+With ``precondition=flow`` (a trained :class:`~provabgs_sbi.flows.ConditionalFlow`, or the
+first member of a :class:`~provabgs_sbi.ensemble.FlowEnsemble` or of a
+:class:`~provabgs_sbi.posterior.Posterior`'s flow) zeus samples the flow's base noise eps
+instead of w (Hoffman et al. 2019, "NeuTra-lizing bad geometry")::
+
+    log p(eps | x) = log p(w(eps) | x) + log |det dw / d eps|,   w(eps) = flow map given x
+
+This is the **same posterior**, exactly, whatever the flow: the flow only changes the
+coordinates. Where q(w | x) is close to p(w | x), eps is close to a standard normal and
+the curved degeneracies of the SFH and dust parameters (integrated autocorrelation times
+of 1,000-1,400 iterations for the bc03 test galaxies) are straightened out. The walkers
+start as ``n_init`` flow draws resampled by their importance weights p / q
+(:func:`~provabgs_sbi.neutra.flow_walkers`); the chain, samples and log densities are
+reported in w as without preconditioning, and the convergence report is computed on w.
+The map is :class:`~provabgs_sbi.neutra.FlowMap` (numpy, float64) for affine flows.
+
 Convergence
 -----------
 :func:`convergence_report` on the post-burn-in chain (before thinning): integrated
@@ -96,7 +114,8 @@ class MCMCConfig:
         Keep every ``thin``-th post-burn-in iteration in the samples (the full chain is
         kept in :attr:`MCMCResult.chain`). Default 1.
     n_init : int
-        Prior draws among which the best starting point is chosen. Default 4096.
+        Prior draws among which the best starting point is chosen (with preconditioning:
+        flow draws resampled into the walkers). Default 4096.
     init_scale : float
         Size of the starting ball as a fraction of the way from the best draw to fresh
         prior draws, in (0, 1]. Default 0.01.
@@ -114,6 +133,9 @@ class MCMCConfig:
         difference of two other walkers), the KDE move (a kernel density estimate of the
         other walkers) or the global move (a Gaussian mixture of them). Default
         "differential".
+    precondition : {"none", "flow"}
+        Sample w directly, or a flow's base noise (module docstring). "flow" needs
+        ``init="flow"`` (walkers start as flow draws), and only "flow" allows it.
     """
 
     n_walkers: int = 30
@@ -127,6 +149,7 @@ class MCMCConfig:
     likelihood: str = "flux"
     init: str = "resample"
     move: str = "differential"
+    precondition: str = "none"
 
     def __post_init__(self):
         for name in ("n_walkers", "n_steps", "burn_in", "thin", "n_init"):
@@ -156,8 +179,14 @@ class MCMCConfig:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.move not in ("differential", "kde", "global"):
             raise ValueError(f"move must be 'differential', 'kde' or 'global', got {self.move!r}")
-        if self.init not in ("resample", "ball"):
-            raise ValueError(f"init must be 'resample' or 'ball', got {self.init!r}")
+        if self.init not in ("resample", "ball", "flow"):
+            raise ValueError(f"init must be 'resample', 'ball' or 'flow', got {self.init!r}")
+        if self.precondition not in ("none", "flow"):
+            raise ValueError(f"precondition must be 'none' or 'flow', got {self.precondition!r}")
+        if (self.init == "flow") != (self.precondition == "flow"):
+            raise ValueError("init='flow' (walkers drawn from the flow) goes with "
+                             "precondition='flow' and only with it; got "
+                             f"init={self.init!r}, precondition={self.precondition!r}")
 
     @property
     def n_post(self) -> int:
@@ -489,7 +518,8 @@ class MCMCResult:
     timing : dict
         ``init_s``, ``sampling_s``, ``derived_s``, ``total_s`` (seconds);
         ``n_model_calls``, ``n_model_points`` and ``model_s`` of the sampling phase;
-        ``s_per_call`` (seconds per batched model call) and ``points_per_call``.
+        ``s_per_call`` (seconds per batched model call) and ``points_per_call``;
+        ``flow_s``, seconds in the preconditioning flow while sampling (0 without).
     derived : dict of ndarray of shape (n_kept,) or None
         ``model.derived`` of the samples (surviving mass, SFRs, ...), if available.
     flux, ivar : ndarray of shape (5,)
@@ -497,7 +527,7 @@ class MCMCResult:
     z : float
     x : ndarray of shape (11,)
     start : ndarray of shape (n_walkers, 11)
-        Initial walker positions (warped).
+        Initial walker positions (warped; with preconditioning, the flow draws mapped to w).
     config : MCMCConfig
     prior_kind : str
     """
@@ -553,6 +583,19 @@ def _zeus_global_state(seed: int):
         for h in handlers:
             root.addHandler(h)
         root.setLevel(level)
+
+
+def _import_zeus():
+    """``import zeus``, leaving Python's and numpy's global random states as they were (its
+    first import draws from ``random``, which made a process's first chain differ from the
+    next ones with the same seed)."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        import zeus
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return zeus
 
 
 @contextmanager
@@ -657,7 +700,8 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
              init_scale: float = 0.01, tau_factor: float = 50.0,
              rhat_max: float = 1.05, blas_threads: int | None = 1,
              fixed_redshift: bool = True, likelihood: str = "flux",
-             init: str = "resample", move: str = "differential") -> MCMCResult:
+             init: str | None = None, move: str = "differential",
+             precondition=None) -> MCMCResult:
     """Sample one galaxy's posterior with zeus ensemble slice sampling.
 
     Parameters
@@ -692,6 +736,12 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
         2-core machine a 15-point call took 58 ms -> 8 ms (bc03 SEDModel) and
         1.7 s -> 18 ms (PROVABGS NMF emulator) with one BLAS thread. None leaves BLAS
         as it is. The batched initial call (``n_init`` points) is not limited.
+    init : {"resample", "ball", "flow"} or None
+        None: "flow" with ``precondition``, otherwise "resample".
+    precondition : ConditionalFlow, FlowEnsemble or Posterior, optional
+        Sample the flow's base noise instead of the warped parameters (NeuTra, see the
+        module docstring and :func:`~provabgs_sbi.neutra.preconditioning_flow`). The
+        posterior is unchanged.
     fixed_redshift : bool
         If the model has ``at_redshift(z)`` (the :class:`~provabgs_sbi.emulator.Emulator`),
         sample with that evaluator (:func:`sampling_model`): the work that depends only on
@@ -712,12 +762,18 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
     RuntimeError
         No finite posterior density among the prior draws.
     """
-    import zeus
-
     t_start = time.perf_counter()
+    flow = None
+    if precondition is not None:       # imported only here: it imports the flow code
+        from .neutra import FlowTarget, flow_walkers, preconditioning_flow
+
+        flow = preconditioning_flow(precondition)
+    if init is None:
+        init = "resample" if flow is None else "flow"
     config = MCMCConfig(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, thin=thin,
                         n_init=n_init, init_scale=init_scale, tau_factor=tau_factor,
-                        rhat_max=rhat_max, likelihood=likelihood, init=init, move=move)
+                        rhat_max=rhat_max, likelihood=likelihood, init=init, move=move,
+                        precondition="none" if flow is None else "flow")
     if not callable(getattr(model, "photometry", None)):
         raise ValueError("model must have a photometry(theta, z) method")
     prior = Prior() if prior is None else prior
@@ -728,21 +784,38 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
     log_post = LogPosterior(flux, ivar, z, fast, prior, likelihood=config.likelihood,
                             mags=xa[:_N_BANDS], sigma_mag=xa[_N_BANDS:2 * _N_BANDS])
 
-    start, _ = initial_walkers(log_post, prior, config.n_walkers, rng, config.n_init,
-                               config.init_scale, config.init)
+    if flow is None:
+        target = log_post
+        start, _ = initial_walkers(log_post, prior, config.n_walkers, rng, config.n_init,
+                                   config.init_scale, config.init)
+    else:
+        if not (np.allclose(flow.low, prior.low) and np.allclose(flow.high, prior.high)):
+            raise ValueError("the preconditioning flow's box is not the prior's box")
+        target = FlowTarget(log_post, flow, xa)
+        start, _ = flow_walkers(target, config.n_walkers, rng, config.n_init)
     t_init = time.perf_counter()
     log_post.reset_counters()
+    flow_s0 = getattr(target, "flow_s", 0.0)
 
     zeus_seed = int(rng.integers(2**32))
+    zeus = _import_zeus()
     with _zeus_global_state(zeus_seed), _blas_limit(blas_threads):
         moves = {"differential": zeus.moves.DifferentialMove, "kde": zeus.moves.KDEMove,
                  "global": zeus.moves.GlobalMove}[config.move]()
-        sampler = zeus.EnsembleSampler(config.n_walkers, N_WARPED, log_post, vectorize=True,
+        sampler = zeus.EnsembleSampler(config.n_walkers, N_WARPED, target, vectorize=True,
                                        verbose=False, moves=moves)
         sampler.run_mcmc(start, nsteps=config.n_steps, progress=progress)
     chain = np.asarray(sampler.get_chain(), dtype=np.float64)        # (n_steps, W, 11)
     chain_lp = np.asarray(sampler.get_log_prob(), dtype=np.float64)  # (n_steps, W)
+    flow_s = getattr(target, "flow_s", 0.0) - flow_s0
     t_sampled = time.perf_counter()
+    if flow is not None:
+        # Back to w: the density of w is that of eps minus the map's log-Jacobian.
+        start_eps = start
+        w, log_det = target.to_warped(chain.reshape(-1, N_WARPED))
+        chain = w.reshape(chain.shape)
+        chain_lp = chain_lp - log_det.reshape(chain_lp.shape)
+        start = target.to_warped(start_eps)[0]
 
     keep = slice(config.burn_in, config.n_steps, config.thin)
     samples_w = chain[keep].reshape(-1, N_WARPED)
@@ -767,6 +840,7 @@ def run_mcmc(x, model, n_walkers: int = 30, n_steps: int = 10000, burn_in: int =
         "model_s": float(log_post.model_s),
         "s_per_call": float(log_post.model_s / n_calls) if n_calls else float("nan"),
         "points_per_call": float(log_post.n_points / n_calls) if n_calls else float("nan"),
+        "flow_s": float(flow_s),
     }
     return MCMCResult(samples=samples, samples_warped=samples_w,
                       log_prob=chain_lp[keep].reshape(-1), chain=chain, chain_log_prob=chain_lp,
@@ -884,7 +958,8 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
                      progress: bool = True, *, prior: Prior | None = None, thin: int = 1,
                      n_save: int | None = None, derived_model=None,
                      compute_derived: bool = True, retry_failed: bool = False,
-                     blas_threads: int | None = 1, likelihood: str = "flux") -> dict:
+                     blas_threads: int | None = 1, likelihood: str = "flux",
+                     precondition=None) -> dict:
     """Run :func:`run_mcmc` on selected catalog rows, writing an HDF5 file; resumable.
 
     Parameters
@@ -910,6 +985,9 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
         Re-run rows stored as failed (default: skip them like finished rows).
     likelihood : {"flux", "mag"}
         "flux" uses the catalog's inverse variances; "mag" the magnitude errors of its x.
+    precondition : ConditionalFlow, FlowEnsemble or Posterior, optional
+        As for :func:`run_mcmc`; the flow's identity
+        (:func:`~provabgs_sbi.neutra.flow_description`) is part of the file's settings.
 
     Returns
     -------
@@ -945,14 +1023,25 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
     if bad:
         raise ValueError(f"rows {bad[:5]} are outside the catalog (0 .. {n_rows - 1})")
     prior = Prior() if prior is None else prior
+    flow = None
+    if precondition is not None:
+        from .neutra import flow_description, preconditioning_flow
+
+        flow = preconditioning_flow(precondition)
     config = MCMCConfig(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, thin=thin,
-                        likelihood=likelihood)
+                        likelihood=likelihood, init="resample" if flow is None else "flow",
+                        precondition="none" if flow is None else "flow")
     if n_save is not None and int(n_save) < 1:
         raise ValueError(f"n_save must be >= 1 or None, got {n_save}")
-    settings = {"config": asdict(config), "seed": int(seed),
+    config_dict = asdict(config)
+    if flow is None:
+        del config_dict["precondition"]     # files written before preconditioning keep resuming
+    settings = {"config": config_dict, "seed": int(seed),
                 "prior": getattr(prior, "kind", type(prior).__name__),
                 "n_save": None if n_save is None else int(n_save),
                 "model": _model_description(model)}
+    if flow is not None:
+        settings["precondition"] = flow_description(flow)
     settings_json = _json_attr(settings)
 
     out = Path(out)
@@ -1003,7 +1092,7 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
                            progress=progress,
                            ivar=catalog.ivar[r] if likelihood == "flux" else None,
                            derived_model=derived_model, compute_derived=compute_derived,
-                           blas_threads=blas_threads, likelihood=likelihood)
+                           blas_threads=blas_threads, likelihood=likelihood, precondition=flow)
         except (ValueError, RuntimeError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         with h5py.File(out, "a") as fh:

@@ -73,8 +73,9 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         MCMC (:mod:`provabgs_sbi.compare_mcmc`) of the first ``n_mcmc_test`` test galaxies
         and of ``n_mcmc_real`` galaxies of ``real_catalog``, compared with ANPE; resumable.
     mcmc_kwargs : dict, optional
-        ``n_walkers``, ``n_steps``, ``burn_in`` (default
-        :data:`provabgs_sbi.compare_mcmc.MCMC_DEFAULTS`).
+        ``n_walkers``, ``n_steps``, ``burn_in`` and ``precondition`` ("none" or "flow":
+        NeuTra MCMC in the base-noise space of ``post``'s flow, :mod:`provabgs_sbi.neutra`)
+        (default :data:`provabgs_sbi.compare_mcmc.MCMC_DEFAULTS`).
     importance_kwargs : dict, optional
         Settings of the importance sampling of the same galaxies
         (:func:`provabgs_sbi.importance.importance_sample`: ``target_ess``, ``batch``,
@@ -131,16 +132,23 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
                      seed, progress, mcmc_kwargs, importance_kwargs) -> dict:
     """MCMC and importance sampling of the subsets, ANPE against both, MCMC against the
     importance-sampled posteriors, and their figures; returns the JSON part."""
-    from .compare_mcmc import (MCMC_DEFAULTS, compare_references, compare_with_reference,
-                               read_mcmc_results, run_mcmc_subsets, to_json)
+    from .compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEFAULT, compare_references,
+                               compare_with_reference, read_mcmc_results, run_mcmc_subsets,
+                               to_json)
     from .importance import read_importance_results, run_importance_catalog
     from .paper_figures import plot_anpe_vs_mcmc
     from .validation import pp_curve, sbc_ranks
     from .validation_plots import plot_pp
 
+    run_kw = {**MCMC_DEFAULTS, **mcmc_kwargs}
+    pre = run_kw.pop("precondition", PRECONDITION_DEFAULT)
+    if pre not in ("none", "flow"):
+        raise ValueError(f"precondition must be 'none' or 'flow', got {pre!r}")
+    if pre == "flow":
+        run_kw["precondition"] = post
     files = run_mcmc_subsets(emulator, x, mcmc_dir, n_test=n_test, real_catalog=real_catalog,
-                             n_real=n_real, seed=seed, progress=progress, **mcmc_kwargs)
-    out = {"settings": {**MCMC_DEFAULTS, **mcmc_kwargs}, "files": {k: str(v) for k, v in
+                             n_real=n_real, seed=seed, progress=progress, **run_kw)
+    out = {"settings": {**MCMC_DEFAULTS, "precondition": pre, **mcmc_kwargs}, "files": {k: str(v) for k, v in
                                                                     files.items() if k != "real_rows"}}
     # The same galaxies importance-sampled from the flow: exact posteriors of the same
     # prior, likelihood and emulator, with their own reliability check (Pareto k).

@@ -245,6 +245,11 @@ def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_
     assert js["n_test"] == 60 and len(js["parameters"]) == 16
     mc = js["mcmc"]
     assert mc["test"]["kind"] == "mcmc" and mc["test"]["n_galaxies"] == 2
+    # By default the MCMC samples the flow's base noise (NeuTra), recorded as such.
+    assert mc["settings"]["precondition"] == "flow"
+    assert mc["files"]["test"].endswith("mcmc_test_flow.h5")
+    with h5py.File(mc["files"]["test"], "r") as fh:
+        assert json.loads(fh.attrs["settings"])["config"]["precondition"] == "flow"
     assert mc["importance"]["test"]["kind"] == "importance"
     assert mc["importance"]["test"]["n_galaxies"] == 2
     reliable = [g["row"] for g in mc["importance"]["test"]["per_galaxy"] if g["reliable"]]
