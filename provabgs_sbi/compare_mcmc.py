@@ -32,9 +32,10 @@ from .photometry import mag_to_nanomaggies
 #: burn-in keep 25 galaxies within an hour on two cores, and the convergence report
 #: (n_post >= 50 tau, split-R-hat < 1.05) says whether that was enough.
 MCMC_DEFAULTS = {"n_walkers": 30, "n_steps": 4000, "burn_in": 1000}
-#: Default of the validation's MCMC coordinates: "flow" samples the validated flow's
-#: base noise (:mod:`provabgs_sbi.neutra`), "none" the warped parameters as the paper.
-PRECONDITION_DEFAULT = "flow"
+#: Default of the validation's MCMC coordinates: "none" samples the warped parameters as
+#: the paper; "flow" the validated flow's base noise (:mod:`provabgs_sbi.neutra`), which on
+#: on two bc03 test galaxies was no faster per CPU second (README; bench_neutra.py).
+PRECONDITION_DEFAULT = "none"
 
 
 def catalog_from_x(x, ids=None, z_range=None):

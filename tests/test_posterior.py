@@ -235,7 +235,8 @@ def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_
     post, _, _ = trained
     res = validate_posterior(post, shifted_emulator, tmp_path / "out", n_test=60, n_samples=50,
                              seed=0, work_dir=tmp_path / "work", progress=False, n_mcmc_test=2,
-                             mcmc_kwargs=dict(n_walkers=22, n_steps=40, burn_in=10),
+                             mcmc_kwargs=dict(n_walkers=22, n_steps=40, burn_in=10,
+                                              precondition="flow"),
                              importance_kwargs=dict(target_ess=100, batch=2000,
                                                     max_proposals=4000, n_resample=300))
     for name in ("fig3_pp.png", "fig4_sbc.png", "tarp.png", "mcmc_pp.png", "anpe_vs_mcmc.png",
@@ -245,7 +246,7 @@ def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_
     assert js["n_test"] == 60 and len(js["parameters"]) == 16
     mc = js["mcmc"]
     assert mc["test"]["kind"] == "mcmc" and mc["test"]["n_galaxies"] == 2
-    # By default the MCMC samples the flow's base noise (NeuTra), recorded as such.
+    # The MCMC sampled the flow's base noise (NeuTra), recorded as such.
     assert mc["settings"]["precondition"] == "flow"
     assert mc["files"]["test"].endswith("mcmc_test_flow.h5")
     with h5py.File(mc["files"]["test"], "r") as fh:
