@@ -276,3 +276,33 @@ def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
     assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(tmp_path / "bad"),
                  "--preset", "tiny", "--set", "weight_decay=-1"]) != 0
     assert "weight_decay must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_mcmc_cli_preconditioned_by_a_posterior_folder(trained, fake_emulator, tmp_path, capsys):
+    """`provabgs-sbi mcmc --precondition FOLDER` takes a posterior folder (its flow is used)
+    and records the flow in the results file; a few iterations only."""
+    from astropy.table import Table
+
+    from provabgs_sbi.cli import main
+
+    _, _, tmp = trained
+    _, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    bands = "ugriz"
+    cols = {f"mag_{b}": x[:2, k] for k, b in enumerate(bands)}
+    cols.update({f"err_{b}": x[:2, 5 + k] for k, b in enumerate(bands)})
+    cols["z"] = x[:2, 10]
+    Table(cols).write(tmp_path / "cat.fits")
+    fake_emulator.save(tmp_path / "emu")
+    out = tmp_path / "mcmc.h5"
+    args = ["mcmc", str(tmp_path / "cat.fits"), "--mag-cols", ",".join(f"mag_{b}" for b in bands),
+            "--err-cols", ",".join(f"err_{b}" for b in bands), "--z-col", "z", "--rows", "0",
+            "--out", str(out), "--emulator", str(tmp_path / "emu"), "--walkers", "22",
+            "--steps", "20", "--burn-in", "5", "--precondition", str(tmp / "flow")]
+    assert main(args) == 0
+    assert "1 fitted now" in capsys.readouterr().out
+    with h5py.File(out, "r") as fh:
+        settings = json.loads(fh.attrs["settings"])
+        assert settings["config"]["precondition"] == "flow"
+        assert len(settings["precondition"]["weights_sha256"]) == 64
+        assert fh["row_0"].attrs["status"] == "ok"
