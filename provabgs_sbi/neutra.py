@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from .flows import (_MIN_SCALE, _SCALE_SHIFT, ConditionalFlow, _bound, _log_dy_du_from_y)
+from .flows import (_MIN_SCALE, _SCALE_SHIFT, ConditionalFlow, _bound, _hash_arrays,
+                    _log_dy_du_from_y)
 from .parameters import N_WARPED
 
 #: Length of the conditioning vector x = [5 mags, 5 mag errors, z].
@@ -272,8 +273,6 @@ def preconditioning_flow(flow):
 def flow_description(flow) -> dict:
     """What identifies a preconditioning flow in a results file: its box map, transform,
     architecture and a SHA-256 of its weights."""
-    from .flows import _hash_arrays
-
     cfg = flow.config
     return {"box_transform": cfg.box_transform, "transform": cfg.transform,
             "n_transforms": int(cfg.n_transforms), "hidden_units": list(cfg.hidden_units),
