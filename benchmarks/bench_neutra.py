@@ -1,6 +1,11 @@
 """Plain zeus against flow-preconditioned zeus (NeuTra), side by side on the same galaxies.
 
 Usage: python benchmarks/bench_neutra.py [--rows 0,3] [--steps 2000] [--burn-in 500]
+       python benchmarks/bench_neutra.py --map-only
+
+First, the flow's noise-to-parameter map per 15-point call (what zeus evaluates with 30
+walkers): :class:`provabgs_sbi.neutra.FlowMap` (numpy float64) against
+:meth:`ConditionalFlow.push_forward` (XLA-compiled TensorFlow), median of ``--repeats``.
 
 For each test galaxy of the validation set (``<cache>/validation/test_default_1000_s0.h5``,
 written by ``provabgs-sbi validate``; magnitude likelihood, as the galaxies were simulated)
@@ -18,9 +23,11 @@ import argparse
 
 import numpy as np
 
+from _timing import timed
 from provabgs_sbi.emulator import Emulator
 from provabgs_sbi.ensemble import load_flow
-from provabgs_sbi.mcmc import run_mcmc
+from provabgs_sbi.mcmc import _blas_limit, run_mcmc
+from provabgs_sbi.neutra import FlowMap, preconditioning_flow
 from provabgs_sbi.paths import cache_dir
 from provabgs_sbi.training_set import load_training_set
 
@@ -33,12 +40,24 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="0,3")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--burn-in", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--map-only", action="store_true", help="only time the flow's map")
     args = ap.parse_args(argv)
 
     emu = Emulator.load(args.emulator)
     flow = load_flow(args.flow)
     _, _, x, _ = load_training_set(args.test_set)
     rows = [int(r) for r in args.rows.split(",")]
+    member = preconditioning_flow(flow)
+    eps = np.random.default_rng(0).standard_normal((15, member.d_theta))
+    fmap = FlowMap(member, x[rows[0]])
+    with _blas_limit(1):                                    # as inside run_mcmc
+        t_np = np.median(timed(lambda: fmap.forward(eps), args.repeats))
+        t_tf = np.median(timed(lambda: member.push_forward(eps, x[rows[0]]), args.repeats))
+    print(f"flow map, 15 points: numpy FlowMap {1e3 * t_np:.2f} ms, TF push_forward "
+          f"{1e3 * t_tf:.2f} ms (median of {args.repeats})", flush=True)
+    if args.map_only:
+        return 0
     print(f"{'row':>4} {'sampler':<8} {'ms/iter':>8} {'calls/iter':>10} {'flow %':>7} "
           f"{'max tau':>8} {'max R-hat':>9} {'min to 50 tau':>13}")
     for r in rows:
