@@ -26,7 +26,7 @@ import numpy as np
 from _timing import timed
 from provabgs_sbi.emulator import Emulator
 from provabgs_sbi.ensemble import load_flow
-from provabgs_sbi.mcmc import _blas_limit, run_mcmc
+from provabgs_sbi.mcmc import _blas_limit, convergence_report, run_mcmc
 from provabgs_sbi.neutra import FlowMap, preconditioning_flow
 from provabgs_sbi.paths import cache_dir
 from provabgs_sbi.training_set import load_training_set
@@ -42,6 +42,10 @@ def main(argv=None) -> int:
     ap.add_argument("--burn-in", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--map-only", action="store_true", help="only time the flow's map")
+    ap.add_argument("--windows", default="",
+                    help="also print max tau and R-hat of iterations burn-in+1 .. m for each "
+                         "m of this comma-separated list (e.g. 4000,6000,8000)")
+    ap.add_argument("--samplers", default="plain,neutra")
     args = ap.parse_args(argv)
 
     emu = Emulator.load(args.emulator)
@@ -61,7 +65,8 @@ def main(argv=None) -> int:
     print(f"{'row':>4} {'sampler':<8} {'ms/iter':>8} {'calls/iter':>10} {'flow %':>7} "
           f"{'max tau':>8} {'max R-hat':>9} {'min to 50 tau':>13}")
     for r in rows:
-        for name, pre in (("plain", None), ("neutra", flow)):
+        for name in args.samplers.split(","):
+            pre = {"plain": None, "neutra": flow}[name]
             res = run_mcmc(x[r], emu, n_steps=args.steps, burn_in=args.burn_in, seed=r,
                            likelihood="mag", progress=False, precondition=pre,
                            compute_derived=False)
@@ -74,6 +79,11 @@ def main(argv=None) -> int:
                   f"{t['n_model_calls'] / args.steps:>10.1f} "
                   f"{100 * t['flow_s'] / t['sampling_s']:>7.0f} {tau:>8.0f} {rhat:>9.2f} "
                   f"{minutes:>13.1f}", flush=True)
+            for m in [int(v) for v in args.windows.split(",") if v]:
+                rep = convergence_report(res.chain[args.burn_in:m])
+                print(f"{'':>4} {'':<8} iterations {args.burn_in + 1}-{m}: max tau "
+                      f"{np.max(rep['tau']):.0f}, max R-hat {np.max(rep['rhat']):.3f}",
+                      flush=True)
     return 0
 
 
