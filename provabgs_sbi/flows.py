@@ -789,19 +789,31 @@ class ConditionalFlow:
         return out
 
     # ------------------------------------------------------- theta <-> flow space
+    def _log_dz_dtheta(self, y: np.ndarray) -> np.ndarray:
+        """log |det dz / dtheta| (N,) of the box map, from the unbounded y = z y_std + y_mean
+        (exact even where theta rounds onto a face of the box)."""
+        return np.sum(_log_dy_du_from_y(y, self.config.box_transform)
+                      - np.log(self.high - self.low) - np.log(self._y_std), axis=1)
+
     def _theta_to_z(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """theta (N, d) -> flow-space z (N, d) and log|dz/dtheta| (N,), float64."""
-        width = self.high - self.low
-        u = np.clip((theta - self.low) / width, BOX_EPS, 1.0 - BOX_EPS)
-        kind = self.config.box_transform
-        y = _unbound(u, kind)
-        z = (y - self._y_mean) / self._y_std
-        logdet = np.sum(_log_dy_du_from_y(y, kind) - np.log(width) - np.log(self._y_std), axis=1)
-        return z, logdet
+        u = np.clip((theta - self.low) / (self.high - self.low), BOX_EPS, 1.0 - BOX_EPS)
+        y = _unbound(u, self.config.box_transform)
+        return (y - self._y_mean) / self._y_std, self._log_dz_dtheta(y)
 
     def _z_to_theta(self, z: np.ndarray) -> np.ndarray:
         u = _bound(z * self._y_std + self._y_mean, self.config.box_transform)
         return np.clip(self.low + u * (self.high - self.low), self.low, self.high)
+
+    def _rows_with_x(self, a, name: str, x) -> tuple[np.ndarray, np.ndarray]:
+        """``a`` as (N, d_theta) and ``x`` as (N, d_x), a single x row broadcast to all N."""
+        a = _as_2d(a, name, self.d_theta)
+        x = _as_2d(x, "x", self.d_x)
+        if x.shape[0] == 1 and a.shape[0] != 1:
+            x = np.broadcast_to(x, (a.shape[0], self.d_x))
+        if x.shape[0] != a.shape[0]:
+            raise ValueError(f"{name} has {a.shape[0]} rows but x has {x.shape[0]}")
+        return a, x
 
     def _standardise_x(self, x: np.ndarray) -> np.ndarray:
         return (x - self._x_mean) / self._x_std
@@ -830,12 +842,7 @@ class ConditionalFlow:
             log q(theta | x) in nats, with the Jacobians of the box reparametrisation
             included; ``-inf`` where theta is outside the box.
         """
-        theta = _as_2d(theta, "theta", self.d_theta)
-        x = _as_2d(x, "x", self.d_x)
-        if x.shape[0] == 1 and theta.shape[0] != 1:
-            x = np.broadcast_to(x, (theta.shape[0], self.d_x))
-        if x.shape[0] != theta.shape[0]:
-            raise ValueError(f"theta has {theta.shape[0]} rows but x has {x.shape[0]}")
+        theta, x = self._rows_with_x(theta, "theta", x)
         inside = np.all((theta >= self.low) & (theta <= self.high), axis=1)
         z, logdet = self._theta_to_z(theta)
         c = self._standardise_x(x)
@@ -885,10 +892,7 @@ class ConditionalFlow:
         z = np.where(bad[:, None], 0.0, z).astype(np.float32)
         lp_z = self._run_chunked("log_prob", z, c, int(chunk_size)).astype(np.float64)
         z64 = z.astype(np.float64)
-        y = z64 * self._y_std + self._y_mean
-        kind = self.config.box_transform
-        log_q = lp_z + np.sum(_log_dy_du_from_y(y, kind) - np.log(self.high - self.low)
-                              - np.log(self._y_std), axis=1)
+        log_q = lp_z + self._log_dz_dtheta(z64 * self._y_std + self._y_mean)
         theta = self._z_to_theta(z64)
         theta[bad] = np.nan
         log_q[bad | ~np.isfinite(log_q)] = np.nan
@@ -924,27 +928,22 @@ class ConditionalFlow:
         than 16 rows are padded to 16 rather than 256 under XLA: an ensemble MCMC calls
         this with a few rows thousands of times.
         """
-        eps = _as_2d(eps, "eps", self.d_theta)
-        x = _as_2d(x, "x", self.d_x)
-        if x.shape[0] == 1 and eps.shape[0] != 1:
-            x = np.broadcast_to(x, (eps.shape[0], self.d_x))
-        if x.shape[0] != eps.shape[0]:
-            raise ValueError(f"eps has {eps.shape[0]} rows but x has {x.shape[0]}")
+        eps, x = self._rows_with_x(eps, "eps", x)
         c = self._standardise_x(x).astype(np.float32)
         out = self._run_chunked("forward_log_det", eps.astype(np.float32), c, int(chunk_size),
                                 min_bucket=16).astype(np.float64)
-        z, log_det_z = out[:, :-1], out[:, -1]
-        bad = ~np.all(np.isfinite(out), axis=1)
-        z = np.where(bad[:, None], 0.0, z)
-        y = z * self._y_std + self._y_mean
-        kind = self.config.box_transform
+        return self._theta_from_pushed(out[:, :-1], out[:, -1])
+
+    def _theta_from_pushed(self, z: np.ndarray, log_det_z: np.ndarray):
+        """Flow-space z (N, d) and log |det dz/d eps| (N,) -> theta (N, d) and
+        log |det dtheta/d eps| (N,): NaN and -inf where either input is not finite."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_det = log_det_z + np.sum(np.log(self.high - self.low) + np.log(self._y_std)
-                                         - _log_dy_du_from_y(y, kind), axis=1)
+            bad = ~(np.all(np.isfinite(z), axis=1) & np.isfinite(log_det_z))
+            z = np.where(bad[:, None], 0.0, z)
+            log_det = log_det_z - self._log_dz_dtheta(z * self._y_std + self._y_mean)
         theta = self._z_to_theta(z)
         theta[bad] = np.nan
-        log_det = np.where(bad | ~np.isfinite(log_det), -np.inf, log_det)
-        return theta, log_det
+        return theta, np.where(bad | ~np.isfinite(log_det), -np.inf, log_det)
 
     def sample(self, x_obs, n: int, seed=None, chunk_size: int = 16384,
                nan_policy: str = "raise") -> np.ndarray:

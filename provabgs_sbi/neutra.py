@@ -28,12 +28,10 @@ import time
 
 import numpy as np
 
-from .flows import (_MIN_SCALE, _SCALE_SHIFT, ConditionalFlow, _bound, _hash_arrays,
-                    _log_dy_du_from_y)
+from .flows import _MIN_SCALE, _SCALE_SHIFT, ConditionalFlow, _hash_arrays
+from .mcmc import N_X
 from .parameters import N_WARPED
 
-#: Length of the conditioning vector x = [5 mags, 5 mag errors, z].
-N_X = 11
 #: Rows mapped at once when a whole chain is mapped back to w.
 _CHUNK = 8192
 
@@ -102,8 +100,7 @@ class _Made:
             self.biases.append(b[order])
             self.cond.append(wc[:, order])
             deg_prev, order_prev = deg, order
-        self.n_out = self.kernels[-1].shape[1] // d
-        if self.n_out != 2 or self.kernels[-1].shape[1] != 2 * d:
+        if self.kernels[-1].shape[1] != 2 * d:
             raise ValueError("expected an affine MADE with 2 outputs per coordinate")
 
     def bind(self, c: np.ndarray) -> list:
@@ -201,10 +198,6 @@ class FlowMap:
                       for k in range(len(flow._mades))]
         self._steps = [m.bind(self.c) for m in self.mades]
         self.perms = [np.asarray(p) for p in flow._permutations]
-        self.low, self.high = flow.low, flow.high
-        self._width = flow.high - flow.low
-        self._y_mean, self._y_std = flow._y_mean, flow._y_std
-        self._kind = flow.config.box_transform
 
     def forward(self, eps) -> tuple[np.ndarray, np.ndarray]:
         """theta(eps) and log |det d theta / d eps|.
@@ -230,16 +223,7 @@ class FlowMap:
                 log_det += ld
                 if k < len(self.perms):
                     z = z[:, self.perms[k]]
-            bad = ~(np.all(np.isfinite(z), axis=1) & np.isfinite(log_det))
-            z = np.where(bad[:, None], 0.0, z)
-            y = z * self._y_std + self._y_mean
-            log_det += np.sum(np.log(self._width) + np.log(self._y_std)
-                              - _log_dy_du_from_y(y, self._kind), axis=1)
-            u = _bound(y, self._kind)
-        theta = np.clip(self.low + u * self._width, self.low, self.high)
-        theta[bad] = np.nan
-        log_det = np.where(bad | ~np.isfinite(log_det), -np.inf, log_det)
-        return theta, log_det
+        return self.flow._theta_from_pushed(z, log_det)
 
 
 def preconditioning_flow(flow):
