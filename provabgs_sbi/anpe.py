@@ -8,49 +8,62 @@ import numpy as np
 
 from .posterior import Posterior
 from .priors import Prior
-from .training_set import load_training_set
+from .training_set import load_training_set, load_training_sets
 
 
 def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
                     test_path=None, n_test_samples: int = 1000, progress: bool = True,
-                    inputs=None, recipe=None, log=print) -> tuple[Posterior, dict]:
+                    inputs=None, recipe=None, log=print, init=None) -> tuple[Posterior, dict]:
     """Fit the conditional flow on a training set and save ``flows/<configuration>``.
 
     Parameters
     ----------
-    trainset_path : path-like
-        File from :func:`provabgs_sbi.training_set.make_training_set`.
+    trainset_path : path-like or sequence of path-like
+        File(s) from :func:`provabgs_sbi.training_set.make_training_set`; several files
+        (made alike, other seeds) are joined by
+        :func:`~provabgs_sbi.training_set.load_training_sets`.
     flow_config : FlowConfig, optional
         Default ``FlowConfig.preset("default")``.
     checkpoint_dir : path-like, optional
-        Checkpoints for resuming an interrupted training (default: beside the training set).
+        Checkpoints for resuming an interrupted training (default: beside the first
+        training-set file).
     test_path : path-like, optional
         A held-out training-set file (other seed): coverage of the central 68% and 95%
         intervals per parameter goes into the manifest's metrics.
+    init : ConditionalFlow, optional
+        Fine-tune this trained flow instead of starting from random weights (see
+        :meth:`ConditionalFlow.fit`); its weights' hash goes into the manifest's inputs.
     """
     from .flows import ConditionalFlow, FlowConfig
 
-    theta, warped, x, settings = load_training_set(trainset_path)
-    cfg = settings["config"]
+    paths = ([trainset_path] if isinstance(trainset_path, (str, Path)) else list(trainset_path))
+    theta, warped, x, settings = load_training_sets(paths)
+    cfg = settings[0]["config"]
     prior = Prior(cfg["prior"])
     flow_config = flow_config or FlowConfig.preset("default")
-    ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(str(trainset_path) + ".checkpoints")
-    log(f"training the flow on {len(x):,} galaxies ({flow_config.n_transforms} x "
-        f"{flow_config.hidden_units}), checkpoints in {ckpt}")
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(str(paths[0]) + ".checkpoints")
+    log(f"training the flow on {len(x):,} galaxies from {len(paths)} file(s) "
+        f"({flow_config.n_transforms} x {flow_config.hidden_units}"
+        f"{', fine-tuning the given flow' if init is not None else ''}), checkpoints in {ckpt}")
     flow = ConditionalFlow.fit(warped, x, prior.low, prior.high, config=flow_config,
-                               checkpoint_dir=ckpt, progress=progress)
+                               checkpoint_dir=ckpt, progress=progress, init=init)
     mags = x[:, :5]
     from .noise import default_noise_model
 
+    info = {"training_set": settings[0], "n_train": int(len(x))}
+    if len(settings) > 1:
+        info["training_sets"] = settings
     post = Posterior(flow, prior, cfg["z_range"], np.column_stack([mags.min(0), mags.max(0)]),
-                     noise=default_noise_model(),
-                     info={"training_set": settings, "n_train": int(len(x))})
+                     noise=default_noise_model(), info=info)
+    inputs = dict(inputs or {})
+    if init is not None:
+        inputs["init_weights_sha256"] = flow.init_weights_sha256
     metrics = {"best_val_loss": float(flow.best_val_loss), "best_epoch": int(flow.best_epoch),
                "epochs": len(flow.history)}
     if test_path is not None:
         metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
         log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
-    post.save(out_dir, metrics=metrics, inputs=inputs or {}, recipe=recipe)
+    post.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
     return post, metrics
 
 
@@ -88,7 +101,8 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         same = (p.prior.kind == first.prior.kind
                 and np.allclose(p.z_range, first.z_range)
                 and np.allclose(p.mag_range, first.mag_range)
-                and p.info.get("training_set") == first.info.get("training_set"))
+                and p.info.get("training_set") == first.info.get("training_set")
+                and p.info.get("training_sets") == first.info.get("training_sets"))
         if not same:
             raise ValueError(f"{f} was not trained on the training set of {folders[0]}")
     flows = [m for p in posts for m in getattr(p.flow, "members", [p.flow])]

@@ -131,11 +131,28 @@ def cmd_flow_train(args) -> int:
     recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
               "\n```\n\nThe training set was made with the command recorded in "
               "posterior.json (`training_set`).\n")
+    init = _load_init_flow(args.init) if args.init else None
     _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
                                  checkpoint_dir=args.checkpoint_dir, recipe=recipe,
-                                 inputs={"emulator": args.emulator_id or ""})
+                                 inputs={"emulator": args.emulator_id or ""}, init=init)
     print(json.dumps(metrics, indent=2))
     return 0
+
+
+def _load_init_flow(path):
+    """The single flow to fine-tune: a saved ConditionalFlow folder (e.g. a mixture's
+    ``flow/member_0``) or a posterior folder holding one flow."""
+    from .flows import ConditionalFlow
+    from .posterior import Posterior
+
+    if (Path(path) / "weights.npz").exists():
+        return ConditionalFlow.load(path)
+    flow = Posterior.load(path).flow
+    if not isinstance(flow, ConditionalFlow):
+        members = ", ".join(f"{path}/flow/member_{i}" for i in range(len(flow.members)))
+        raise ValueError(f"{path} holds a mixture of flows: pass one member to --init "
+                         f"({members})")
+    return flow
 
 
 def cmd_flow_combine(args) -> int:
@@ -400,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     fl = sub.add_parser("flow", help="train the posterior flow").add_subparsers(
         dest="flow_command", required=True)
     p = fl.add_parser("train", help="fit the conditional flow on a training set")
-    p.add_argument("trainset")
+    p.add_argument("trainset", nargs="+",
+                   help="training-set file(s); several (made alike, other seeds) are joined")
     p.add_argument("--out", default="flows/bc03")
     p.add_argument("--preset", default="default")
     p.add_argument("--max-epochs", type=int)
@@ -415,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoints, resumed if present (default: <trainset>.checkpoints)")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")
     p.add_argument("--emulator-id", help="recorded in the manifest")
+    p.add_argument("--init", metavar="FOLDER",
+                   help="fine-tune this trained flow (a posterior folder with one flow, or a "
+                        "saved flow such as flows/bc03/flow/member_0) instead of a random start")
     p.set_defaults(func=cmd_flow_train)
     p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
                                       "(same training set) as one")

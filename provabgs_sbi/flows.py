@@ -113,6 +113,9 @@ _RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor
 #: Fields added after checkpoints were first written, with the value that reproduces the
 #: older training: a config holding that value keeps the resume key it had before the field.
 _LEGACY_DEFAULTS = {"box_transform": "logit", "weight_decay": 0.0}
+#: Fields that fix the network's shape and meaning: a warm start must keep them.
+_ARCHITECTURE_FIELDS = ("n_transforms", "hidden_units", "activation", "box_transform",
+                        "transform", "spline_bins", "spline_bound")
 #: Smallest padded chunk for the compiled sample/log_prob functions.
 _MIN_BUCKET = 256
 
@@ -587,6 +590,8 @@ class ConditionalFlow:
         self.best_epoch: int | None = None
         self.best_val_loss: float | None = None
         self.data_hash: str | None = None
+        #: SHA-256 of the weights a warm-started fit began from (None: random start).
+        self.init_weights_sha256: str | None = None
         self._compiled: dict = {}
         self._build()
         if weights is None:
@@ -981,7 +986,8 @@ class ConditionalFlow:
     @classmethod
     def fit(cls, theta, x, low, high, config: FlowConfig | None = None,
             checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
-            callback: Callable[[int, dict], None] | None = None) -> "ConditionalFlow":
+            callback: Callable[[int, dict], None] | None = None,
+            init: "ConditionalFlow | None" = None) -> "ConditionalFlow":
         """Train a flow by maximum likelihood on simulated pairs.
 
         Parameters
@@ -1004,6 +1010,14 @@ class ConditionalFlow:
         callback : callable, optional
             ``callback(epoch, history_entry)`` after each epoch (after checkpointing);
             raising from it (e.g. :class:`TrainingInterrupted`) stops training.
+        init : ConditionalFlow, optional
+            Start from this trained flow's weights rather than random ones: fine-tuning on
+            more simulations. Its standardisation, permutations and box are kept, so
+            ``config`` must agree with it on the architecture fields (``n_transforms``,
+            ``hidden_units``, ``activation``, ``box_transform``, ``transform``, spline
+            settings) and ``low``/``high`` must equal its box. Epochs, the step-size schedule
+            and early stopping start afresh from ``config``. A checkpoint resumes only with
+            the same ``init``.
 
         Returns
         -------
@@ -1036,18 +1050,45 @@ class ConditionalFlow:
             raise ValueError(f"need more simulations: {n} with validation_fraction "
                              f"{config.validation_fraction} leaves {n_val} for validation")
 
-        # Normalisation from the training data (all of it, as sbi does).
-        width = high - low
-        u = np.clip((theta - low) / width, BOX_EPS, 1.0 - BOX_EPS)
-        y = _unbound(u, config.box_transform)
-        y_mean, y_std = y.mean(axis=0), y.std(axis=0)
-        y_std = np.where(y_std > 1e-12, y_std, 1.0)
-        x_mean, x_std = x.mean(axis=0), x.std(axis=0)
-        x_std = np.where(x_std > 1e-12 * np.maximum(1.0, np.abs(x_mean)), x_std, 1.0)
-
-        flow = cls(config, low, high, y_mean, y_std, x_mean, x_std)
+        if init is not None:
+            flow = cls._warm_start(init, config, low, high, x.shape[1])
+        else:
+            # Normalisation from the training data (all of it, as sbi does).
+            width = high - low
+            u = np.clip((theta - low) / width, BOX_EPS, 1.0 - BOX_EPS)
+            y = _unbound(u, config.box_transform)
+            y_mean, y_std = y.mean(axis=0), y.std(axis=0)
+            y_std = np.where(y_std > 1e-12, y_std, 1.0)
+            x_mean, x_std = x.mean(axis=0), x.std(axis=0)
+            x_std = np.where(x_std > 1e-12 * np.maximum(1.0, np.abs(x_mean)), x_std, 1.0)
+            flow = cls(config, low, high, y_mean, y_std, x_mean, x_std)
         flow.data_hash = _hash_arrays(theta, x, low, high)
         flow._train(theta, x, checkpoint_dir, progress, callback)
+        return flow
+
+    @classmethod
+    def _warm_start(cls, init: "ConditionalFlow", config: FlowConfig, low: np.ndarray,
+                    high: np.ndarray, d_x: int) -> "ConditionalFlow":
+        """A new flow with ``config`` holding ``init``'s weights, standardisation and box."""
+        if not isinstance(init, ConditionalFlow):
+            raise TypeError("init must be a single ConditionalFlow (for a mixture, pass one "
+                            f"of its members), got {type(init).__name__}")
+        if init.d_theta != low.size or init.d_x != d_x:
+            raise ValueError(f"init has d_theta={init.d_theta}, d_x={init.d_x}; the data "
+                             f"have {low.size} and {d_x}")
+        if not (np.array_equal(init.low, low) and np.array_equal(init.high, high)):
+            raise ValueError(f"init was trained on the box low={init.low}, high={init.high}, "
+                             f"not low={low}, high={high}")
+        old, new = init.config.to_dict(), config.to_dict()
+        differ = [k for k in _ARCHITECTURE_FIELDS if old.get(k) != new.get(k)]
+        if differ:
+            raise ValueError("config must keep init's architecture; it differs in "
+                             + ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})"
+                                         for k in differ))
+        weights = init.get_weights()
+        flow = cls(config, init.low, init.high, init._y_mean, init._y_std, init._x_mean,
+                   init._x_std, permutations=init._permutations, weights=weights)
+        flow.init_weights_sha256 = _hash_arrays(*weights)
         return flow
 
     @staticmethod
@@ -1063,6 +1104,8 @@ class ConditionalFlow:
     def _resume_key(self) -> str:
         cfg = {k: v for k, v in self.config.to_dict().items() if k not in _RESUMABLE_FIELDS
                and not (k in _LEGACY_DEFAULTS and v == _LEGACY_DEFAULTS[k])}
+        if self.init_weights_sha256 is not None:
+            cfg["init_weights_sha256"] = self.init_weights_sha256
         return _sha256_bytes(json.dumps(cfg, sort_keys=True).encode())
 
     def _train(self, theta, x, checkpoint_dir, progress, callback) -> None:
@@ -1272,6 +1315,7 @@ class ConditionalFlow:
             box_eps=BOX_EPS, min_scale=_MIN_SCALE, history=self.history,
             best_epoch=self.best_epoch, best_val_loss=self.best_val_loss,
             training_data_sha256=self.data_hash,
+            init_weights_sha256=self.init_weights_sha256,
             versions={"provabgs_sbi": __version__, "tensorflow": tf.__version__,
                       "tensorflow_probability": tfp.__version__, "numpy": np.__version__},
         )
@@ -1320,6 +1364,7 @@ class ConditionalFlow:
         flow.best_epoch = meta["best_epoch"]
         flow.best_val_loss = meta["best_val_loss"]
         flow.data_hash = meta["training_data_sha256"]
+        flow.init_weights_sha256 = meta.get("init_weights_sha256")
         return flow
 
     def __repr__(self) -> str:

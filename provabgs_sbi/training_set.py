@@ -19,6 +19,7 @@ exactly the rows an uninterrupted run would give (no duplicates, none lost).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -167,3 +168,52 @@ def load_training_set(path):
     with h5py.File(path, "r") as fh:
         return (fh["theta"][:], fh["theta_warped"][:], fh["x"][:],
                 json.loads(fh.attrs["settings"]))
+
+
+def load_training_sets(paths):
+    """Several complete training-set files made alike but for their seed and size, joined.
+
+    Parameters
+    ----------
+    paths : path-like or sequence of path-like
+        Files from :func:`make_training_set`. They must share the prior, the redshift
+        range, the emulator and the noise model, and have distinct seeds (distinct seeds
+        draw independent galaxies, so no galaxy appears twice).
+
+    Returns
+    -------
+    theta : ndarray of shape (N, 12)
+    theta_warped : ndarray of shape (N, 11)
+    x : ndarray of shape (N, 11)
+    settings : list of dict
+        Each file's settings, in the order given.
+
+    Raises
+    ------
+    ValueError
+        A file is incomplete (an interrupted ``trainset make``), the files were made
+        differently, or two share a seed.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no training-set files given")
+    parts = [load_training_set(p) for p in paths]
+
+    def recipe(settings):
+        cfg = {k: v for k, v in settings["config"].items() if k not in ("seed", "n", "chunk")}
+        return {**settings, "config": cfg}
+
+    for p, (_, _, x, settings) in zip(paths, parts):
+        if len(x) != settings["config"]["n"]:
+            raise ValueError(f"{p} holds {len(x):,} of its {settings['config']['n']:,} "
+                             "galaxies: finish it first (rerun the same trainset make)")
+        if recipe(settings) != recipe(parts[0][3]):
+            raise ValueError(f"{p} was made differently from {paths[0]}: "
+                             f"{settings} against {parts[0][3]}")
+    seeds = [s["config"]["seed"] for *_, s in parts]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"training-set files share a seed ({seeds}): their galaxies repeat")
+    return (np.concatenate([q[0] for q in parts]), np.concatenate([q[1] for q in parts]),
+            np.concatenate([q[2] for q in parts]), [q[3] for q in parts])

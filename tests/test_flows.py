@@ -418,6 +418,34 @@ def test_interrupted_training_resumes_to_same_result(tmp_path):
                             checkpoint_dir=ckpt, progress=False)
 
 
+def test_warm_start_begins_at_the_given_flow_and_resumes_only_with_it(flow_1d, tmp_path):
+    """init=flow: with a vanishing step the result is that flow (log q to 1e-5), whatever
+    the new seed; its hash is kept through save/load and in the resume key; a checkpoint
+    started from one flow is not resumed from another; another box or width is refused."""
+    theta, x = _gaussian_1d(1500, seed=4)
+    still = dataclasses.replace(flow_1d.config, max_epochs=1, learning_rate=1e-10,
+                                min_learning_rate=1e-10, seed=9)
+    same = ConditionalFlow.fit(theta, x, -1.0, 1.0, config=still, init=flow_1d, progress=False)
+    probe = theta[:200], x[:200]
+    np.testing.assert_allclose(same.log_prob(*probe), flow_1d.log_prob(*probe), atol=1e-5)
+    assert same.init_weights_sha256 is not None
+    assert ConditionalFlow.load(same.save(tmp_path / "same")).init_weights_sha256 == \
+        same.init_weights_sha256
+
+    tune = dataclasses.replace(flow_1d.config, max_epochs=2, checkpoint_every=1)
+    ckpt = tmp_path / "ckpt"
+    ConditionalFlow.fit(theta, x, -1.0, 1.0, config=tune, init=flow_1d, checkpoint_dir=ckpt,
+                        progress=False)
+    with pytest.raises(ValueError, match="another FlowConfig"):
+        ConditionalFlow.fit(theta, x, -1.0, 1.0, config=tune, init=same, checkpoint_dir=ckpt,
+                            progress=False)
+    with pytest.raises(ValueError, match="box"):
+        ConditionalFlow.fit(theta, x, -1.0, 1.5, config=tune, init=flow_1d, progress=False)
+    wider = dataclasses.replace(tune, hidden_units=(32,))
+    with pytest.raises(ValueError, match="differs in hidden_units"):
+        ConditionalFlow.fit(theta, x, -1.0, 1.0, config=wider, init=flow_1d, progress=False)
+
+
 def test_weight_decay_shrinks_kernels_and_keeps_masks():
     theta, x = _gaussian_1d(400, seed=6)
     cfg = FlowConfig.preset("tiny", max_epochs=15, patience=15, seed=6)

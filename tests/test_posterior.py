@@ -278,6 +278,54 @@ def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
     assert "weight_decay must be >= 0" in capsys.readouterr().err
 
 
+def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_emulator,
+                                                              tmp_path, capsys):
+    """`flow train A.h5 B.h5 --init FOLDER`: the two files are joined (6,000 galaxies), training
+    starts from the given flow (its first epoch is far better than a random start's, and the
+    manifest names the starting weights), and a mixture, a changed architecture or two files
+    of one seed are refused with a clear error."""
+    from provabgs_sbi.cli import main
+    from provabgs_sbi.flows import _hash_arrays
+
+    post, _, tmp = trained
+    extra = ts.make_training_set(tmp_path / "extra.h5", ts.TrainingSetConfig(n=2000, seed=3,
+                                                                             chunk=2000),
+                                 shifted_emulator, progress=False)
+    out = tmp_path / "tuned"
+    assert main(["flow", "train", str(tmp / "train.h5"), str(extra), "--out", str(out),
+                 "--preset", "tiny", "--max-epochs", "2", "--init", str(tmp / "flow"),
+                 "--checkpoint-dir", str(tmp_path / "ck"),
+                 "--set", "learning_rate=1e-4", "min_learning_rate=1e-5"]) == 0
+    tuned = Posterior.load(out)
+    assert tuned.info["n_train"] == 6000
+    assert [s["config"]["seed"] for s in tuned.info["training_sets"]] == [1, 3]
+    manifest = json.loads((out / "manifest.json").read_text())
+    start = _hash_arrays(*post.flow.get_weights())
+    assert manifest["inputs"]["init_weights_sha256"] == start
+    assert tuned.flow.init_weights_sha256 == start
+    fresh_first = post.flow.history[0]["val_loss"]
+    assert tuned.flow.history[0]["val_loss"] < post.flow.best_val_loss + 0.5 < fresh_first
+
+    capsys.readouterr()
+    ens = tmp_path / "ens"
+    second = tmp_path / "second"
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(second), "--preset",
+                 "tiny", "--max-epochs", "1", "--seed", "4",
+                 "--checkpoint-dir", str(tmp_path / "ck2")]) == 0
+    assert main(["flow", "combine", str(tmp / "flow"), str(second), "--out", str(ens)]) == 0
+    capsys.readouterr()
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(tmp_path / "bad"),
+                 "--preset", "tiny", "--init", str(ens)]) == 2
+    assert "pass one member to --init" in capsys.readouterr().err
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(tmp_path / "bad"),
+                 "--preset", "tiny", "--init", str(ens / "flow" / "member_0"),
+                 "--set", "hidden_units=[8, 8]"]) == 2
+    assert "it differs in hidden_units" in capsys.readouterr().err
+    assert main(["flow", "train", str(tmp / "train.h5"), str(tmp / "train.h5"), "--out",
+                 str(tmp_path / "bad"), "--preset", "tiny"]) == 2
+    assert "share a seed" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_mcmc_cli_preconditioned_by_a_posterior_folder(trained, fake_emulator, tmp_path, capsys):
     """`provabgs-sbi mcmc --precondition FOLDER` takes a posterior folder (its flow is used)

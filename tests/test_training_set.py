@@ -57,3 +57,26 @@ def test_other_settings_refused(tmp_path, shifted_emulator):
     with pytest.raises(ValueError, match="other settings"):
         ts.make_training_set(tmp_path / "t.h5", ts.TrainingSetConfig(n=500, seed=9, chunk=1000),
                              shifted_emulator, progress=False)
+
+
+def test_joined_files_must_be_complete_alike_and_of_distinct_seeds(tmp_path, shifted_emulator):
+    a = ts.make_training_set(tmp_path / "a.h5", ts.TrainingSetConfig(n=600, seed=1, chunk=1000),
+                             shifted_emulator, progress=False)
+    b = ts.make_training_set(tmp_path / "b.h5", ts.TrainingSetConfig(n=400, seed=2, chunk=1000),
+                             shifted_emulator, progress=False)
+    theta, warped, x, settings = ts.load_training_sets([a, b])
+    assert theta.shape == (1000, 12) and warped.shape == (1000, 11) and x.shape == (1000, 11)
+    np.testing.assert_array_equal(x[600:], ts.load_training_set(b)[2])
+    assert [s["config"]["seed"] for s in settings] == [1, 2]
+    with pytest.raises(ValueError, match="share a seed"):
+        ts.load_training_sets([a, a])
+    other = ts.make_training_set(tmp_path / "c.h5",
+                                 ts.TrainingSetConfig(n=400, seed=3, chunk=1000,
+                                                      z_range=(0.0, 0.1)),
+                                 shifted_emulator, progress=False)
+    with pytest.raises(ValueError, match="made differently"):
+        ts.load_training_sets([a, other])
+    with h5py.File(b, "r+") as fh:                    # an interrupted file: rows missing
+        fh["x"].resize(300, axis=0)
+    with pytest.raises(ValueError, match="finish it first"):
+        ts.load_training_sets([a, b])
