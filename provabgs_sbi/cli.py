@@ -347,7 +347,8 @@ def _add_mcmc_validation_args(p) -> None:
     p.add_argument("--mcmc-precondition", choices=("none", "flow"),
                    default=PRECONDITION_DEFAULT,
                    help="'flow': sample in the base-noise space of the validated flow "
-                        "(NeuTra; the same posterior, mixes much faster); 'none': zeus in the "
+                        "(NeuTra; the same posterior, fewer iterations per independent draw but "
+                        "~2x the cost per iteration); 'none': zeus in the "
                         "warped parameters, as the paper (default %(default)s)")
 
 
@@ -469,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", choices=("flux", "mag"), default="flux")
     p.add_argument("--precondition", metavar="FLOW",
                    help="a trained flow folder (e.g. flows/bc03): sample in its base-noise "
-                        "space (NeuTra; the same posterior, mixes much faster)")
+                        "space (NeuTra; the same posterior, fewer iterations per independent "
+                        "draw but ~2x the cost per iteration)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_mcmc)
 
