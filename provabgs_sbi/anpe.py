@@ -8,7 +8,7 @@ import numpy as np
 
 from .posterior import Posterior
 from .priors import Prior
-from .training_set import load_training_set, load_training_sets
+from .training_set import load_training_set, load_training_sets, made_alike
 
 
 def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
@@ -74,13 +74,16 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
     Parameters
     ----------
     folders : sequence of path-like
-        ``flows/<configuration>`` folders trained on the same training set (same prior,
-        redshift range and magnitude range; checked).
+        ``flows/<configuration>`` folders trained on galaxies drawn alike (the same prior,
+        redshift range, emulator and noise model; checked), e.g. on one training set, or
+        one member fine-tuned on more files of the same kind. A galaxy outside any
+        member's training magnitudes is flagged.
     out_dir : path-like
         The ensemble's folder (its ``flow/`` holds a :class:`~provabgs_sbi.ensemble.FlowEnsemble`).
     test_path : path-like, optional
-        Held-out training-set file: coverage of the central 68% and 95% intervals of the
-        ensemble, and the held-out log-likelihood of the ensemble and of each member.
+        Held-out training-set file (a seed no member trained on; checked): coverage of the
+        central 68% and 95% intervals of the ensemble, and the held-out log-likelihood of
+        the ensemble and of each member.
 
     Returns
     -------
@@ -97,18 +100,30 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         raise FileExistsError(f"{out_dir} is not empty: write the ensemble to a new folder")
     posts = [Posterior.load(f) for f in folders]
     first = posts[0]
-    for f, p in zip(folders[1:], posts[1:]):
+    sets = [p.info.get("training_sets") or [p.info["training_set"]] for p in posts]
+    for f, p, member_sets in zip(folders[1:], posts[1:], sets[1:]):
         same = (p.prior.kind == first.prior.kind
                 and np.allclose(p.z_range, first.z_range)
-                and np.allclose(p.mag_range, first.mag_range)
-                and p.info.get("training_set") == first.info.get("training_set")
-                and p.info.get("training_sets") == first.info.get("training_sets"))
+                and all(made_alike(s, sets[0][0]) for s in member_sets))
         if not same:
-            raise ValueError(f"{f} was not trained on the training set of {folders[0]}")
+            raise ValueError(f"{f} was not trained on galaxies drawn like those of "
+                             f"{folders[0]} (prior, redshift range, emulator, noise model)")
+    seeds = sorted({s["config"]["seed"] for member_sets in sets for s in member_sets})
+    if test_path is not None:
+        test_seed = load_training_set(test_path)[3]["config"]["seed"]
+        if test_seed in seeds:
+            raise ValueError(f"{test_path} has seed {test_seed}, which a member's training "
+                             f"set used ({seeds}): its galaxies are not held out")
+    # Flag galaxies outside any member's training magnitudes.
+    ranges = np.array([p.mag_range for p in posts])
+    mag_range = np.column_stack([ranges[:, :, 0].max(axis=0), ranges[:, :, 1].min(axis=0)])
     flows = [m for p in posts for m in getattr(p.flow, "members", [p.flow])]
-    post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, first.mag_range,
-                     noise=first.noise,
-                     info={**first.info, "members": [str(f) for f in folders]})
+    info = {**first.info, "members": [str(f) for f in folders]}
+    if any(len(member_sets) > 1 or member_sets != sets[0] for member_sets in sets):
+        info["member_training_sets"] = sets
+        info["member_n_train"] = [int(p.info["n_train"]) for p in posts]
+    post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, mag_range,
+                     noise=first.noise, info=info)
     metrics = {"members": [p.manifest.get("metrics", {}) for p in posts]}
     if test_path is not None:
         theta, warped, x, _ = load_training_set(test_path)

@@ -170,6 +170,17 @@ def load_training_set(path):
                 json.loads(fh.attrs["settings"]))
 
 
+def made_alike(a: dict, b: dict) -> bool:
+    """Whether two training-set files' settings differ at most in seed, size and chunking:
+    the same prior, redshift range, emulator and noise model, so their galaxies are draws
+    from one distribution."""
+    def recipe(settings):
+        cfg = {k: v for k, v in settings["config"].items() if k not in ("seed", "n", "chunk")}
+        return {**settings, "config": cfg}
+
+    return recipe(a) == recipe(b)
+
+
 def load_training_sets(paths):
     """Several complete training-set files made alike but for their seed and size, joined.
 
@@ -201,15 +212,11 @@ def load_training_sets(paths):
         raise ValueError("no training-set files given")
     parts = [load_training_set(p) for p in paths]
 
-    def recipe(settings):
-        cfg = {k: v for k, v in settings["config"].items() if k not in ("seed", "n", "chunk")}
-        return {**settings, "config": cfg}
-
     for p, (_, _, x, settings) in zip(paths, parts):
         if len(x) != settings["config"]["n"]:
             raise ValueError(f"{p} holds {len(x):,} of its {settings['config']['n']:,} "
                              "galaxies: finish it first (rerun the same trainset make)")
-        if recipe(settings) != recipe(parts[0][3]):
+        if not made_alike(settings, parts[0][3]):
             raise ValueError(f"{p} was made differently from {paths[0]}: "
                              f"{settings} against {parts[0][3]}")
     seeds = [s["config"]["seed"] for *_, s in parts]

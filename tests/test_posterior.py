@@ -117,7 +117,7 @@ def test_combine_posteriors_into_an_ensemble(trained, tmp_path):
     moved.info["training_set"] = {**moved.info["training_set"], "config": {"seed": 99}}
     moved.save(tmp_path / "other_set")
     from provabgs_sbi.anpe import combine_posteriors
-    with pytest.raises(ValueError, match="not trained on the training set"):
+    with pytest.raises(ValueError, match="not trained on galaxies drawn like"):
         combine_posteriors([tmp / "flow", tmp_path / "other_set"], tmp_path / "ens3")
 
 
@@ -305,6 +305,18 @@ def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_e
     assert tuned.flow.init_weights_sha256 == start
     fresh_first = post.flow.history[0]["val_loss"]
     assert tuned.flow.history[0]["val_loss"] < post.flow.best_val_loss + 0.5 < fresh_first
+    # The fine-tuned flow mixes with a flow of the first file alone (galaxies drawn alike),
+    # but a "held-out" file of a training seed is refused.
+    assert main(["flow", "combine", str(tmp / "flow"), str(out), "--out",
+                 str(tmp_path / "mixed")]) == 0
+    mixed = Posterior.load(tmp_path / "mixed")
+    assert mixed.info["member_n_train"] == [4000, 6000]
+    assert [[s["config"]["seed"] for s in m] for m in mixed.info["member_training_sets"]] == \
+        [[1], [1, 3]]
+    capsys.readouterr()
+    assert main(["flow", "combine", str(tmp / "flow"), str(out), "--out",
+                 str(tmp_path / "mixed2"), "--test", str(extra)]) == 2
+    assert "not held out" in capsys.readouterr().err
 
     capsys.readouterr()
     ens = tmp_path / "ens"
