@@ -256,17 +256,19 @@ def cmd_validate(args) -> int:
     res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,
                              seed=args.seed, n_mcmc_test=args.mcmc_test,
                              n_mcmc_real=args.mcmc_real, real_catalog=real,
-                             mcmc_kwargs=mcmc_kwargs)
+                             mcmc_kwargs=mcmc_kwargs, test_path=args.test_set)
     _print_validation(res)
     print(f"wrote {args.out}/validation.json and PNGs")
     return 0
 
 
 def _print_validation(res) -> None:
-    print(f"{'parameter':>22} {'cov68':>6} {'cov95':>6} {'pp in 99% band':>14} {'SBC out':>8}")
+    print(f"{'parameter':>22} {'cov68':>6} {'cov95':>6} {'pp in 99% band':>14} {'pp p':>6} "
+          f"{'SBC out':>8} {'z mean':>7} {'z sd':>6}")
     for name, p in res["parameters"].items():
         print(f"{name:>22} {p['coverage']['0.68']:6.3f} {p['coverage']['0.95']:6.3f} "
-              f"{str(p['pp_inside_band']):>14} {p['sbc_outside_band']:8d}")
+              f"{str(p['pp_inside_band']):>14} {p['pp_pvalue']:6.3f} {p['sbc_outside_band']:8d} "
+              f"{p['zscore_mean']:+7.3f} {p['zscore_std']:6.3f}")
     print(f"SBC: {res['sbc_band']['expected_outside']:.2f} bins expected outside by chance; "
           f"TARP p-value {res['tarp']['p_value']:.3f}")
     mc = res.get("mcmc", {})
@@ -482,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="validation")
+    p.add_argument("--test-set", metavar="FILE",
+                   help="validate on the first --n-test galaxies of this held-out training-set "
+                        "file (e.g. the recipe's) instead of drawing new ones")
     _add_mcmc_validation_args(p)
     p.set_defaults(func=cmd_validate)
 

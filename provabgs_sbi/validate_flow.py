@@ -48,11 +48,34 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
     return path, cfg
 
 
+def _held_out_set(post, test_path, n_test: int):
+    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``:
+    (theta, theta_warped, x, its config dict)."""
+    from .training_set import load_training_set
+
+    theta, warped, x, settings = load_training_set(test_path)
+    cfg = settings["config"]
+    if cfg["prior"] != post.prior.kind or not np.allclose(cfg["z_range"], post.z_range):
+        raise ValueError(f"{test_path} was drawn with prior {cfg['prior']!r} and z range "
+                         f"{cfg['z_range']}; the posterior was trained with "
+                         f"{post.prior.kind!r} and {list(post.z_range)}")
+    info = post.info
+    sets = info.get("member_training_sets") or [info.get("training_sets")
+                                                or [info.get("training_set")]]
+    seeds = {s["config"]["seed"] for member in sets for s in member if s}
+    if cfg["seed"] in seeds:
+        raise ValueError(f"{test_path} has seed {cfg['seed']}, which the posterior's training "
+                         f"set used: its galaxies are not held out")
+    if len(x) < n_test:
+        raise ValueError(f"{test_path} holds {len(x)} galaxies, fewer than n_test={n_test}")
+    return theta[:n_test], warped[:n_test], x[:n_test], cfg
+
+
 def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: int = 1000,
                        seed: int = 0, work_dir=None, progress: bool = True,
                        n_mcmc_test: int = 0, n_mcmc_real: int = 0, real_catalog=None,
                        mcmc_kwargs: dict | None = None,
-                       importance_kwargs: dict | None = None) -> dict:
+                       importance_kwargs: dict | None = None, test_path=None) -> dict:
     """Run the calibration checks and write ``validation.json`` and PNGs into ``out_dir``.
 
     Parameters
@@ -76,6 +99,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         ``n_walkers``, ``n_steps``, ``burn_in`` and ``precondition`` ("none" or "flow":
         NeuTra MCMC in the base-noise space of ``post``'s flow, :mod:`provabgs_sbi.neutra`)
         (default :data:`provabgs_sbi.compare_mcmc.MCMC_DEFAULTS`).
+    test_path : path-like, optional
+        Validate on the first ``n_test`` galaxies of this training-set file (e.g. the
+        recipe's held-out set) instead of drawing new ones. It must be drawn like the
+        posterior's training set (same prior and redshift range) with a seed no training
+        set of the posterior used.
     importance_kwargs : dict, optional
         Settings of the importance sampling of the same galaxies
         (:func:`provabgs_sbi.importance.importance_sample`: ``target_ess``, ``batch``,
@@ -94,8 +122,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path, cfg = test_set(post, emulator, n_test, seed, work_dir, progress)
-    theta, warped, x, _ = load_training_set(path)
+    if test_path is None:
+        path, cfg = test_set(post, emulator, n_test, seed, work_dir, progress)
+        theta, warped, x, _ = load_training_set(path)
+    else:
+        path, (theta, warped, x, cfg) = Path(test_path), _held_out_set(post, test_path, n_test)
     samples = post.sample(x, n_samples, seed=seed)
     model = emulator.burst_model
     z = x[:, 10]
@@ -107,7 +138,8 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     names = list(PARAM_NAMES) + list(DERIVED)
     vcfg = ValidationConfig(pp_level=0.99, seed=seed)
     res = summary(all_s, all_t, names=names, config=vcfg)
-    res["test_set"] = {"file": str(path), "config": cfg.to_dict()}
+    res["test_set"] = {"file": str(path),
+                       "config": cfg if isinstance(cfg, dict) else cfg.to_dict()}
     ranks = sbc_ranks(all_s, all_t)
     pp = pp_curve(ranks, n_samples, level=vcfg.pp_level)
     plot_pp(pp, out_dir / "fig3_pp.png", names=names,

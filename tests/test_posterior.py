@@ -258,6 +258,31 @@ def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_
     assert res["mcmc"]["importance"]["test"]["per_galaxy"][0]["ess"] > 0
 
 
+def test_validate_on_a_given_held_out_file(trained, shifted_emulator, tmp_path):
+    """`validate --test-set FILE`: the first n galaxies of that file are the test set (their
+    coverage matches one computed here from the same draws); the training file itself, or
+    more galaxies than the file holds, are refused."""
+    from provabgs_sbi.validate_flow import validate_posterior
+
+    post, _, tmp = trained
+    res = validate_posterior(post, shifted_emulator, tmp_path / "out", n_test=200,
+                             n_samples=50, progress=False, test_path=tmp / "test.h5")
+    assert res["n_test"] == 200 and res["test_set"]["file"] == str(tmp / "test.h5")
+    assert res["test_set"]["config"]["seed"] == 2
+    theta, _, x, _ = ts.load_training_set(tmp / "test.h5")
+    s = post.sample(x[:200], 50, seed=0)
+    lo, hi = np.percentile(s, [16, 84], axis=1)
+    inside = ((theta[:200] >= lo) & (theta[:200] <= hi)).mean(axis=0)
+    got = [res["parameters"][n]["coverage"]["0.68"] for n in list(res["parameters"])[:12]]
+    np.testing.assert_allclose(got, inside, atol=1e-12)
+    with pytest.raises(ValueError, match="not held out"):
+        validate_posterior(post, shifted_emulator, tmp_path / "bad", n_test=100, n_samples=20,
+                           progress=False, test_path=tmp / "train.h5")
+    with pytest.raises(ValueError, match="fewer than n_test"):
+        validate_posterior(post, shifted_emulator, tmp_path / "bad", n_test=301, n_samples=20,
+                           progress=False, test_path=tmp / "test.h5")
+
+
 def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
     from provabgs_sbi.cli import main
 
