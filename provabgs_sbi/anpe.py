@@ -8,7 +8,7 @@ import numpy as np
 
 from .posterior import Posterior
 from .priors import Prior
-from .training_set import load_training_set, load_training_sets, made_alike
+from .training_set import check_held_out, load_training_set, load_training_sets, made_alike
 
 
 def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
@@ -100,7 +100,7 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         raise FileExistsError(f"{out_dir} is not empty: write the ensemble to a new folder")
     posts = [Posterior.load(f) for f in folders]
     first = posts[0]
-    sets = [p.info.get("training_sets") or [p.info["training_set"]] for p in posts]
+    sets = [p.training_set_settings() for p in posts]
     for f, p, member_sets in zip(folders[1:], posts[1:], sets[1:]):
         same = (p.prior.kind == first.prior.kind
                 and np.allclose(p.z_range, first.z_range)
@@ -108,12 +108,9 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         if not same:
             raise ValueError(f"{f} was not trained on galaxies drawn like those of "
                              f"{folders[0]} (prior, redshift range, emulator, noise model)")
-    seeds = sorted({s["config"]["seed"] for member_sets in sets for s in member_sets})
     if test_path is not None:
-        test_seed = load_training_set(test_path)[3]["config"]["seed"]
-        if test_seed in seeds:
-            raise ValueError(f"{test_path} has seed {test_seed}, which a member's training "
-                             f"set used ({seeds}): its galaxies are not held out")
+        test = load_training_set(test_path)
+        check_held_out(test_path, test[3], [s for member_sets in sets for s in member_sets])
     # Flag galaxies outside any member's training magnitudes.
     ranges = np.array([p.mag_range for p in posts])
     mag_range = np.column_stack([ranges[:, :, 0].max(axis=0), ranges[:, :, 1].min(axis=0)])
@@ -126,7 +123,7 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
                      noise=first.noise, info=info)
     metrics = {"members": [p.manifest.get("metrics", {}) for p in posts]}
     if test_path is not None:
-        theta, warped, x, _ = load_training_set(test_path)
+        theta, warped, x, _ = test
         metrics["test_log_prob"] = {
             "ensemble": float(np.mean(post.flow.log_prob(warped, x))),
             "members": [float(np.mean(m.log_prob(warped, x))) for m in flows],

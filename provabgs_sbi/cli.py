@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="other FlowConfig fields, e.g. lr_patience=3 weight_decay=0.3 "
                         "transform=spline")
     p.add_argument("--checkpoint-dir",
-                   help="checkpoints, resumed if present (default: <trainset>.checkpoints)")
+                   help="checkpoints, resumed if present (default: <first trainset>.checkpoints)")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")
     p.add_argument("--emulator-id", help="recorded in the manifest")
     p.add_argument("--init", metavar="FOLDER",
@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "saved flow such as flows/bc03/flow/member_0) instead of a random start")
     p.set_defaults(func=cmd_flow_train)
     p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
-                                      "(same training set) as one")
+                                      "(galaxies drawn alike) as one")
     p.add_argument("members", nargs="+", help="flows/<configuration> folders")
     p.add_argument("--out", required=True, help="a new folder")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")

@@ -109,6 +109,16 @@ class Posterior:
                 f[np.any(x[:, 5:10] > limit, axis=1) & ~bad] |= FLAG_SIGMA_HIGH
         return f
 
+    def training_set_settings(self) -> list[dict]:
+        """Settings of every training-set file behind this posterior (all members of a
+        mixture), from ``info``; empty when ``info`` records none."""
+        info = self.info
+        if "member_training_sets" in info:
+            return [s for member in info["member_training_sets"] for s in member]
+        if "training_sets" in info:
+            return list(info["training_sets"])
+        return [info["training_set"]] if info.get("training_set") else []
+
     @staticmethod
     def describe_flags(flags) -> dict:
         """Counts of each flag name."""

@@ -181,6 +181,15 @@ def made_alike(a: dict, b: dict) -> bool:
     return recipe(a) == recipe(b)
 
 
+def check_held_out(path, settings: dict, training_settings) -> None:
+    """Raise ValueError if the file at ``path`` (its ``settings``) shares a seed with any of
+    ``training_settings``: its galaxies would not be held out."""
+    seeds = sorted({s["config"]["seed"] for s in training_settings})
+    if settings["config"]["seed"] in seeds:
+        raise ValueError(f"{path} has seed {settings['config']['seed']}, which a training set "
+                         f"used ({seeds}): its galaxies are not held out")
+
+
 def load_training_sets(paths):
     """Several complete training-set files made alike but for their seed and size, joined.
 

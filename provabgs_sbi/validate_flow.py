@@ -49,9 +49,9 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
 
 
 def _held_out_set(post, test_path, n_test: int):
-    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``:
-    (theta, theta_warped, x, its config dict)."""
-    from .training_set import load_training_set
+    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``,
+    as :func:`~provabgs_sbi.training_set.load_training_set` returns them."""
+    from .training_set import check_held_out, load_training_set
 
     theta, warped, x, settings = load_training_set(test_path)
     cfg = settings["config"]
@@ -59,16 +59,10 @@ def _held_out_set(post, test_path, n_test: int):
         raise ValueError(f"{test_path} was drawn with prior {cfg['prior']!r} and z range "
                          f"{cfg['z_range']}; the posterior was trained with "
                          f"{post.prior.kind!r} and {list(post.z_range)}")
-    info = post.info
-    sets = info.get("member_training_sets") or [info.get("training_sets")
-                                                or [info.get("training_set")]]
-    seeds = {s["config"]["seed"] for member in sets for s in member if s}
-    if cfg["seed"] in seeds:
-        raise ValueError(f"{test_path} has seed {cfg['seed']}, which the posterior's training "
-                         f"set used: its galaxies are not held out")
+    check_held_out(test_path, settings, post.training_set_settings())
     if len(x) < n_test:
         raise ValueError(f"{test_path} holds {len(x)} galaxies, fewer than n_test={n_test}")
-    return theta[:n_test], warped[:n_test], x[:n_test], cfg
+    return theta[:n_test], warped[:n_test], x[:n_test], settings
 
 
 def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: int = 1000,
@@ -123,10 +117,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if test_path is None:
-        path, cfg = test_set(post, emulator, n_test, seed, work_dir, progress)
-        theta, warped, x, _ = load_training_set(path)
+        path, _ = test_set(post, emulator, n_test, seed, work_dir, progress)
+        theta, warped, x, settings = load_training_set(path)
     else:
-        path, (theta, warped, x, cfg) = Path(test_path), _held_out_set(post, test_path, n_test)
+        path = Path(test_path)
+        theta, warped, x, settings = _held_out_set(post, path, n_test)
     samples = post.sample(x, n_samples, seed=seed)
     model = emulator.burst_model
     z = x[:, 10]
@@ -138,8 +133,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     names = list(PARAM_NAMES) + list(DERIVED)
     vcfg = ValidationConfig(pp_level=0.99, seed=seed)
     res = summary(all_s, all_t, names=names, config=vcfg)
-    res["test_set"] = {"file": str(path),
-                       "config": cfg if isinstance(cfg, dict) else cfg.to_dict()}
+    res["test_set"] = {"file": str(path), "config": settings["config"]}
     ranks = sbc_ranks(all_s, all_t)
     pp = pp_curve(ranks, n_samples, level=vcfg.pp_level)
     plot_pp(pp, out_dir / "fig3_pp.png", names=names,
