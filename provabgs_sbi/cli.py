@@ -74,7 +74,9 @@ def cmd_emulator_train(args) -> int:
     cfg = EmulatorConfig(name=args.name or args.sps, sps=args.sps, n_train=args.n_train,
                          n_val=args.n_val, n_pca=args.n_pca,
                          hidden=tuple(int(h) for h in args.hidden.split(",")),
-                         max_minutes=args.max_minutes, seed=args.seed)
+                         max_minutes=args.max_minutes, seed=args.seed,
+                         input_mode=args.input_mode,
+                         small_beta1_fraction=args.small_beta1_fraction)
     out = args.out or f"emulator/{cfg.name}"
     _, metrics = train_emulator(cfg, out, work_dir=args.work_dir)
     print(json.dumps(metrics, indent=2))
@@ -386,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-pca", type=int, default=96)
     p.add_argument("--hidden", default="256,256,256,256", help="hidden widths, comma separated")
     p.add_argument("--max-minutes", type=float, default=60.0, help="MLP training budget")
+    p.add_argument("--input-mode", default="warped", choices=("warped", "warped_logbeta1"),
+                   help="network inputs: warped adds nothing; warped_logbeta1 adds "
+                        "log10(beta1 + 1e-5), for accuracy where the first NMF component fades")
+    p.add_argument("--small-beta1-fraction", type=float, default=0.0,
+                   help="fraction of training spectra drawn with log10 beta1 ~ U(-5, 0) "
+                        "rather than u1 ~ U(0, 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="artifact folder (default emulator/<name>)")
     p.add_argument("--work-dir", help="where the training spectra go (default: the cache)")

@@ -199,3 +199,82 @@ def test_metrics_recorded(tiny):
     assert man["metrics"]["frac_err_p99_max"] == pytest.approx(metrics["frac_err_p99_max"])
     assert set(man["files"]) >= {"weights.npz", "emulator.json", "RECIPE.md"}
     assert "tensorflow" in man["versions"]
+
+
+# ------------------------------------------------- log10(beta1) input, small-beta1 draws
+def test_small_beta1_draws():
+    from provabgs_sbi.emulator.trainset import draw_nmf_parameters
+
+    z_range = (0.0, 0.3)
+    a, za = draw_nmf_parameters(2000, np.random.default_rng(4), z_range)
+    b, zb = draw_nmf_parameters(2000, np.random.default_rng(4), z_range, 0.0)
+    np.testing.assert_array_equal(a, b)          # fraction 0: the old stream, unchanged
+    c, zc = draw_nmf_parameters(20000, np.random.default_rng(4), z_range, 0.5)
+    np.testing.assert_allclose(c[:, 1:5].sum(axis=1), 1.0, atol=1e-12)
+    assert c[:, 1].min() >= 1e-5 * (1 - 1e-9)
+    # Half the rows have log10 beta1 ~ U(-5, 0): P(beta1 < 1e-3) = 0.5 * 0.4 + 0.5 * 1e-3.
+    assert np.mean(c[:, 1] < 1e-3) == pytest.approx(0.2005, abs=0.012)
+    assert np.mean(a[:, 1] < 1e-3) < 0.005
+    with pytest.raises(ValueError, match="small_beta1_fraction"):
+        draw_nmf_parameters(10, np.random.default_rng(0), z_range, 1.5)
+
+
+def test_logbeta1_input():
+    from provabgs_sbi.emulator import nmf_inputs
+    from provabgs_sbi.emulator.core import extend_warped_inputs
+    from provabgs_sbi.emulator.training import EmulatorConfig
+
+    theta = Prior().sample(40, seed=6)
+    theta[0, 1:5] = [0.0, 0.5, 0.25, 0.25]            # beta1 = 0 exactly: finite input
+    t_age = np.full(40, 12.0)
+    warped = nmf_inputs(theta, t_age, "warped")
+    extra = nmf_inputs(theta, t_age, "warped_logbeta1")
+    assert extra.shape == (40, 8)
+    np.testing.assert_array_equal(extra[:, :7], warped)
+    np.testing.assert_allclose(extra[:, 7], np.log10(theta[:, 1] + 1e-5), rtol=1e-12)
+    assert extra[0, 7] == pytest.approx(-5.0)
+    with pytest.raises(ValueError, match="input mode"):
+        extend_warped_inputs(warped, "provabgs")
+    with pytest.raises(ValueError, match="input mode"):
+        nmf_inputs(theta, t_age, "log")
+    with pytest.raises(ValueError, match="input_mode"):
+        EmulatorConfig(input_mode="provabgs")
+    with pytest.raises(ValueError, match="small_beta1_fraction"):
+        EmulatorConfig(small_beta1_fraction=-0.1)
+
+
+@pytest.fixture(scope="module")
+def tiny_logbeta1(tmp_path_factory, fake_table):
+    from provabgs_sbi.emulator.training import EmulatorConfig, train_emulator
+
+    tmp = tmp_path_factory.mktemp("emu_lb")
+    table_path = write_ssp_table(fake_table, tmp / "fake.h5")
+    cfg = EmulatorConfig(name="fake_lb", sps=str(table_path), n_train=3000, n_val=300, n_pca=12,
+                         hidden=(32, 32), phases=((3e-3, 128),), patience=4,
+                         max_epochs_per_phase=20, max_minutes=1.0, n_validate=200, seed=2,
+                         input_mode="warped_logbeta1", small_beta1_fraction=0.5)
+    emu, metrics = train_emulator(cfg, tmp / "out", work_dir=tmp / "work", progress=False,
+                                  log=lambda *a: None)
+    return emu, cfg, tmp
+
+
+def test_logbeta1_emulator_trains_saves_and_evaluates(tiny_logbeta1):
+    emu, cfg, tmp = tiny_logbeta1
+    assert emu.input_mode == "warped_logbeta1" and emu.networks[0].n_param == 8
+    assert (tmp / "work" / "train_3000_s2_lb0.5.h5").exists()
+    recipe = (tmp / "out" / "RECIPE.md").read_text()
+    assert "--input-mode warped_logbeta1 --small-beta1-fraction 0.5 --name fake_lb" in recipe
+    back = Emulator.load(tmp / "out")
+    assert back.input_mode == "warped_logbeta1"
+    theta = Prior().sample(100, seed=12)
+    theta[:, 5] = 0.0
+    z = np.random.default_rng(12).uniform(0.01, 0.3, 100)
+    np.testing.assert_array_equal(back.spectrum(theta, z)[1], emu.spectrum(theta, z)[1])
+    # Diffuse dust is analytic in this mode too, and all evaluation paths agree.
+    true = np.log(emu.burst_model.spectrum(theta, z)[1])
+    pred = np.log(emu.spectrum(theta, z)[1])
+    assert np.sqrt(np.mean((pred - true) ** 2)) < 0.3 * np.sqrt(np.mean((true - true.mean(0)) ** 2))
+    np.testing.assert_allclose(emu.photometry(theta, z, backend="tf"), emu.photometry(theta, z),
+                               rtol=2e-5)
+    np.testing.assert_allclose(emu.at_redshift(0.1).photometry(theta),
+                               emu.photometry(theta, np.full(100, 0.1)), rtol=2e-5)

@@ -3,7 +3,8 @@ evaluated from the SSP table.
 
 Design: the networks emulate ln L_lambda per Msun formed of the **NMF part only** (no
 burst, unit mass) **before diffuse dust**, from 7 inputs [u1, u2, u3, log10 gamma1,
-log10 gamma2, tau_bc, t_age(z)]. Two parts of the model are exact and cheap, so they are
+log10 gamma2, tau_bc, t_age(z)] (``input_mode="warped"``), or those and log10(beta1 + 1e-5)
+(``"warped_logbeta1"``). Two parts of the model are exact and cheap, so they are
 not learned:
 
 - diffuse dust multiplies every population by the same transmission exp(-tau_ISM(lambda)),
@@ -31,29 +32,54 @@ from ..sfh import burst_metallicity
 from .network import SpeculatorNetwork, TFSpeculator
 
 WEIGHTS_FILE = "weights.npz"
-#: Input conventions: ours (log gammas) and PROVABGS's pretrained NMF emulator (linear).
-INPUT_MODES = ("warped", "provabgs")
+#: Input conventions: ours (log gammas; optionally also log10 beta1) and PROVABGS's
+#: pretrained NMF emulator (linear gammas, dust inside the network).
+INPUT_MODES = ("warped", "warped_logbeta1", "provabgs")
 INPUT_NAMES = {
     "warped": ("u1", "u2", "u3", "log_gamma1", "log_gamma2", "tau_bc", "t_age"),
+    "warped_logbeta1": ("u1", "u2", "u3", "log_gamma1", "log_gamma2", "tau_bc", "t_age",
+                        "log_beta1"),
     "provabgs": ("u1", "u2", "u3", "gamma1", "gamma2", "dust1", "dust2", "dust_index", "t_age"),
 }
+#: Input modes whose networks exclude diffuse dust (applied analytically by the emulator).
+ANALYTIC_DUST_MODES = ("warped", "warped_logbeta1")
+#: Softening of the log10 beta1 input: log10(beta1 + LOG_BETA1_FLOOR).
+LOG_BETA1_FLOOR = 1e-5
+
+
+def extend_warped_inputs(x, mode: str) -> np.ndarray:
+    """Network inputs of ``mode`` from the 7 ``"warped"`` inputs (N, 7).
+
+    ``"warped_logbeta1"`` appends log10(beta1 + 1e-5), beta1 = 1 - u1: ln L of the UV and
+    of the strong absorption lines varies like ln(beta1) as the first NMF component fades
+    (beta1 -> 0), which an MLP of u1 alone fits poorly.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if mode == "warped":
+        return x
+    if mode == "warped_logbeta1":
+        return np.column_stack([x, np.log10(np.clip(1.0 - x[:, 0], 0.0, 1.0) + LOG_BETA1_FLOOR)])
+    raise ValueError(f"input mode {mode!r} is not one of {ANALYTIC_DUST_MODES}")
 
 
 def nmf_inputs(theta, t_age, mode: str = "warped") -> np.ndarray:
     """Network inputs from physical parameters (N, 12) and galaxy ages (N,) in Gyr.
 
     ``"warped"``: (N, 7) [u1, u2, u3, log10 gamma1, log10 gamma2, tau_bc, t_age] (diffuse dust
-    is applied analytically); ``"provabgs"``: (N, 9) [u1, u2, u3, gamma1, gamma2, dust1,
-    dust2, dust_index, t_age].
+    is applied analytically); ``"warped_logbeta1"``: the same plus log10(beta1 + 1e-5),
+    (N, 8); ``"provabgs"``: (N, 9) [u1, u2, u3, gamma1, gamma2, dust1, dust2, dust_index,
+    t_age].
     """
+    if mode not in INPUT_MODES:
+        raise ValueError(f"input mode must be one of {INPUT_MODES}, got {mode!r}")
     theta = np.asarray(theta, dtype=np.float64)
     u = betas_to_u(theta[:, 1:5])
     u[:, 0] = np.maximum(u[:, 0], 1e-8)  # as PROVABGS: u1 clipped at 1e-8
     t_age = np.asarray(t_age, dtype=np.float64)
-    if mode == "warped":
+    if mode in ANALYTIC_DUST_MODES:
         with np.errstate(divide="ignore"):
             gam = np.log10(theta[:, 7:9])
-        return np.column_stack([u, gam, theta[:, 9], t_age])
+        return extend_warped_inputs(np.column_stack([u, gam, theta[:, 9], t_age]), mode)
     return np.column_stack([u, theta[:, 7:9], theta[:, 9:12], t_age])
 
 
@@ -64,9 +90,10 @@ class Emulator:
     ----------
     networks : list of SpeculatorNetwork
         Wavelength bins, in ascending wavelength; their grids are concatenated.
-    input_mode : {"warped", "provabgs"}
-        How the network inputs are formed (see :data:`INPUT_NAMES`); ``"warped"`` networks
-        exclude diffuse dust, which is then applied analytically.
+    input_mode : {"warped", "warped_logbeta1", "provabgs"}
+        How the network inputs are formed (see :data:`INPUT_NAMES`); ``"warped"`` and
+        ``"warped_logbeta1"`` networks exclude diffuse dust, which is then applied
+        analytically.
     burst_model : SEDModel or None
         Supplies the burst SSP (its table must be on the emulator's grid). Without it,
         only galaxies with an effective fburst of 0 can be evaluated.
@@ -96,7 +123,7 @@ class Emulator:
             raise ValueError("the burst model's wavelength grid differs from the emulator's")
         self.info = dict(info or {})
         #: Diffuse dust outside the network (our emulators) or inside it (PROVABGS's).
-        self.analytic_ism_dust = input_mode == "warped"
+        self.analytic_ism_dust = input_mode in ANALYTIC_DUST_MODES
         self.z_range = tuple(self.info.get("z_range", (0.0, cosmology.Z_MAX)))
         self._photometer = Photometer(self.wave, filters=filters,
                                       dz=self.info.get("photometry_dz", 1e-3))
@@ -113,7 +140,7 @@ class Emulator:
             i = int(np.nonzero(bad)[0][0])
             raise ValueError(f"invalid redshift: row {i}: z = {float(z[i])!r} is outside the "
                              f"emulator's trained range [{lo}, {hi}]")
-        if self.input_mode == "warped" and np.any(theta[:, 7:9] <= 0):
+        if self.analytic_ism_dust and np.any(theta[:, 7:9] <= 0):
             i = int(np.nonzero(np.any(theta[:, 7:9] <= 0, axis=1))[0][0])
             raise ValueError(f"invalid parameters: row {i}: gamma1, gamma2 must be > 0 for the "
                              "emulator (it works in log10 gamma)")

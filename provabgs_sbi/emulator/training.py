@@ -24,6 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .core import ANALYTIC_DUST_MODES, extend_warped_inputs
 from .network import SpeculatorNetwork
 from .trainset import make_training_spectra
 
@@ -49,6 +50,12 @@ class EmulatorConfig:
     n_validate : int
         Held-out prior draws (bursts included) for the accuracy metrics in the manifest.
     n_pca : int
+    input_mode : {"warped", "warped_logbeta1"}
+        Network inputs (:data:`~provabgs_sbi.emulator.core.INPUT_NAMES`);
+        ``"warped_logbeta1"`` adds log10(beta1 + 1e-5).
+    small_beta1_fraction : float
+        Fraction of the training and validation spectra drawn with log10 beta1 ~ U(-5, 0)
+        (:func:`~provabgs_sbi.emulator.trainset.draw_nmf_parameters`).
     hidden : tuple of int
         Hidden layer widths.
     phases : tuple of (learning rate, batch size)
@@ -67,6 +74,8 @@ class EmulatorConfig:
     n_train: int = 1_000_000
     n_val: int = 20_000
     n_pca: int = 96
+    input_mode: str = "warped"
+    small_beta1_fraction: float = 0.0
     hidden: tuple = (256, 256, 256, 256)
     phases: tuple = ((1e-3, 512), (5e-4, 1024), (2e-4, 2048), (1e-4, 4096), (5e-5, 8192),
                      (2e-5, 16384))
@@ -83,6 +92,11 @@ class EmulatorConfig:
             raise ValueError(f"z_range must lie in [0, 3], got {self.z_range}")
         if self.n_train < max(self.n_pca, 10) or self.n_val < 10:
             raise ValueError("n_train must exceed n_pca, and n_val must be >= 10")
+        if self.input_mode not in ANALYTIC_DUST_MODES:
+            raise ValueError(f"input_mode must be one of {ANALYTIC_DUST_MODES}, "
+                             f"got {self.input_mode!r}")
+        if not 0.0 <= self.small_beta1_fraction <= 1.0:
+            raise ValueError("small_beta1_fraction must lie in [0, 1]")
         if self.n_pca < 1 or not self.hidden or min(self.hidden) < 1:
             raise ValueError("n_pca and every hidden width must be >= 1")
         if not self.phases or any(lr <= 0 or bs < 1 for lr, bs in self.phases):
@@ -320,12 +334,18 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     work.mkdir(parents=True, exist_ok=True)
     model = SEDModel(config.sps, config=config.sed_config())
     log(f"[1/4] training spectra ({config.n_train:,} + {config.n_val:,}) in {work}")
-    tr = make_training_spectra(work / f"train_{config.n_train}_s{config.seed}.h5", config.n_train,
-                               model, config.seed, config.z_range, progress)
-    va = make_training_spectra(work / f"val_{config.n_val}_s{config.seed + 1}.h5", config.n_val,
-                               model, config.seed + 1_000_003, config.z_range, progress)
+    frac = config.small_beta1_fraction
+    tag = f"_lb{frac:g}" if frac > 0 else ""
+    tr = make_training_spectra(work / f"train_{config.n_train}_s{config.seed}{tag}.h5",
+                               config.n_train, model, config.seed, config.z_range, progress,
+                               small_beta1_fraction=frac)
+    va = make_training_spectra(work / f"val_{config.n_val}_s{config.seed + 1}{tag}.h5",
+                               config.n_val, model, config.seed + 1_000_003, config.z_range,
+                               progress, small_beta1_fraction=frac)
     log(f"[2/4] incremental PCA, {config.n_pca} components")
     pca = fit_pca(tr, va, config.n_pca, progress=progress)
+    pca = dataclasses.replace(pca, train_x=extend_warped_inputs(pca.train_x, config.input_mode),
+                              val_x=extend_warped_inputs(pca.val_x, config.input_mode))
     log(f"      PCA truncation residual on validation spectra: rms ln L {pca.residual_rms:.2e}")
     log("[3/4] MLP training")
     net, history = train_mlp(config, pca, progress=progress, log=log)
@@ -333,7 +353,7 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     meta = {"sps": config.sps, "z_range": list(config.z_range),
             "sed_config": dataclasses.asdict(config.sed_config()), "config": config.to_dict(),
             "training_history": history}
-    emu = Emulator([net], input_mode="warped", burst_model=model, info=meta)
+    emu = Emulator([net], input_mode=config.input_mode, burst_model=model, info=meta)
     log("[4/4] validation on held-out prior draws")
     from .validate import validate_emulator
 
@@ -349,6 +369,12 @@ def _recipe(config: EmulatorConfig) -> str:
     args = (f"--sps {config.sps} --n-train {config.n_train} --n-pca {config.n_pca} "
             f"--hidden {','.join(map(str, config.hidden))} --max-minutes {config.max_minutes:g} "
             f"--seed {config.seed}")
+    if config.input_mode != "warped":
+        args += f" --input-mode {config.input_mode}"
+    if config.small_beta1_fraction > 0:
+        args += f" --small-beta1-fraction {config.small_beta1_fraction:g}"
+    if config.name != config.sps:
+        args += f" --name {config.name}"
     return (f"# Recipe for emulator/{config.name}\n\nRebuilt with\n\n"
             f"```\nprovabgs-sbi emulator train {args}\n```\n\n"
             "Settings not on the command line are the defaults of `EmulatorConfig` "

@@ -4,7 +4,10 @@ Each row is one NMF-only, unit-mass galaxy without diffuse dust (fburst = 0, log
 tau_ISM = 0; diffuse dust is applied analytically by the emulator): the 7 network inputs
 and ln L_lambda per Msun formed on the emulator's wavelength grid, from the direct
 :class:`~provabgs_sbi.sed_model.SEDModel`. Inputs are drawn uniformly over the prior box
-(u1..u3 uniform, so both priors are covered evenly) and z ~ U(z_min, z_max).
+(u1..u3 uniform, so both priors are covered evenly) and z ~ U(z_min, z_max). Optionally a
+fraction of the draws has beta1 = 1 - u1 log-uniform in [1e-5, 1] instead: the default
+(flat Dirichlet) prior puts 27% of its galaxies at beta1 < 0.1, where the spectrum changes
+fastest, but uniform u1 puts only 10% there.
 
 Chunk k is drawn from ``numpy.random.default_rng([seed, k])``, so an interrupted run
 continues where it stopped and produces exactly the rows an uninterrupted run would.
@@ -25,20 +28,35 @@ from .core import nmf_inputs
 CHUNK = 5000
 
 
-def draw_nmf_parameters(n: int, rng, z_range) -> tuple[np.ndarray, np.ndarray]:
+#: Range of log10 beta1 of the extra draws at small beta1.
+LOG_BETA1_RANGE = (-5.0, 0.0)
+
+
+def draw_nmf_parameters(n: int, rng, z_range, small_beta1_fraction: float = 0.0
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """Physical parameters (n, 12) of unit-mass, burst-free, ISM-dust-free galaxies and
-    redshifts (n,)."""
+    redshifts (n,).
+
+    ``small_beta1_fraction`` of the rows (each row independently) get log10 beta1 ~
+    U(-5, 0) instead of u1 ~ U(0, 1). With 0 no extra random numbers are drawn, so files
+    made before this option existed are reproduced exactly.
+    """
+    if not 0.0 <= small_beta1_fraction <= 1.0:
+        raise ValueError(f"small_beta1_fraction must lie in [0, 1], got {small_beta1_fraction}")
     w = rng.uniform(LOW, HIGH, size=(n, len(LOW)))
     w[:, 0] = 0.0          # log M = 0: per Msun formed
     w[:, 4] = 0.0          # fburst = 0: the NMF part only
     w[:, 9] = 0.0          # tau_ISM = 0: diffuse dust is analytic (n_dust then irrelevant)
     w[:, 10] = 0.0
     z = rng.uniform(z_range[0], z_range[1], size=n)
+    if small_beta1_fraction > 0:
+        pick = rng.random(n) < small_beta1_fraction
+        w[pick, 1] = 1.0 - 10.0 ** rng.uniform(*LOG_BETA1_RANGE, size=int(pick.sum()))
     return from_warped(w), z
 
 
 def make_training_spectra(path, n: int, model, seed: int, z_range, progress: bool = True,
-                          chunk: int = CHUNK) -> Path:
+                          chunk: int = CHUNK, small_beta1_fraction: float = 0.0) -> Path:
     """Create or resume ``path`` with ``n`` rows (``inputs`` (n, 9), ``ln_lum`` (n, n_wave)).
 
     Parameters
@@ -48,6 +66,8 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
     seed : int
         Base seed; chunk k uses ``default_rng([seed, k])``.
     z_range : (float, float)
+    small_beta1_fraction : float
+        See :func:`draw_nmf_parameters`.
 
     Raises
     ------
@@ -58,6 +78,8 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
     settings = {"n": int(n), "seed": int(seed), "z_range": [float(z_range[0]), float(z_range[1])],
                 "chunk": int(chunk), "ssp_table_hash": model.ssp_hash, "n_wave": len(model.wave),
                 "layout": "nmf, no ism dust, 7 inputs"}
+    if small_beta1_fraction > 0:      # absent for 0, so older files still resume
+        settings["small_beta1_fraction"] = float(small_beta1_fraction)
     mode = "r+" if path.exists() else "w"
     with h5py.File(path, mode) as fh:
         if mode == "w":
@@ -81,7 +103,7 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
             k = s // chunk
             m = min(chunk, n - s)
             rng = np.random.default_rng([seed, k])
-            theta, z = draw_nmf_parameters(m, rng, z_range)
+            theta, z = draw_nmf_parameters(m, rng, z_range, small_beta1_fraction)
             _, lum = model.spectrum(theta, z)
             fh["inputs"][s:s + m] = nmf_inputs(theta, cosmology.age_gyr(z), "warped")
             fh["ln_lum"][s:s + m] = np.log(lum).astype(np.float32)
