@@ -258,7 +258,8 @@ def cmd_validate(args) -> int:
     res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,
                              seed=args.seed, n_mcmc_test=args.mcmc_test,
                              n_mcmc_real=args.mcmc_real, real_catalog=real,
-                             mcmc_kwargs=mcmc_kwargs, test_path=args.test_set)
+                             mcmc_kwargs=mcmc_kwargs, test_path=args.test_set,
+                             allow_other_emulator=args.other_emulator)
     _print_validation(res)
     print(f"wrote {args.out}/validation.json and PNGs")
     return 0
@@ -318,8 +319,9 @@ def cmd_figures(args) -> int:
         med[ok] = np.median(post.sample(real_x[ok], 200, seed=args.seed, strict=False), axis=1)
     plot_training_vs_real(theta, x, med, real_x, out / "fig1_training_vs_sdss.png")
     print(f"wrote {out / 'fig1_training_vs_sdss.png'}")
-    # Figures 2-4 and the ANPE-MCMC comparison.
+    # Figures 2-4 and the ANPE-MCMC comparison, on fresh test galaxies of the flow's emulator.
     args.n_samples = 1000
+    args.test_set, args.other_emulator = None, False
     return cmd_validate(args)
 
 
@@ -495,6 +497,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-set", metavar="FILE",
                    help="validate on the first --n-test galaxies of this held-out training-set "
                         "file (e.g. the recipe's) instead of drawing new ones")
+    p.add_argument("--other-emulator", action="store_true",
+                   help="accept an --emulator (or --test-set file) other than the one the "
+                        "flow's training set was made with: its galaxies then test the flow on "
+                        "another simulator (emulator systematics), not its calibration")
     _add_mcmc_validation_args(p)
     p.set_defaults(func=cmd_validate)
 

@@ -190,6 +190,24 @@ def check_held_out(path, settings: dict, training_settings) -> None:
                          f"used ({seeds}): its galaxies are not held out")
 
 
+def check_emulator(emulator_id: str, training_settings, what: str) -> None:
+    """Raise ValueError if ``emulator_id`` (an emulator manifest's SHA-256) is not the
+    emulator that ``training_settings`` (training-set files' settings) were made with.
+
+    Galaxies from another emulator are draws from another simulator, so a calibration test
+    with them is not a test of the flow. Ids that are not recorded ("" on either side, e.g.
+    an emulator built in memory) are not checked.
+    """
+    known = {s.get("emulator") or "" for s in training_settings} - {""}
+    if emulator_id and known and emulator_id not in known:
+        raise ValueError(
+            f"{what} is not the emulator the posterior's training set was made with "
+            f"(manifest SHA-256 {emulator_id[:12]}... against {sorted(k[:12] for k in known)}): "
+            "its galaxies would not be drawn like the training set. Use the flow's own "
+            "emulator, or allow another one explicitly (allow_other_emulator=True, "
+            "validate --other-emulator) to measure emulator systematics")
+
+
 def load_training_sets(paths):
     """Several complete training-set files made alike but for their seed and size, joined.
 

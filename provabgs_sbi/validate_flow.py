@@ -43,15 +43,18 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
     work = Path(work_dir) if work_dir else cache_dir() / "validation"
     cfg = TrainingSetConfig(n=n_test, seed=10_000 + seed, prior=post.prior.kind,
                             z_range=tuple(post.z_range), chunk=max(5000, 3 * n_test))
-    path = make_training_set(work / f"test_{post.prior.kind}_{n_test}_s{seed}.h5", cfg, emulator,
-                             progress=progress)
+    emulator_id = getattr(emulator, "manifest_sha256", None) or ""
+    tag = f"_e{emulator_id[:12]}" if emulator_id else ""     # one cached file per emulator
+    path = make_training_set(work / f"test_{post.prior.kind}_{n_test}_s{seed}{tag}.h5", cfg,
+                             emulator, emulator_id=emulator_id, progress=progress)
     return path, cfg
 
 
-def _held_out_set(post, test_path, n_test: int):
-    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``,
-    as :func:`~provabgs_sbi.training_set.load_training_set` returns them."""
-    from .training_set import check_held_out, load_training_set
+def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = False):
+    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``
+    (and, unless allowed otherwise, made with its training set's emulator), as
+    :func:`~provabgs_sbi.training_set.load_training_set` returns them."""
+    from .training_set import check_emulator, check_held_out, load_training_set
 
     theta, warped, x, settings = load_training_set(test_path)
     cfg = settings["config"]
@@ -60,6 +63,9 @@ def _held_out_set(post, test_path, n_test: int):
                          f"{cfg['z_range']}; the posterior was trained with "
                          f"{post.prior.kind!r} and {list(post.z_range)}")
     check_held_out(test_path, settings, post.training_set_settings())
+    if not allow_other_emulator:
+        check_emulator(settings.get("emulator", ""), post.training_set_settings(),
+                       f"the emulator of {test_path}")
     if len(x) < n_test:
         raise ValueError(f"{test_path} holds {len(x)} galaxies, fewer than n_test={n_test}")
     return theta[:n_test], warped[:n_test], x[:n_test], settings
@@ -69,7 +75,8 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
                        seed: int = 0, work_dir=None, progress: bool = True,
                        n_mcmc_test: int = 0, n_mcmc_real: int = 0, real_catalog=None,
                        mcmc_kwargs: dict | None = None,
-                       importance_kwargs: dict | None = None, test_path=None) -> dict:
+                       importance_kwargs: dict | None = None, test_path=None,
+                       allow_other_emulator: bool = False) -> dict:
     """Run the calibration checks and write ``validation.json`` and PNGs into ``out_dir``.
 
     Parameters
@@ -98,6 +105,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         recipe's held-out set) instead of drawing new ones. It must be drawn like the
         posterior's training set (same prior and redshift range) with a seed no training
         set of the posterior used.
+    allow_other_emulator : bool
+        By default ``emulator`` (and a ``test_path`` file's emulator) must be the one the
+        posterior's training set was made with, when both are recorded. With True another
+        one is accepted: the test galaxies then come from it, which measures how the
+        posterior fares on a different simulator (emulator systematics), not calibration.
     importance_kwargs : dict, optional
         Settings of the importance sampling of the same galaxies
         (:func:`provabgs_sbi.importance.importance_sample`: ``target_ess``, ``batch``,
@@ -109,11 +121,14 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         What ``validation.json`` holds.
     """
     from .paths import cache_dir
-    from .training_set import load_training_set
+    from .training_set import check_emulator, load_training_set
     from .validation import (ValidationConfig, binomial_band, pp_curve, sbc_histogram,
                              sbc_ranks, summary, tarp)
     from .validation_plots import plot_pp, plot_sbc, plot_tarp
 
+    emulator_id = getattr(emulator, "manifest_sha256", None) or ""
+    if not allow_other_emulator:
+        check_emulator(emulator_id, post.training_set_settings(), "the emulator given")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if test_path is None:
@@ -121,7 +136,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         theta, warped, x, settings = load_training_set(path)
     else:
         path = Path(test_path)
-        theta, warped, x, settings = _held_out_set(post, path, n_test)
+        theta, warped, x, settings = _held_out_set(post, path, n_test, allow_other_emulator)
     samples = post.sample(x, n_samples, seed=seed)
     model = emulator.burst_model
     z = x[:, 10]
@@ -133,7 +148,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     names = list(PARAM_NAMES) + list(DERIVED)
     vcfg = ValidationConfig(pp_level=0.99, seed=seed)
     res = summary(all_s, all_t, names=names, config=vcfg)
-    res["test_set"] = {"file": str(path), "config": settings["config"]}
+    res["test_set"] = {"file": str(path), "config": settings["config"],
+                       "emulator": settings.get("emulator", "")}
+    res["emulator"] = {"manifest_sha256": emulator_id,
+                       "training_set_emulators": sorted({s.get("emulator") or "" for s in
+                                                         post.training_set_settings()})}
     ranks = sbc_ranks(all_s, all_t)
     pp = pp_curve(ranks, n_samples, level=vcfg.pp_level)
     plot_pp(pp, out_dir / "fig3_pp.png", names=names,

@@ -283,6 +283,43 @@ def test_validate_on_a_given_held_out_file(trained, shifted_emulator, tmp_path):
                            progress=False, test_path=tmp / "test.h5")
 
 
+def test_validate_refuses_another_emulator_unless_allowed(trained, shifted_emulator, tmp_path):
+    """Test galaxies must come from the emulator the training set was made with (when both
+    record it): another one is refused, for drawn and for given test sets, unless allowed."""
+    import copy
+
+    from provabgs_sbi.training_set import check_emulator
+    from provabgs_sbi.validate_flow import validate_posterior
+
+    post, _, tmp = trained
+    ours, other = "a" * 64, "b" * 64
+    post = copy.copy(post)
+    post.info = {**post.info, "training_set": {**post.training_set_settings()[0],
+                                               "emulator": ours}}
+    emu = copy.copy(shifted_emulator)
+    emu.manifest_sha256 = other
+    with pytest.raises(ValueError, match="not the emulator the posterior's training set"):
+        validate_posterior(post, emu, tmp_path / "a", n_test=50, n_samples=20, progress=False)
+    emu.manifest_sha256 = ours
+    # test.h5 records no emulator id: not checked; one that records another is refused.
+    res = validate_posterior(post, emu, tmp_path / "b", n_test=50, n_samples=20,
+                             progress=False, test_path=tmp / "test.h5")
+    assert res["emulator"] == {"manifest_sha256": ours, "training_set_emulators": [ours]}
+    other_file = {"config": {"seed": 5}, "emulator": other}
+    with pytest.raises(ValueError, match="emulator of x.h5"):
+        check_emulator(other_file["emulator"], post.training_set_settings(), "the emulator of x.h5")
+    emu.manifest_sha256 = other
+    res = validate_posterior(post, emu, tmp_path / "c", n_test=50, n_samples=20,
+                             progress=False, test_path=tmp / "test.h5", allow_other_emulator=True)
+    assert res["emulator"]["manifest_sha256"] == other
+    # Drawn test sets are cached per emulator.
+    validate_posterior(post, emu, tmp_path / "d", n_test=40, n_samples=20, progress=False,
+                       work_dir=tmp_path / "work", allow_other_emulator=True)
+    assert (tmp_path / "work" / f"test_default_40_s0_e{other[:12]}.h5").exists()
+    check_emulator("", post.training_set_settings(), "unrecorded")        # not checked
+    check_emulator(other, [{"emulator": ""}], "unrecorded")
+
+
 def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
     from provabgs_sbi.cli import main
 

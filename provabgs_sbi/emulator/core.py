@@ -129,6 +129,9 @@ class Emulator:
                                       dz=self.info.get("photometry_dz", 1e-3))
         self._dust = DiffuseDust(self.wave)
         self._tf = None
+        #: SHA-256 of the manifest it was loaded from (None when not loaded from a folder):
+        #: what training-set files record as their emulator.
+        self.manifest_sha256 = None
 
     # -------------------------------------------------------------- inputs
     def _check(self, theta, z, allow_zero=True):
@@ -275,6 +278,7 @@ class Emulator:
             trained on.
         """
         from ..artifacts import read_manifest
+        from ..fetch import sha256_file
         from ..sed_model import SEDConfig, SEDModel
 
         folder = Path(folder)
@@ -294,7 +298,9 @@ class Emulator:
                     f"SSP table mismatch: the emulator in {folder} was trained on the table with "
                     f"content hash {want[:16]}..., but {meta['sps']!r} gives {burst.ssp_hash[:16]}...; "
                     "rebuild the table it was trained on or retrain the emulator")
-        return cls(networks, input_mode=meta["input_mode"], burst_model=burst, info=meta)
+        emu = cls(networks, input_mode=meta["input_mode"], burst_model=burst, info=meta)
+        emu.manifest_sha256 = sha256_file(folder / "manifest.json")
+        return emu
 
     @classmethod
     def from_speculator_npz(cls, paths, burst_model=None) -> "Emulator":
