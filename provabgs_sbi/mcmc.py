@@ -918,7 +918,19 @@ def _model_description(model) -> dict:
                                                           "ssp_hash", None)
     if ssp_hash:
         desc["ssp_hash"] = str(ssp_hash)
+    manifest = getattr(model, "manifest_sha256", None)      # tells apart emulators of one table
+    if manifest:
+        desc["manifest_sha256"] = str(manifest)
     return desc
+
+
+def _same_settings(stored: dict, wanted: dict) -> bool:
+    """Whether a results file's settings are these. Files written before the emulator's
+    manifest SHA-256 was recorded (when one bc03 emulator existed) keep resuming."""
+    if "manifest_sha256" not in stored.get("model", {}):
+        wanted = {**wanted, "model": {k: v for k, v in wanted.get("model", {}).items()
+                                      if k != "manifest_sha256"}}
+    return stored == wanted
 
 
 def _open_catalog(catalog_or_path):
@@ -1061,7 +1073,7 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
     with h5py.File(out, "a") as fh:
         if fh.attrs.get("kind") != "provabgs_sbi.mcmc":
             raise ValueError(f"{out} is not a provabgs_sbi MCMC results file")
-        if json.loads(fh.attrs["settings"]) != json.loads(settings_json):
+        if not _same_settings(json.loads(fh.attrs["settings"]), json.loads(settings_json)):
             raise ValueError(f"{out} was written with other settings ({fh.attrs['settings']}); "
                              f"these are {settings_json}. Use another output file.")
         for name in [k for k in fh.keys() if k.startswith(_TMP_PREFIX)]:

@@ -165,8 +165,10 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
 
     if n_mcmc_test > 0 or n_mcmc_real > 0:
         work = Path(work_dir) if work_dir else cache_dir() / "validation"
+        own = {s.get("emulator") or "" for s in post.training_set_settings()}
+        tag = f"_e{emulator_id[:12]}" if emulator_id and emulator_id not in own else ""
         res["mcmc"] = _mcmc_comparison(post, emulator, x, theta, out_dir,
-                                       work / f"mcmc_s{seed}", n_mcmc_test, n_mcmc_real,
+                                       work / f"mcmc_s{seed}{tag}", n_mcmc_test, n_mcmc_real,
                                        real_catalog, seed, progress, mcmc_kwargs or {},
                                        importance_kwargs or {})
     (out_dir / "validation.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -6,6 +6,7 @@ photometry costs microseconds; the SED-model runs are kept short (a few hundred
 iterations on the fake table)."""
 from __future__ import annotations
 
+import json
 import random
 
 import h5py
@@ -454,6 +455,24 @@ def test_run_mcmc_catalog_writes_and_resumes(tmp_path):
     # Other settings are refused rather than mixed into the same file.
     with pytest.raises(ValueError, match="other settings"):
         mcmc.run_mcmc_catalog(cat, [0], toy, out, **{**CAT_KW, "n_steps": 31})
+
+
+def test_run_mcmc_catalog_tells_emulators_apart(tmp_path):
+    """Two emulators of one SSP table differ only in their manifest: a results file of one
+    is not resumed with the other. A file from before the manifest was recorded resumes."""
+    cat = toy_catalog()
+    out = tmp_path / "mcmc.h5"
+    toy = LinearToy()
+    toy.manifest_sha256 = "a" * 64
+    mcmc.run_mcmc_catalog(cat, [0], toy, out, **CAT_KW)
+    toy.manifest_sha256 = "b" * 64
+    with pytest.raises(ValueError, match="other settings"):
+        mcmc.run_mcmc_catalog(cat, [0], toy, out, **CAT_KW)
+    with h5py.File(out, "a") as fh:             # as written before the manifest was recorded
+        settings = json.loads(fh.attrs["settings"])
+        del settings["model"]["manifest_sha256"]
+        fh.attrs["settings"] = json.dumps(settings)
+    assert mcmc.run_mcmc_catalog(cat, [0], toy, out, **CAT_KW)["skipped"] == [0]
 
 
 def test_run_mcmc_catalog_cleans_interrupted_write(tmp_path):
