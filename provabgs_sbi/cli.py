@@ -108,14 +108,13 @@ def cmd_data_fetch(args) -> int:
 
 def cmd_trainset_make(args) -> int:
     from .emulator import Emulator
-    from .fetch import sha256_file
     from .training_set import TrainingSetConfig, make_training_set
 
     emu = Emulator.load(args.emulator)
     cfg = TrainingSetConfig(n=args.n, seed=args.seed, prior=args.prior,
                             z_range=(args.z_min, args.z_max), chunk=args.chunk)
     path = make_training_set(args.out, cfg, emu,
-                             emulator_id=sha256_file(f"{args.emulator}/manifest.json"),
+                             emulator_id=emu.manifest_sha256,
                              backend=args.backend)
     print(f"wrote {path}")
     return 0

@@ -43,11 +43,16 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
     work = Path(work_dir) if work_dir else cache_dir() / "validation"
     cfg = TrainingSetConfig(n=n_test, seed=10_000 + seed, prior=post.prior.kind,
                             z_range=tuple(post.z_range), chunk=max(5000, 3 * n_test))
-    emulator_id = getattr(emulator, "manifest_sha256", None) or ""
+    emulator_id = _emulator_id(emulator)
     tag = f"_e{emulator_id[:12]}" if emulator_id else ""     # one cached file per emulator
     path = make_training_set(work / f"test_{post.prior.kind}_{n_test}_s{seed}{tag}.h5", cfg,
                              emulator, emulator_id=emulator_id, progress=progress)
     return path, cfg
+
+
+def _emulator_id(emulator) -> str:
+    """The manifest SHA-256 an emulator was loaded with ("" when it has none)."""
+    return getattr(emulator, "manifest_sha256", None) or ""
 
 
 def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = False):
@@ -126,7 +131,8 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
                              sbc_ranks, summary, tarp)
     from .validation_plots import plot_pp, plot_sbc, plot_tarp
 
-    emulator_id = getattr(emulator, "manifest_sha256", None) or ""
+    emulator_id = _emulator_id(emulator)
+    own_emulators = sorted({s.get("emulator") or "" for s in post.training_set_settings()})
     if not allow_other_emulator:
         check_emulator(emulator_id, post.training_set_settings(), "the emulator given")
     out_dir = Path(out_dir)
@@ -150,9 +156,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     res = summary(all_s, all_t, names=names, config=vcfg)
     res["test_set"] = {"file": str(path), "config": settings["config"],
                        "emulator": settings.get("emulator", "")}
-    res["emulator"] = {"manifest_sha256": emulator_id,
-                       "training_set_emulators": sorted({s.get("emulator") or "" for s in
-                                                         post.training_set_settings()})}
+    res["emulator"] = {"manifest_sha256": emulator_id, "training_set_emulators": own_emulators}
     ranks = sbc_ranks(all_s, all_t)
     pp = pp_curve(ranks, n_samples, level=vcfg.pp_level)
     plot_pp(pp, out_dir / "fig3_pp.png", names=names,
@@ -165,8 +169,9 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
 
     if n_mcmc_test > 0 or n_mcmc_real > 0:
         work = Path(work_dir) if work_dir else cache_dir() / "validation"
-        own = {s.get("emulator") or "" for s in post.training_set_settings()}
-        tag = f"_e{emulator_id[:12]}" if emulator_id and emulator_id not in own else ""
+        # Another emulator's runs go elsewhere: files from before MCMC files recorded the
+        # emulator would otherwise resume with it.
+        tag = f"_e{emulator_id[:12]}" if emulator_id and emulator_id not in own_emulators else ""
         res["mcmc"] = _mcmc_comparison(post, emulator, x, theta, out_dir,
                                        work / f"mcmc_s{seed}{tag}", n_mcmc_test, n_mcmc_real,
                                        real_catalog, seed, progress, mcmc_kwargs or {},
