@@ -1,6 +1,6 @@
 """Posterior sampling speed: the committed default flow against a sedflow-paper MAF.
 
-Usage: python benchmarks/bench_posterior.py [--flow flows/bc03] [--repeats 5]
+Usage: python benchmarks/bench_posterior.py [--flow FOLDER] [--repeats 5]   (default: the default posterior)
        [--n-gal 1000] [--n-gal-paper 100]
 
 Side by side in one run, on real x vectors (the first valid galaxies of the SDSS sample):
@@ -27,6 +27,7 @@ from _timing import timed
 from provabgs_sbi import Posterior
 from provabgs_sbi.catalog import load_sdss_sample
 from provabgs_sbi.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.paths import DEFAULT_FLOW
 
 
 def first_member(post: Posterior):
@@ -44,7 +45,7 @@ def paper_posterior(post: Posterior) -> Posterior:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--flow", default="flows/bc03")
+    ap.add_argument("--flow", default=str(DEFAULT_FLOW))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--n-gal", type=int, default=1000)
     ap.add_argument("--n-gal-paper", type=int, default=100)

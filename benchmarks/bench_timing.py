@@ -29,18 +29,20 @@ from provabgs_sbi import Posterior, Prior
 from provabgs_sbi.emulator import Emulator
 from provabgs_sbi.importance import importance_sample
 from provabgs_sbi.mcmc import run_mcmc, sampling_model
+from provabgs_sbi.paths import DEFAULT_FLOW
 from provabgs_sbi.photometry import nanomaggies_to_mag
+from provabgs_sbi.posterior import emulator_of
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--flow", default="flows/bc03")
-    ap.add_argument("--emulator", default="emulator/bc03")
+    ap.add_argument("--flow", default=str(DEFAULT_FLOW))
+    ap.add_argument("--emulator", help="default: the flow's own emulator")
     ap.add_argument("--mcmc-steps", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
 
-    emu = Emulator.load(args.emulator)
+    emu = Emulator.load(args.emulator or emulator_of(args.flow))
     post = Posterior.load(args.flow)
     model = emu.burst_model.__class__(emu.info["sps"])      # the direct model, default grid
     theta = Prior().sample(15, seed=1)

@@ -13,7 +13,8 @@ from .training_set import check_held_out, load_training_set, load_training_sets,
 
 def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
                     test_path=None, n_test_samples: int = 1000, progress: bool = True,
-                    inputs=None, recipe=None, log=print, init=None) -> tuple[Posterior, dict]:
+                    inputs=None, recipe=None, log=print, init=None,
+                    init_training_sets=None) -> tuple[Posterior, dict]:
     """Fit the conditional flow on a training set and save ``flows/<configuration>``.
 
     Parameters
@@ -33,6 +34,10 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     init : ConditionalFlow, optional
         Fine-tune this trained flow instead of starting from random weights (see
         :meth:`ConditionalFlow.fit`); its weights' hash goes into the manifest's inputs.
+    init_training_sets : list of dict, optional
+        Settings of the training sets ``init`` was fitted to (and those it started from),
+        recorded as ``info["init_training_sets"]``: galaxies of those seeds are not held out
+        from the fine-tuned flow either (:meth:`Posterior.seen_training_set_settings`).
     """
     from .flows import ConditionalFlow, FlowConfig
 
@@ -53,6 +58,8 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     info = {"training_set": settings[0], "n_train": int(len(x))}
     if len(settings) > 1:
         info["training_sets"] = settings
+    if init_training_sets:
+        info["init_training_sets"] = list(init_training_sets)
     post = Posterior(flow, prior, cfg["z_range"], np.column_stack([mags.min(0), mags.max(0)]),
                      noise=default_noise_model(), info=info)
     inputs = dict(inputs or {})
@@ -61,6 +68,8 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     metrics = {"best_val_loss": float(flow.best_val_loss), "best_epoch": int(flow.best_epoch),
                "epochs": len(flow.history)}
     if test_path is not None:
+        check_held_out(test_path, load_training_set(test_path)[3],
+                       post.seen_training_set_settings())
         metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
         log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
     post.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
@@ -110,15 +119,20 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
                              f"{folders[0]} (prior, redshift range, emulator, noise model)")
     if test_path is not None:
         test = load_training_set(test_path)
-        check_held_out(test_path, test[3], [s for member_sets in sets for s in member_sets])
+        check_held_out(test_path, test[3], [s for p in posts for s in p.seen_training_set_settings()])
     # Flag galaxies outside any member's training magnitudes.
     ranges = np.array([p.mag_range for p in posts])
     mag_range = np.column_stack([ranges[:, :, 0].max(axis=0), ranges[:, :, 1].min(axis=0)])
     flows = [m for p in posts for m in getattr(p.flow, "members", [p.flow])]
-    info = {**first.info, "members": [str(f) for f in folders]}
+    info = {k: v for k, v in first.info.items() if k != "init_training_sets"}
+    info["members"] = [str(f) for f in folders]
     if any(len(member_sets) > 1 or member_sets != sets[0] for member_sets in sets):
         info["member_training_sets"] = sets
         info["member_n_train"] = [int(p.info["n_train"]) for p in posts]
+    inits = [[s for s in p.seen_training_set_settings() if s not in own]
+             for p, own in zip(posts, sets)]
+    if any(inits):
+        info["member_init_training_sets"] = inits
     post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, mag_range,
                      noise=first.noise, info=info)
     metrics = {"members": [p.manifest.get("metrics", {}) for p in posts]}

@@ -87,3 +87,35 @@ def read_manifest(folder, verify: bool = True) -> dict:
                 raise ValueError(f"{f}: SHA-256 {got[:12]}... does not match the manifest "
                                  f"({digest[:12]}...); the artifact was modified or corrupted")
     return manifest
+
+
+def find_emulator(emulator_id: str, root=None) -> Path:
+    """The committed emulator folder whose ``manifest.json`` has SHA-256 ``emulator_id``.
+
+    A posterior records the emulator its training set was made with by that id, so the
+    commands that need a posterior's emulator (the posterior predictive check, validation,
+    the MCMC baseline) find it here rather than trusting a separate ``--emulator`` default.
+
+    Parameters
+    ----------
+    emulator_id : str
+        Manifest SHA-256 (64 hex digits).
+    root : path-like, optional
+        Folder of emulator folders (default ``<repo>/emulator``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No folder under ``root`` has that manifest; names the ones there are.
+    """
+    from .paths import EMULATOR_ROOT
+
+    root = Path(root) if root is not None else EMULATOR_ROOT
+    found = []
+    for manifest in sorted(root.glob(f"*/{MANIFEST}")):
+        if sha256_file(manifest) == emulator_id:
+            return manifest.parent
+        found.append(manifest.parent.name)
+    raise FileNotFoundError(
+        f"no emulator folder under {root} has manifest SHA-256 {emulator_id[:12]}... "
+        f"(there are: {', '.join(found) or 'none'}); pass the posterior's emulator explicitly")

@@ -16,6 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from .parameters import PARAM_NAMES
+from .paths import DEFAULT_FLOW
+
+
+def _emulator_of(emulator, flow=DEFAULT_FLOW):
+    """``emulator`` if given, else the committed emulator folder that ``flow``'s training
+    set was made with (a flow and the emulator it learned are a pair)."""
+    if emulator:
+        return emulator
+    from .posterior import emulator_of
+
+    return emulator_of(flow)
 
 
 def _parse_theta(text: str) -> np.ndarray:
@@ -88,7 +99,7 @@ def cmd_emulator_validate(args) -> int:
     from .emulator import Emulator
     from .emulator.validate import validate_emulator
 
-    emu = Emulator.load(args.path)
+    emu = Emulator.load(_emulator_of(args.path))
     metrics = validate_emulator(emu, emu.burst_model, n=args.n, seed=args.seed, plot=args.plot)
     print(json.dumps(metrics, indent=2))
     if args.plot:
@@ -110,7 +121,7 @@ def cmd_trainset_make(args) -> int:
     from .emulator import Emulator
     from .training_set import TrainingSetConfig, make_training_set
 
-    emu = Emulator.load(args.emulator)
+    emu = Emulator.load(_emulator_of(args.emulator))
     cfg = TrainingSetConfig(n=args.n, seed=args.seed, prior=args.prior,
                             z_range=(args.z_min, args.z_max), chunk=args.chunk)
     path = make_training_set(args.out, cfg, emu,
@@ -132,28 +143,44 @@ def cmd_flow_train(args) -> int:
     recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
               "\n```\n\nThe training set was made with the command recorded in "
               "posterior.json (`training_set`).\n")
-    init = _load_init_flow(args.init) if args.init else None
+    init, init_sets = _load_init_flow(args.init) if args.init else (None, None)
     _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
                                  checkpoint_dir=args.checkpoint_dir, recipe=recipe,
-                                 inputs={"emulator": args.emulator_id or ""}, init=init)
+                                 inputs={"emulator": args.emulator_id or ""}, init=init,
+                                 init_training_sets=init_sets)
     print(json.dumps(metrics, indent=2))
     return 0
 
 
 def _load_init_flow(path):
-    """The single flow to fine-tune: a saved ConditionalFlow folder (e.g. a mixture's
-    ``flow/member_0``) or a posterior folder holding one flow."""
+    """The single flow to fine-tune, a saved ConditionalFlow folder (e.g. a mixture's
+    ``flow/member_0``) or a posterior folder holding one flow, and the settings of the
+    training sets it was fitted to (None when they are not recorded beside it)."""
     from .flows import ConditionalFlow
     from .posterior import Posterior
 
-    if (Path(path) / "weights.npz").exists():
-        return ConditionalFlow.load(path)
-    flow = Posterior.load(path).flow
-    if not isinstance(flow, ConditionalFlow):
-        members = ", ".join(f"{path}/flow/member_{i}" for i in range(len(flow.members)))
+    path = Path(path)
+    if (path / "weights.npz").exists():
+        flow = ConditionalFlow.load(path)
+        if path.name == "flow" and (path.parent / "posterior.json").exists():
+            return flow, Posterior.load(path.parent).seen_training_set_settings()
+        folder = path.parent.parent            # <posterior>/flow/member_<i>
+        if (path.parent.name != "flow" or not path.name.startswith("member_")
+                or not (folder / "posterior.json").exists()):
+            return flow, None
+        post = Posterior.load(folder)
+        i = int(path.name.split("_")[1])
+        info = post.info
+        own = (info["member_training_sets"][i] if "member_training_sets" in info
+               else post.training_set_settings())
+        inits = info.get("member_init_training_sets", [[]] * (i + 1))[i]
+        return flow, list(own) + list(inits)
+    post = Posterior.load(path)
+    if not isinstance(post.flow, ConditionalFlow):
+        members = ", ".join(f"{path}/flow/member_{i}" for i in range(len(post.flow.members)))
         raise ValueError(f"{path} holds a mixture of flows: pass one member to --init "
                          f"({members})")
-    return flow
+    return post.flow, post.seen_training_set_settings()
 
 
 def cmd_flow_combine(args) -> int:
@@ -180,7 +207,7 @@ def cmd_posterior(args) -> int:
     if not args.no_ppc:
         from .emulator import Emulator
 
-        model = Emulator.load(args.emulator)
+        model = Emulator.load(_emulator_of(args.emulator, args.flow))
     out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model)
     flags = post.flags(cat.to_x())
     print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
@@ -211,7 +238,10 @@ def cmd_mcmc(args) -> int:
     from .emulator import Emulator
     from .mcmc import run_mcmc_catalog
 
-    emu = Emulator.load(args.emulator)
+    pairs_with = DEFAULT_FLOW
+    if args.precondition and (Path(args.precondition) / "posterior.json").exists():
+        pairs_with = args.precondition
+    emu = Emulator.load(_emulator_of(args.emulator, pairs_with))
     model = emu
     if args.direct:
         from .sed_model import SEDModel
@@ -246,7 +276,7 @@ def cmd_validate(args) -> int:
     from .validate_flow import validate_posterior
 
     post = Posterior.load(args.flow)
-    emu = Emulator.load(args.emulator)
+    emu = Emulator.load(_emulator_of(args.emulator, args.flow))
     real = None
     if args.mcmc_real > 0:
         from .catalog import load_sdss_sample
@@ -290,6 +320,11 @@ def _print_validation(res) -> None:
                  else "no reliable importance-sampled posterior"))
 
 
+#: Figure 1's galaxies drawn like the training set: validate_flow.test_set's seed offset
+#: keeps them apart from every training set (seeds < 10,000) and from validate's (seed 0).
+FIGURE1_N, FIGURE1_SEED = 100_000, 1
+
+
 def cmd_figures(args) -> int:
     import h5py
 
@@ -302,10 +337,15 @@ def cmd_figures(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     post = Posterior.load(args.flow)
-    emu = Emulator.load(args.emulator)
+    emu = Emulator.load(_emulator_of(args.emulator, args.flow))
     cat = load_sdss_sample(z_range=tuple(post.z_range))
     # Figure 1: the training set against the real sample (posterior medians of log M*, beta1).
-    theta, _, x, _ = load_training_set(args.trainset)
+    trainset = args.trainset
+    if not trainset:
+        from .validate_flow import test_set
+
+        trainset, _ = test_set(post, emu, n_test=FIGURE1_N, seed=FIGURE1_SEED)
+    theta, _, x, _ = load_training_set(trainset)
     real_x = cat.to_x()
     if args.fit and Path(args.fit).exists():
         with h5py.File(args.fit, "r") as fh:
@@ -334,7 +374,8 @@ def _parse_rows(text, n):
 def cmd_run(args) -> int:
     from .pipeline import run_main_job
 
-    return run_main_job(out=args.out, n_samples=args.n_samples)
+    return run_main_job(out=args.out, n_samples=args.n_samples, flow_dir=args.flow,
+                        emulator_dir=args.emulator)
 
 
 def _add_mcmc_validation_args(p) -> None:
@@ -357,10 +398,8 @@ def _add_mcmc_validation_args(p) -> None:
                         "warped parameters, as the paper (default %(default)s)")
 
 
-def _default_trainset():
-    from .paths import cache_dir
-
-    return cache_dir() / "anpe" / "train_bc03_s0.h5"
+EMULATOR_HELP = ("emulator folder (default: the committed one the posterior's training set "
+                 "was made with)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the main job on the embedded default")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--n-samples", type=int, default=1000, help="posterior samples per galaxy")
+    p.add_argument("--flow", default=str(DEFAULT_FLOW), help="posterior folder (default %(default)s)")
+    p.add_argument("--emulator", help=EMULATOR_HELP)
     p.set_defaults(func=cmd_run)
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)
@@ -400,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", help="where the training spectra go (default: the cache)")
     p.set_defaults(func=cmd_emulator_train)
     p = emu.add_parser("validate", help="accuracy report on held-out prior draws")
-    p.add_argument("path", nargs="?", default="emulator/bc03")
+    p.add_argument("path", nargs="?",
+                   help="emulator folder (default: the default posterior's emulator)")
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--plot", default="emulator_errors.png", help="PNG of the error percentiles")
@@ -417,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ts.add_parser("make", help="prior -> emulator ugriz -> noise; chunked, resumable HDF5")
     p.add_argument("--n", type=int, required=True, help="accepted galaxies wanted")
     p.add_argument("--out", required=True, help="HDF5 file (resumed if it exists)")
-    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("--emulator", help="emulator folder (default: the default posterior's)")
     p.add_argument("--prior", default="default", choices=("default", "sedflow"))
     p.add_argument("--z-min", type=float, default=0.0)
     p.add_argument("--z-max", type=float, default=0.2)
@@ -431,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = fl.add_parser("train", help="fit the conditional flow on a training set")
     p.add_argument("trainset", nargs="+",
                    help="training-set file(s); several (made alike, other seeds) are joined")
-    p.add_argument("--out", default="flows/bc03")
+    p.add_argument("--out", required=True, help="a new posterior folder, e.g. flows/<name>")
     p.add_argument("--preset", default="default")
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -458,13 +500,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("posterior", help="posterior samples for a catalog")
     _add_catalog_args(p)
-    p.add_argument("--flow", default="flows/bc03")
+    p.add_argument("--flow", default=str(DEFAULT_FLOW))
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--out", required=True, help="output HDF5")
     p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k'")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--emulator", default="emulator/bc03",
-                   help="model of the posterior predictive check (chi^2 of the median)")
+    p.add_argument("--emulator", help="model of the posterior predictive check; "
+                                      + EMULATOR_HELP)
     p.add_argument("--no-ppc", action="store_true", help="skip the posterior predictive check")
     p.set_defaults(func=cmd_posterior)
 
@@ -472,7 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog_args(p)
     p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k' (default all)")
     p.add_argument("--out", required=True, help="output HDF5 (resumed if it exists)")
-    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("--emulator", help="emulator folder (default: that of the --precondition "
+                                      "posterior, else of the default posterior)")
     p.add_argument("--direct", action="store_true",
                    help="the direct SED model instead of the emulator (slow; checks the emulator)")
     p.add_argument("--walkers", type=int, default=30)
@@ -487,8 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_mcmc)
 
     p = sub.add_parser("validate", help="calibration of a posterior on fresh test galaxies")
-    p.add_argument("flow", nargs="?", default="flows/bc03")
-    p.add_argument("--emulator", default="emulator/bc03")
+    p.add_argument("flow", nargs="?", default=str(DEFAULT_FLOW))
+    p.add_argument("--emulator", help=EMULATOR_HELP)
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -505,10 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figures", help="SEDflow's figures 1-4 and the ANPE-MCMC comparison")
     p.add_argument("--out", default="docs/figures")
-    p.add_argument("--flow", default="flows/bc03")
-    p.add_argument("--emulator", default="emulator/bc03")
-    p.add_argument("--trainset", default=str(_default_trainset()),
-                   help="the flow's training set (figure 1)")
+    p.add_argument("--flow", default=str(DEFAULT_FLOW))
+    p.add_argument("--emulator", help=EMULATOR_HELP)
+    p.add_argument("--trainset",
+                   help="training-set file for figure 1 (default: 100,000 galaxies drawn like "
+                        "the flow's training set, with a seed no training set uses; cached)")
     p.add_argument("--fit", default="out/sdss_posteriors.h5",
                    help="posterior file of the SDSS sample (figure 1; fitted here if missing)")
     p.add_argument("--n-test", type=int, default=1000)

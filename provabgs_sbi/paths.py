@@ -57,3 +57,10 @@ def cache_dir() -> Path:
         path = Path(base) / "provabgs_sbi"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+#: The committed artifacts: one folder per configuration under each.
+EMULATOR_ROOT = REPO_ROOT / "emulator"
+FLOW_ROOT = REPO_ROOT / "flows"
+#: The posterior of the main job and the default of every command that takes a flow.
+DEFAULT_FLOW = FLOW_ROOT / "bc03_logbeta1"

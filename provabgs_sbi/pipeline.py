@@ -1,7 +1,8 @@
 """The main job behind ``provabgs-sbi run`` (the README's first command).
 
-1. Build (once) and load the bc03 SSP table; load the committed emulator
-   ``emulator/bc03`` and posterior ``flows/bc03`` (their manifests are verified).
+1. Build (once) and load the bc03 SSP table; load the default posterior
+   (:data:`provabgs_sbi.paths.DEFAULT_FLOW`) and the committed emulator its training set
+   was made with (their manifests are verified).
 2. Fetch (once, checksum verified) the 10,000-galaxy SDSS sample shipped in the kcorrect
    5.1.9 wheel.
 3. Fit every galaxy with the amortized posterior (1,000 samples each by default) and
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import REPO_ROOT
+from .paths import DEFAULT_FLOW
 
 
 def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=None) -> int:
@@ -26,13 +27,13 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
     from .emulator import Emulator
     from .fit import fit_catalog
     from .plots import plot_sed, plot_sdss_summary
-    from .posterior import Posterior
+    from .posterior import Posterior, emulator_of
     from .sed_model import SEDModel
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    flow_dir = Path(flow_dir or REPO_ROOT / "flows" / "bc03")
-    emulator_dir = Path(emulator_dir or REPO_ROOT / "emulator" / "bc03")
+    flow_dir = Path(flow_dir or DEFAULT_FLOW)
+    emulator_dir = Path(emulator_dir or emulator_of(flow_dir))
     t0 = time.perf_counter()
     model = SEDModel("bc03")
     emu = Emulator.load(emulator_dir)

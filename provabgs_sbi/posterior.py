@@ -59,6 +59,51 @@ def as_x(data, z_range=None):
     return cat.to_x()
 
 
+def _training_set_settings(info: dict) -> list[dict]:
+    if "member_training_sets" in info:
+        return [s for member in info["member_training_sets"] for s in member]
+    if "training_sets" in info:
+        return list(info["training_sets"])
+    return [info["training_set"]] if info.get("training_set") else []
+
+
+def _emulator_ids(settings) -> list[str]:
+    return sorted({s.get("emulator") or "" for s in settings} - {""})
+
+
+def _find_one_emulator(ids, root=None) -> Path:
+    from .artifacts import find_emulator
+
+    if len(ids) != 1:
+        raise ValueError(f"the posterior's training sets record {len(ids)} emulators "
+                         f"({[i[:12] for i in ids]}); name the emulator explicitly")
+    return find_emulator(ids[0], root)
+
+
+def emulator_of(flow_dir, root=None) -> Path:
+    """The committed emulator folder a posterior folder's training set was made with.
+
+    Reads only ``posterior.json`` (no TensorFlow), so commands can pair a flow with its
+    emulator before loading either.
+
+    Parameters
+    ----------
+    flow_dir : path-like
+        A posterior folder, e.g. ``flows/bc03_logbeta1``.
+    root : path-like, optional
+        Folder of emulator folders (default ``<repo>/emulator``).
+
+    Raises
+    ------
+    ValueError
+        The training sets record no emulator, or several.
+    FileNotFoundError
+        No folder under ``root`` holds it.
+    """
+    meta = json.loads((Path(flow_dir) / "posterior.json").read_text())
+    return _find_one_emulator(_emulator_ids(_training_set_settings(meta)), root)
+
+
 class Posterior:
     """Posterior q(theta | x) for the PROVABGS parameters.
 
@@ -112,12 +157,28 @@ class Posterior:
     def training_set_settings(self) -> list[dict]:
         """Settings of every training-set file behind this posterior (all members of a
         mixture), from ``info``; empty when ``info`` records none."""
-        info = self.info
-        if "member_training_sets" in info:
-            return [s for member in info["member_training_sets"] for s in member]
-        if "training_sets" in info:
-            return list(info["training_sets"])
-        return [info["training_set"]] if info.get("training_set") else []
+        return _training_set_settings(self.info)
+
+    def seen_training_set_settings(self) -> list[dict]:
+        """Settings of every training-set file any of these weights were fitted to: the
+        training sets and, for a flow fine-tuned from another, the training sets of the
+        flow it started from (``info["init_training_sets"]``, per member of a mixture in
+        ``info["member_init_training_sets"]``). Held-out test galaxies must share a seed
+        with none of them."""
+        seen = list(self.training_set_settings()) + list(self.info.get("init_training_sets", []))
+        for member in self.info.get("member_init_training_sets", []):
+            seen += member
+        return seen
+
+    def emulator_ids(self) -> list[str]:
+        """Manifest SHA-256 of the emulator(s) the training sets were made with (sorted;
+        empty when none is recorded)."""
+        return _emulator_ids(self.training_set_settings())
+
+    def emulator_folder(self, root=None) -> Path:
+        """The committed emulator folder this posterior's training set was made with
+        (:func:`emulator_of`)."""
+        return _find_one_emulator(self.emulator_ids(), root)
 
     @staticmethod
     def describe_flags(flags) -> dict:

@@ -67,7 +67,7 @@ def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = Fal
         raise ValueError(f"{test_path} was drawn with prior {cfg['prior']!r} and z range "
                          f"{cfg['z_range']}; the posterior was trained with "
                          f"{post.prior.kind!r} and {list(post.z_range)}")
-    check_held_out(test_path, settings, post.training_set_settings())
+    check_held_out(test_path, settings, post.seen_training_set_settings())
     if not allow_other_emulator:
         check_emulator(settings.get("emulator", ""), post.training_set_settings(),
                        f"the emulator of {test_path}")

@@ -1,18 +1,47 @@
-"""The committed artifacts: emulator/bc03 and flows/bc03, checked by recomputation."""
+"""The committed artifacts (emulators under emulator/, posteriors under flows/), checked by
+recomputation, and how a posterior finds the emulator its training set was made with."""
+import json
+
 import numpy as np
 import pytest
 
 from provabgs_sbi import Emulator, Posterior, Prior
-from provabgs_sbi.paths import REPO_ROOT
+from provabgs_sbi.artifacts import find_emulator
+from provabgs_sbi.fetch import sha256_file
+from provabgs_sbi.paths import DEFAULT_FLOW, EMULATOR_ROOT, FLOW_ROOT
 from provabgs_sbi.photometry import nanomaggies_to_mag
+from provabgs_sbi.posterior import emulator_of
 
-EMU = REPO_ROOT / "emulator" / "bc03"
-FLOW = REPO_ROOT / "flows" / "bc03"
+EMULATORS = sorted(p.parent.name for p in EMULATOR_ROOT.glob("*/manifest.json"))
+FLOWS = sorted(p.parent.name for p in FLOW_ROOT.glob("*/posterior.json"))
 
 
-@pytest.fixture(scope="module")
-def emu():
-    return Emulator.load(EMU)
+def test_the_default_posterior_is_committed():
+    assert DEFAULT_FLOW.parent == FLOW_ROOT and DEFAULT_FLOW.name in FLOWS
+    assert {"bc03", "bc03_logbeta1"} <= set(EMULATORS)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_every_committed_posterior_pairs_with_a_committed_emulator(name):
+    folder = emulator_of(FLOW_ROOT / name)
+    assert folder.parent == EMULATOR_ROOT
+    meta = json.loads((FLOW_ROOT / name / "posterior.json").read_text())
+    recorded = json.dumps(meta)
+    assert sha256_file(folder / "manifest.json") in recorded
+
+
+def test_find_emulator_by_manifest_hash(tmp_path):
+    for name, text in (("a", '{"kind": "emulator", "n": 1}'), ("b", '{"kind": "emulator", "n": 2}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(text)
+    assert find_emulator(sha256_file(tmp_path / "b" / "manifest.json"), tmp_path) == tmp_path / "b"
+    with pytest.raises(FileNotFoundError, match="there are: a, b"):
+        find_emulator("0" * 64, tmp_path)
+
+
+@pytest.fixture(scope="module", params=EMULATORS)
+def emu(request):
+    return Emulator.load(EMULATOR_ROOT / request.param)
 
 
 @pytest.mark.slow
@@ -32,8 +61,10 @@ def test_committed_emulator_accuracy_on_fresh_draws(emu):
     assert dm.max() < 0.05
 
 
-def test_committed_posterior_loads_and_stays_in_support(emu):
-    post = Posterior.load(FLOW)
+@pytest.mark.parametrize("name", FLOWS)
+def test_committed_posterior_loads_and_stays_in_support(name):
+    post = Posterior.load(FLOW_ROOT / name)
+    emu = Emulator.load(post.emulator_folder())
     rng = np.random.default_rng(7)
     theta = Prior(post.prior.kind).sample(20, seed=rng)
     z = rng.uniform(0.02, 0.2, 20)

@@ -399,6 +399,27 @@ def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_e
                  str(tmp_path / "bad"), "--preset", "tiny"]) == 2
     assert "share a seed" in capsys.readouterr().err
 
+    # Fine-tuned on the other file alone, the flow has still seen the first file's galaxies
+    # (through its starting weights): they are not held out from it, nor from a mixture with
+    # it, and fine-tuning a mixture's member carries its member's training sets along.
+    only = tmp_path / "only"
+    assert main(["flow", "train", str(extra), "--out", str(tmp_path / "bad"), "--preset", "tiny",
+                 "--max-epochs", "1", "--init", str(tmp / "flow"), "--test", str(tmp / "train.h5"),
+                 "--checkpoint-dir", str(tmp_path / "ck3")]) == 2
+    assert "not held out" in capsys.readouterr().err
+    assert main(["flow", "train", str(extra), "--out", str(only), "--preset", "tiny",
+                 "--max-epochs", "1", "--init", str(tmp / "flow"),
+                 "--checkpoint-dir", str(tmp_path / "ck3")]) == 0
+    only_post = Posterior.load(only)
+    assert [s["config"]["seed"] for s in only_post.training_set_settings()] == [3]
+    assert [s["config"]["seed"] for s in only_post.seen_training_set_settings()] == [3, 1]
+    assert main(["flow", "combine", str(second), str(only), "--out", str(tmp_path / "m3")]) == 0
+    m3 = Posterior.load(tmp_path / "m3")
+    assert sorted(s["config"]["seed"] for s in m3.seen_training_set_settings()) == [1, 1, 3]
+    from provabgs_sbi.cli import _load_init_flow
+    assert [s["config"]["seed"] for s in _load_init_flow(tmp_path / "m3" / "flow" / "member_1")[1]] \
+        == [3, 1]
+
 
 @pytest.mark.slow
 def test_mcmc_cli_preconditioned_by_a_posterior_folder(trained, fake_emulator, tmp_path, capsys):
