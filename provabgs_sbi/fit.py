@@ -29,6 +29,31 @@ from .ppc import CHI2_POOR_FIT, best_draw_chi2
 DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
 
 
+def summary_percentiles(values: np.ndarray) -> np.ndarray:
+    """16th, 50th and 84th percentiles over axis 1, NaN ignored, infinities respected.
+
+    A derived quantity can be infinite in some draws: log sSFR is -inf when no star formed
+    in the last Gyr. Where the linear interpolation of ``numpy.nanpercentile`` would fall
+    between two infinities (undefined, NaN), the sample value at that rank is taken instead
+    (``method="inverted_cdf"``), so such a percentile is -inf rather than missing.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_gal, n_samples, n_quantities)
+
+    Returns
+    -------
+    ndarray of shape (3, n_gal, n_quantities)
+    """
+    with np.errstate(invalid="ignore"):
+        q = np.nanpercentile(values, [16, 50, 84], axis=1)
+    undefined = np.isnan(q) & np.any(np.isinf(values), axis=1)[None]
+    if np.any(undefined):
+        q[undefined] = np.nanpercentile(values, [16, 50, 84], axis=1,
+                                        method="inverted_cdf")[undefined]
+    return q
+
+
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
                 chunk: int = 200, derived_model=None, progress: bool = True,
                 model=None) -> Path:
@@ -111,7 +136,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
             stats = np.full((3, m, len(names)), np.nan)    # rows with no samples stay NaN
             if np.any(ok):
-                stats[:, ok] = np.nanpercentile(allv[ok], [16, 50, 84], axis=1)
+                stats[:, ok] = summary_percentiles(allv[ok])
             fh["stats"][sl] = np.moveaxis(stats, 0, -1)
             for k in DERIVED:
                 fh[f"derived/{k}"][sl] = der[k].astype(np.float32)

@@ -82,10 +82,13 @@ def plot_training_vs_real(train_theta, train_x, real_theta, real_x, path, n_max:
                 ax.set_ylabel(LABELS[names[i]])
             elif j > 0:
                 ax.set_yticklabels([])
-    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.1, 1.0), frameon=False)
+    # The legend goes into the empty upper triangle: anchored to one panel outside its own
+    # box, tight_layout would squeeze every column to make room for it.
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.suptitle("ANPE training set (blue) and the SDSS sample (red; log M*, beta1: "
                  "posterior medians)", y=0.995)
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(0.95, 0.9), frameon=False)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

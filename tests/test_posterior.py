@@ -449,3 +449,22 @@ def test_mcmc_cli_preconditioned_by_a_posterior_folder(trained, fake_emulator, t
         assert settings["config"]["precondition"] == "flow"
         assert len(settings["precondition"]["weights_sha256"]) == 64
         assert fh["row_0"].attrs["status"] == "ok"
+
+
+def test_summary_percentiles_keep_infinite_draws():
+    """log sSFR is -inf in draws with no star formation in the last Gyr: a percentile that
+    falls among those draws is -inf, not NaN; other columns and NaN-only rows as numpy's."""
+    from provabgs_sbi.fit import summary_percentiles
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(3, 100, 2))
+    v[0, :30, 1] = -np.inf          # 30% of galaxy 0's draws: p16 is -inf, p50 finite
+    v[1, :, 1] = -np.inf            # all of galaxy 1's draws
+    v[2, :10, 0] = np.nan           # missing draws are ignored
+    with np.errstate(all="raise"):
+        q = summary_percentiles(v)
+    assert q.shape == (3, 3, 2)
+    assert q[0, 0, 1] == -np.inf and np.isfinite(q[1, 0, 1]) and np.isfinite(q[2, 0, 1])
+    assert np.all(q[:, 1, 1] == -np.inf)
+    np.testing.assert_allclose(q[:, 2, 0], np.percentile(v[2, 10:, 0], [16, 50, 84]))
+    np.testing.assert_allclose(q[:, 0, 0], np.percentile(v[0, :, 0], [16, 50, 84]))
