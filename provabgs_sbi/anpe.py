@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .posterior import Posterior
+from .posterior import Posterior, _init_training_set_settings
 from .priors import Prior
 from .training_set import check_held_out, load_training_set, load_training_sets, made_alike
 
@@ -68,8 +68,6 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     metrics = {"best_val_loss": float(flow.best_val_loss), "best_epoch": int(flow.best_epoch),
                "epochs": len(flow.history)}
     if test_path is not None:
-        check_held_out(test_path, load_training_set(test_path)[3],
-                       post.seen_training_set_settings())
         metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
         log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
     post.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
@@ -117,9 +115,6 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         if not same:
             raise ValueError(f"{f} was not trained on galaxies drawn like those of "
                              f"{folders[0]} (prior, redshift range, emulator, noise model)")
-    if test_path is not None:
-        test = load_training_set(test_path)
-        check_held_out(test_path, test[3], [s for p in posts for s in p.seen_training_set_settings()])
     # Flag galaxies outside any member's training magnitudes.
     ranges = np.array([p.mag_range for p in posts])
     mag_range = np.column_stack([ranges[:, :, 0].max(axis=0), ranges[:, :, 1].min(axis=0)])
@@ -129,22 +124,22 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
     if any(len(member_sets) > 1 or member_sets != sets[0] for member_sets in sets):
         info["member_training_sets"] = sets
         info["member_n_train"] = [int(p.info["n_train"]) for p in posts]
-    inits = [[s for s in p.seen_training_set_settings() if s not in own]
-             for p, own in zip(posts, sets)]
+    inits = [_init_training_set_settings(p.info) for p in posts]
     if any(inits):
         info["member_init_training_sets"] = inits
     post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, mag_range,
                      noise=first.noise, info=info)
     metrics = {"members": [p.manifest.get("metrics", {}) for p in posts]}
     if test_path is not None:
-        theta, warped, x, _ = test
+        # test_coverage first: it refuses galaxies a member's weights have seen.
+        metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
+        log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
+        _, warped, x, _ = load_training_set(test_path)
         metrics["test_log_prob"] = {
             "ensemble": float(np.mean(post.flow.log_prob(warped, x))),
             "members": [float(np.mean(m.log_prob(warped, x))) for m in flows],
             "n_test": int(len(x))}
         log("held-out mean log q (warped coordinates): " + json.dumps(metrics["test_log_prob"]))
-        metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
-        log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
     post.save(out_dir, metrics=metrics,
               inputs={f"member_{k}": str(f) for k, f in enumerate(folders)}, recipe=recipe)
     return post, metrics
@@ -152,10 +147,14 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
 
 def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int = 2000,
                   seed: int = 0) -> dict:
-    """Empirical coverage of central 68% / 95% intervals on held-out galaxies, per parameter."""
+    """Empirical coverage of central 68% / 95% intervals on held-out galaxies, per parameter.
+
+    Raises ValueError if ``test_path`` shares a seed with a training set the posterior's
+    weights have seen (:meth:`Posterior.seen_training_set_settings`)."""
     from .parameters import PARAM_NAMES
 
-    theta, _, x, _ = load_training_set(test_path)
+    theta, _, x, settings = load_training_set(test_path)
+    check_held_out(test_path, settings, post.seen_training_set_settings())
     theta, x = theta[:n_test], x[:n_test]
     samples = post.sample(x, n_samples, seed=seed)
     out = {}

@@ -157,30 +157,27 @@ def _load_init_flow(path):
     ``flow/member_0``) or a posterior folder holding one flow, and the settings of the
     training sets it was fitted to (None when they are not recorded beside it)."""
     from .flows import ConditionalFlow
-    from .posterior import Posterior
+    from .posterior import Posterior, seen_training_set_settings
 
     path = Path(path)
-    if (path / "weights.npz").exists():
-        flow = ConditionalFlow.load(path)
-        if path.name == "flow" and (path.parent / "posterior.json").exists():
-            return flow, Posterior.load(path.parent).seen_training_set_settings()
-        folder = path.parent.parent            # <posterior>/flow/member_<i>
-        if (path.parent.name != "flow" or not path.name.startswith("member_")
-                or not (folder / "posterior.json").exists()):
-            return flow, None
-        post = Posterior.load(folder)
-        i = int(path.name.split("_")[1])
-        info = post.info
-        own = (info["member_training_sets"][i] if "member_training_sets" in info
-               else post.training_set_settings())
-        inits = info.get("member_init_training_sets", [[]] * (i + 1))[i]
-        return flow, list(own) + list(inits)
-    post = Posterior.load(path)
-    if not isinstance(post.flow, ConditionalFlow):
-        members = ", ".join(f"{path}/flow/member_{i}" for i in range(len(post.flow.members)))
-        raise ValueError(f"{path} holds a mixture of flows: pass one member to --init "
-                         f"({members})")
-    return post.flow, post.seen_training_set_settings()
+    if not (path / "weights.npz").exists():
+        post = Posterior.load(path)
+        if not isinstance(post.flow, ConditionalFlow):
+            members = ", ".join(f"{path}/flow/member_{i}" for i in range(len(post.flow.members)))
+            raise ValueError(f"{path} holds a mixture of flows: pass one member to --init "
+                             f"({members})")
+        return post.flow, post.seen_training_set_settings()
+    flow = ConditionalFlow.load(path)
+    if path.name == "flow":                                  # <posterior>/flow
+        folder, member = path.parent, None
+    elif path.parent.name == "flow" and path.name.startswith("member_"):
+        folder, member = path.parent.parent, int(path.name.split("_")[1])
+    else:
+        return flow, None
+    if not (folder / "posterior.json").exists():
+        return flow, None
+    info = json.loads((folder / "posterior.json").read_text())
+    return flow, seen_training_set_settings(info, member)
 
 
 def cmd_flow_combine(args) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 
 from .parameters import N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped, to_warped
 from .priors import Prior
+from .training_set import emulator_ids
 
 FLAG_INVALID_X = 1
 FLAG_Z_RANGE = 2
@@ -67,8 +68,25 @@ def _training_set_settings(info: dict) -> list[dict]:
     return [info["training_set"]] if info.get("training_set") else []
 
 
-def _emulator_ids(settings) -> list[str]:
-    return sorted({s.get("emulator") or "" for s in settings} - {""})
+def _init_training_set_settings(info: dict) -> list[dict]:
+    """Training sets of the flow(s) a posterior was fine-tuned from (all members)."""
+    inits = list(info.get("init_training_sets", []))
+    for member in info.get("member_init_training_sets", []):
+        inits += member
+    return inits
+
+
+def seen_training_set_settings(info: dict, member: int | None = None) -> list[dict]:
+    """Settings of every training-set file the weights of a posterior (its ``info``, as in
+    ``posterior.json``), or of one ``member`` of a mixture, were fitted to: its training
+    sets and those of the flow it was fine-tuned from. See
+    :meth:`Posterior.seen_training_set_settings`."""
+    if member is None:
+        return _training_set_settings(info) + _init_training_set_settings(info)
+    own = (info["member_training_sets"][member] if "member_training_sets" in info
+           else _training_set_settings(info))
+    inits = info.get("member_init_training_sets", [])
+    return list(own) + list(inits[member] if inits else [])
 
 
 def _find_one_emulator(ids, root=None) -> Path:
@@ -101,7 +119,7 @@ def emulator_of(flow_dir, root=None) -> Path:
         No folder under ``root`` holds it.
     """
     meta = json.loads((Path(flow_dir) / "posterior.json").read_text())
-    return _find_one_emulator(_emulator_ids(_training_set_settings(meta)), root)
+    return _find_one_emulator(emulator_ids(_training_set_settings(meta)), root)
 
 
 class Posterior:
@@ -165,15 +183,12 @@ class Posterior:
         flow it started from (``info["init_training_sets"]``, per member of a mixture in
         ``info["member_init_training_sets"]``). Held-out test galaxies must share a seed
         with none of them."""
-        seen = list(self.training_set_settings()) + list(self.info.get("init_training_sets", []))
-        for member in self.info.get("member_init_training_sets", []):
-            seen += member
-        return seen
+        return seen_training_set_settings(self.info)
 
     def emulator_ids(self) -> list[str]:
         """Manifest SHA-256 of the emulator(s) the training sets were made with (sorted;
         empty when none is recorded)."""
-        return _emulator_ids(self.training_set_settings())
+        return emulator_ids(self.training_set_settings())
 
     def emulator_folder(self, root=None) -> Path:
         """The committed emulator folder this posterior's training set was made with

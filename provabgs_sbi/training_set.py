@@ -190,6 +190,12 @@ def check_held_out(path, settings: dict, training_settings) -> None:
                          f"used ({seeds}): its galaxies are not held out")
 
 
+def emulator_ids(training_settings) -> list[str]:
+    """Manifest SHA-256 of the emulators training-set files (their settings) were made
+    with, sorted, without the unrecorded ones."""
+    return sorted({s.get("emulator") or "" for s in training_settings} - {""})
+
+
 def check_emulator(emulator_id: str, training_settings, what: str) -> None:
     """Raise ValueError if ``emulator_id`` (an emulator manifest's SHA-256) is not the
     emulator that ``training_settings`` (training-set files' settings) were made with.
@@ -198,11 +204,11 @@ def check_emulator(emulator_id: str, training_settings, what: str) -> None:
     with them is not a test of the flow. Ids that are not recorded ("" on either side, e.g.
     an emulator built in memory) are not checked.
     """
-    known = {s.get("emulator") or "" for s in training_settings} - {""}
+    known = emulator_ids(training_settings)
     if emulator_id and known and emulator_id not in known:
         raise ValueError(
             f"{what} is not the emulator the posterior's training set was made with "
-            f"(manifest SHA-256 {emulator_id[:12]}... against {sorted(k[:12] for k in known)}): "
+            f"(manifest SHA-256 {emulator_id[:12]}... against {[k[:12] for k in known]}): "
             "its galaxies would not be drawn like the training set. Use the flow's own "
             "emulator, or allow another one explicitly (allow_other_emulator=True, "
             "validate --other-emulator) to measure emulator systematics")

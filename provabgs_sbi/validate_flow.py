@@ -132,7 +132,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     from .validation_plots import plot_pp, plot_sbc, plot_tarp
 
     emulator_id = _emulator_id(emulator)
-    own_emulators = sorted({s.get("emulator") or "" for s in post.training_set_settings()})
+    own_emulators = post.emulator_ids()
     if not allow_other_emulator:
         check_emulator(emulator_id, post.training_set_settings(), "the emulator given")
     out_dir = Path(out_dir)
