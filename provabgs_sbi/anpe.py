@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .posterior import Posterior, _init_training_set_settings
+from .posterior import Posterior, init_training_set_settings
 from .priors import Prior
 from .training_set import check_held_out, load_training_set, load_training_sets, made_alike
 
@@ -124,7 +124,7 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
     if any(len(member_sets) > 1 or member_sets != sets[0] for member_sets in sets):
         info["member_training_sets"] = sets
         info["member_n_train"] = [int(p.info["n_train"]) for p in posts]
-    inits = [_init_training_set_settings(p.info) for p in posts]
+    inits = [init_training_set_settings(p.info) for p in posts]
     if any(inits):
         info["member_init_training_sets"] = inits
     post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, mag_range,

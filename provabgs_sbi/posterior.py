@@ -68,7 +68,7 @@ def _training_set_settings(info: dict) -> list[dict]:
     return [info["training_set"]] if info.get("training_set") else []
 
 
-def _init_training_set_settings(info: dict) -> list[dict]:
+def init_training_set_settings(info: dict) -> list[dict]:
     """Training sets of the flow(s) a posterior was fine-tuned from (all members)."""
     inits = list(info.get("init_training_sets", []))
     for member in info.get("member_init_training_sets", []):
@@ -82,7 +82,7 @@ def seen_training_set_settings(info: dict, member: int | None = None) -> list[di
     sets and those of the flow it was fine-tuned from. See
     :meth:`Posterior.seen_training_set_settings`."""
     if member is None:
-        return _training_set_settings(info) + _init_training_set_settings(info)
+        return _training_set_settings(info) + init_training_set_settings(info)
     own = (info["member_training_sets"][member] if "member_training_sets" in info
            else _training_set_settings(info))
     inits = info.get("member_init_training_sets", [])
