@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from provabgs_sbi.flows import BOX_TRANSFORMS, ConditionalFlow, FlowConfig
-from provabgs_sbi.sbibm import get_task, gaussian_linear_uniform_log_posterior
+from provabgs_sbi.inference.flows import BOX_TRANSFORMS, ConditionalFlow, FlowConfig
+from sbibm_tasks import get_task, gaussian_linear_uniform_log_posterior
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from provabgs_sbi.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
 
 
 def time_preset(name: str, n: int, repeats: int, d_theta: int, d_x: int) -> dict:

@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_neutra.py [--rows 0,3] [--steps 2000] [--burn-in 
        python benchmarks/bench_neutra.py --map-only
 
 First, the flow's noise-to-parameter map per 15-point call (what zeus evaluates with 30
-walkers): :class:`provabgs_sbi.neutra.FlowMap` (numpy float64) against
+walkers): :class:`provabgs_sbi.experimental.neutra.FlowMap` (numpy float64) against
 :meth:`ConditionalFlow.push_forward` (XLA-compiled TensorFlow), median of ``--repeats``.
 
 For each test galaxy of the validation set (``<cache>/validation/test_default_1000_s0.h5``,
@@ -13,7 +13,7 @@ both samplers run the same number of iterations with the committed emulator, and
 prints per sampler: milliseconds per iteration, calls of the target per iteration (the
 flow's share of the time), the largest integrated autocorrelation time tau and split-R-hat
 over the 11 warped parameters, and the CPU minutes that ``50 x max tau`` post-burn-in
-iterations (the convergence criterion of :func:`provabgs_sbi.mcmc.convergence_report`)
+iterations (the convergence criterion of :func:`provabgs_sbi.baselines.mcmc.convergence_report`)
 would take at that speed. tau estimated from a short chain is a lower bound (it grows with
 the chain until the chain is many tau long), so the estimate of the time is one as well.
 """
@@ -25,11 +25,11 @@ import numpy as np
 
 from _timing import timed
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.ensemble import load_flow
-from provabgs_sbi.mcmc import _blas_limit, convergence_report, run_mcmc
-from provabgs_sbi.neutra import FlowMap, preconditioning_flow
-from provabgs_sbi.paths import cache_dir
-from provabgs_sbi.training_set import load_training_set
+from provabgs_sbi.inference.ensemble import load_flow
+from provabgs_sbi.baselines.mcmc import _blas_limit, convergence_report, run_mcmc
+from provabgs_sbi.experimental.neutra import FlowMap, preconditioning_flow
+from provabgs_sbi.io.paths import cache_dir
+from provabgs_sbi.inference.training_set import load_training_set
 
 
 def main(argv=None) -> int:

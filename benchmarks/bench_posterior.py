@@ -25,9 +25,9 @@ import numpy as np
 
 from _timing import timed
 from provabgs_sbi import Posterior
-from provabgs_sbi.catalog import load_sdss_sample
-from provabgs_sbi.flows import ConditionalFlow, FlowConfig
-from provabgs_sbi.paths import DEFAULT_FLOW
+from provabgs_sbi.io.catalog import load_sdss_sample
+from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.io.paths import DEFAULT_FLOW
 
 
 def first_member(post: Posterior):

@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from provabgs_sbi.flows import BOX_TRANSFORMS, FlowConfig
-from provabgs_sbi.sbibm import PUBLISHED_NPE_C2ST, TASKS, run_task
+from provabgs_sbi.inference.flows import BOX_TRANSFORMS, FlowConfig
+from sbibm_tasks import PUBLISHED_NPE_C2ST, TASKS, run_task
 
 
 def main(argv=None) -> int:

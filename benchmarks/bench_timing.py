@@ -7,11 +7,11 @@ Rows (one SDSS-like galaxy: the first test galaxy of the validation set, or a pr
 - direct SED model, one call of 15 parameter sets (what zeus evaluates per call with 30
   walkers) and of 1 set;
 - emulator, the same calls (``Emulator.photometry``, and the fixed-redshift evaluator in
-  float32 and in float64, the one the MCMC uses: :func:`provabgs_sbi.mcmc.sampling_model`);
+  float32 and in float64, the one the MCMC uses: :func:`provabgs_sbi.baselines.mcmc.sampling_model`);
 - MCMC per galaxy: zeus with 30 walkers, ``--mcmc-steps`` iterations (default 10,000 as the
   paper), the emulator as the model; one run (it takes minutes);
 - ANPE per galaxy: 10^4 posterior samples from the committed flow, median of ``--repeats``;
-- importance-sampled reference per galaxy (:mod:`provabgs_sbi.importance`): 10^5 flow
+- importance-sampled reference per galaxy (:mod:`provabgs_sbi.baselines.importance`): 10^5 flow
   proposals weighted by the emulator's posterior density (one run).
 
 Prints the table and the ratios MCMC / ANPE and direct / emulator.
@@ -27,11 +27,11 @@ import numpy as np
 from _timing import timed
 from provabgs_sbi import Posterior, Prior
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.importance import importance_sample
-from provabgs_sbi.mcmc import run_mcmc, sampling_model
-from provabgs_sbi.paths import DEFAULT_FLOW
-from provabgs_sbi.photometry import nanomaggies_to_mag
-from provabgs_sbi.posterior import emulator_of
+from provabgs_sbi.baselines.importance import importance_sample
+from provabgs_sbi.baselines.mcmc import run_mcmc, sampling_model
+from provabgs_sbi.io.paths import DEFAULT_FLOW
+from provabgs_sbi.model.photometry import nanomaggies_to_mag
+from provabgs_sbi.inference.posterior import emulator_of
 
 
 def main(argv=None) -> int:

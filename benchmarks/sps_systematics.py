@@ -9,8 +9,8 @@ import numpy as np
 
 from provabgs_sbi import SEDModel
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.paths import data_dir
-from provabgs_sbi.photometry import nanomaggies_to_mag
+from provabgs_sbi.io.paths import data_dir
+from provabgs_sbi.model.photometry import nanomaggies_to_mag
 
 GALAXIES = [
     ("young (beta 0.97, 0.01, 0.01, 0.01), no dust", (0.97, 0.01, 0.01, 0.01), 0.0, 0.0, 0.0),

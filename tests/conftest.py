@@ -2,8 +2,14 @@
 fake SSP table so unit tests need no large data."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# The sbibm task definitions live with the benchmarks, outside the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +27,7 @@ def bc03_model():
 def make_fake_ssp_table(n_wave: int = 400, seed: int = 0):
     """A smooth synthetic SSP table: blackbody-like spectra whose temperature falls with
     age and whose amplitude falls with metallicity; surviving fraction falls with age."""
-    from provabgs_sbi.sps import SSPTable
+    from provabgs_sbi.model.sps import SSPTable
 
     rng = np.random.default_rng(seed)
     log_age = np.linspace(5.0, 10.2, 40)
@@ -54,7 +60,7 @@ def fake_model(fake_table):
 def fake_emulator(tmp_path_factory, fake_table):
     """The tiny fake-table emulator of test_emulator (trained again here, ~20 s)."""
     from provabgs_sbi.emulator.training import EmulatorConfig, train_emulator
-    from provabgs_sbi.sps import write_ssp_table
+    from provabgs_sbi.model.sps import write_ssp_table
 
     tmp = tmp_path_factory.mktemp("emu_ts")
     path = write_ssp_table(fake_table, tmp / "fake.h5")
@@ -88,13 +94,13 @@ class _Shifted:
 
 @pytest.fixture(scope="session")
 def shifted_emulator(fake_emulator):
-    from provabgs_sbi.noise import default_noise_model
-    from provabgs_sbi.priors import Prior
+    from provabgs_sbi.inference.noise import default_noise_model
+    from provabgs_sbi.model.priors import Prior
 
     noise = default_noise_model()
     theta = Prior().sample(2000, seed=0)
     z = np.random.default_rng(0).uniform(0.01, 0.2, 2000)
-    from provabgs_sbi.photometry import nanomaggies_to_mag
+    from provabgs_sbi.model.photometry import nanomaggies_to_mag
 
     med = np.nanmedian(nanomaggies_to_mag(fake_emulator.photometry(theta, z)), axis=0)
     target = noise.mag_range.mean(axis=1)

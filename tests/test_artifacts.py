@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from provabgs_sbi import Emulator, Posterior, Prior
-from provabgs_sbi.artifacts import find_emulator
-from provabgs_sbi.fetch import sha256_file
-from provabgs_sbi.paths import DEFAULT_FLOW, EMULATOR_ROOT, FLOW_ROOT
-from provabgs_sbi.photometry import nanomaggies_to_mag
-from provabgs_sbi.posterior import emulator_of
+from provabgs_sbi.io.artifacts import find_emulator
+from provabgs_sbi.io.hashing import sha256_file
+from provabgs_sbi.io.paths import DEFAULT_FLOW, EMULATOR_ROOT, FLOW_ROOT
+from provabgs_sbi.model.photometry import nanomaggies_to_mag
+from provabgs_sbi.inference.posterior import emulator_of
 
 EMULATORS = sorted(p.parent.name for p in EMULATOR_ROOT.glob("*/manifest.json"))
 FLOWS = sorted(p.parent.name for p in FLOW_ROOT.glob("*/posterior.json"))

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
 
-from provabgs_sbi import catalog as cat
-from provabgs_sbi import fetch
-from provabgs_sbi.catalog import (FLAG_FLUX_NONFINITE, FLAG_FLUX_NONPOSITIVE, FLAG_IVAR_BAD,
-                                  FLAG_Z_BAD, FLAG_Z_OUT_OF_RANGE, PhotometryCatalog,
-                                  read_catalog)
+from provabgs_sbi.io import catalog as cat
+from provabgs_sbi.io import fetch
+from provabgs_sbi.io.hashing import sha256_file
+from provabgs_sbi.flags import (FLAG_FLUX_NONFINITE, FLAG_FLUX_NONPOSITIVE, FLAG_IVAR_BAD,
+                                FLAG_Z_BAD, FLAG_Z_OUT_OF_RANGE)
+from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 
 LN10 = np.log(10.0)
 
@@ -57,7 +58,7 @@ def test_nsa_columns_2_to_7_taken_without_corrections(tmp_path, fmt):
     np.testing.assert_array_equal(c.z, table["Z"])
     np.testing.assert_array_equal(c.ids, [101, 102, 103, 104])
     assert c.valid.all()
-    assert c.source_sha256 == fetch.sha256_file(path)
+    assert c.source_sha256 == sha256_file(path)
 
 
 def test_nsa_wrong_band_count_is_an_error():

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from provabgs_sbi.cli import main
+from provabgs_sbi.cli.main import main
 
 
 def test_sed_prints_photometry_and_plots(tmp_path, capsys):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from provabgs_sbi import compare_mcmc as cm
-from provabgs_sbi.parameters import WARPED_NAMES, from_warped
-from provabgs_sbi.priors import Prior
+from provabgs_sbi.workflows import compare_mcmc as cm
+from provabgs_sbi.model.parameters import WARPED_NAMES, from_warped
+from provabgs_sbi.model.priors import Prior
 
 from .test_mcmc import LinearToy, toy_x
 

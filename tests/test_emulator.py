@@ -1,17 +1,15 @@
 """The emulator: PROVABGS import against an independent forward pass, save/load, hashes,
 a tiny emulator trained on a fake SSP table, numpy vs TensorFlow paths."""
-import dataclasses
 import glob
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from provabgs_sbi import Prior, SEDModel
+from provabgs_sbi import Prior
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.paths import data_dir
-from provabgs_sbi.photometry import nanomaggies_to_mag
-from provabgs_sbi.sps import write_ssp_table
+from provabgs_sbi.io.paths import data_dir
+from provabgs_sbi.model.sps import write_ssp_table
 
 
 def provabgs_npz():
@@ -41,7 +39,7 @@ def test_provabgs_import_matches_independent_forward_pass():
     rng = np.random.default_rng(0)
     n = 20
     beta = rng.dirichlet(np.ones(4), n)
-    from provabgs_sbi.parameters import betas_to_u
+    from provabgs_sbi.model.parameters import betas_to_u
     u = betas_to_u(beta)
     x = np.column_stack([u, rng.uniform(1e-4, 1e-2, (n, 2)), rng.uniform(0, 3, (n, 2)),
                          rng.uniform(-2, 1, n), rng.uniform(10, 13.7, n)])
@@ -166,7 +164,7 @@ def test_mcmc_evaluator_gives_a_point_the_same_flux_in_any_batch(tiny):
     """The slice sampler's density must depend on the point alone: the MCMC's evaluator
     returns the same fluxes (to 1e-13 relative) for each point called alone, in batches of
     7 and in one batch of 60, where float32 moves them by ~1e-6."""
-    from provabgs_sbi.mcmc import sampling_model
+    from provabgs_sbi.baselines.mcmc import sampling_model
 
     emu, *_ = tiny
     theta = Prior().sample(60, seed=8)
@@ -192,7 +190,7 @@ def test_emulator_input_checks(tiny):
 
 def test_metrics_recorded(tiny):
     emu, metrics, _, tmp = tiny
-    from provabgs_sbi.artifacts import read_manifest
+    from provabgs_sbi.io.artifacts import read_manifest
 
     man = read_manifest(tmp / "out")
     assert man["inputs"]["ssp_table_hash"] == emu.burst_model.ssp_hash
@@ -221,7 +219,7 @@ def test_small_beta1_draws():
 
 def test_logbeta1_input():
     from provabgs_sbi.emulator import nmf_inputs
-    from provabgs_sbi.emulator.core import extend_warped_inputs
+    from provabgs_sbi.emulator.inputs import extend_warped_inputs
     from provabgs_sbi.emulator.training import EmulatorConfig
 
     theta = Prior().sample(40, seed=6)

@@ -1,4 +1,4 @@
-"""Tests of provabgs_sbi.ensemble: equal-weight mixtures of conditional flows.
+"""Tests of provabgs_sbi.inference.ensemble: equal-weight mixtures of conditional flows.
 
 Two tiny flows (logit and probit box maps, different seeds) on a fixed-seed 2-d toy whose
 posterior touches the faces of the box; tolerances are stated at each check.
@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from provabgs_sbi.ensemble import FlowEnsemble, load_flow
-from provabgs_sbi.flows import ChecksumError, ConditionalFlow, FlowConfig
+from provabgs_sbi.inference.ensemble import FlowEnsemble, load_flow
+from provabgs_sbi.inference.flows import ChecksumError, ConditionalFlow, FlowConfig
 
 LOW = np.array([0.0, -3.0])
 HIGH = np.array([2.0, 5.0])

@@ -1,4 +1,4 @@
-"""Tests of provabgs_sbi.flows: the conditional MAF on a box.
+"""Tests of provabgs_sbi.inference.flows: the conditional MAF on a box.
 
 Tiny flows trained for a few seconds on fixed-seed toy data; tolerances are stated at
 each check. Two flows are trained once per module and shared.
@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from provabgs_sbi.flows import (ChecksumError, ConditionalFlow, FlowConfig,
+from provabgs_sbi.inference.flows import (ChecksumError, ConditionalFlow, FlowConfig,
                                 TrainingInterrupted)
 
 LOW_2D = np.array([0.0, -3.0])
@@ -538,7 +538,7 @@ def test_plateau_box_map_is_linear_in_the_centre_and_smooth_at_the_joints():
     """The plateau map: inverse to 1e-15, strictly increasing, y linear in u on the centre
     (76% of the box for PLATEAU_HALF_WIDTH = 4), continuous with a continuous derivative at
     the joints, and its log|dy/du| equal to a central finite difference (1e-6)."""
-    from provabgs_sbi.flows import PLATEAU_HALF_WIDTH, _bound, _log_dy_du_from_y, _unbound
+    from provabgs_sbi.inference.flows import PLATEAU_HALF_WIDTH, _bound, _log_dy_du_from_y, _unbound
 
     c = PLATEAU_HALF_WIDTH
     u = np.concatenate([np.linspace(1e-9, 1 - 1e-9, 200001), [1e-15, 0.5]])
@@ -566,7 +566,7 @@ def test_plateau_image_of_a_uniform_is_0081_nats_from_its_best_gaussian():
     """The number quoted in the flows module docstring: a uniform on the box becomes, under
     the plateau map, the density exp(-log|dy/du|) of y; its KL from the Gaussian of the
     same variance is 0.081 nats (trapezoid rule on a fine grid)."""
-    from provabgs_sbi.flows import _log_dy_du_from_y
+    from provabgs_sbi.inference.flows import _log_dy_du_from_y
 
     y = np.linspace(-20.0, 20.0, 400001)
     log_p = -_log_dy_du_from_y(y, "plateau")

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from provabgs_sbi import importance
-from provabgs_sbi.parameters import N_WARPED, from_warped
-from provabgs_sbi.priors import Prior
+from provabgs_sbi.baselines import importance
+from provabgs_sbi.model.parameters import N_WARPED, from_warped
+from provabgs_sbi.model.priors import Prior
 from tests.test_mcmc import SIGMA_TOY, LinearToy, toy_x
 
 

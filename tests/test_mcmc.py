@@ -13,11 +13,11 @@ import h5py
 import numpy as np
 import pytest
 
-from provabgs_sbi import mcmc
-from provabgs_sbi.catalog import PhotometryCatalog
-from provabgs_sbi.parameters import N_WARPED, from_warped, to_warped
-from provabgs_sbi.photometry import nanomaggies_to_mag
-from provabgs_sbi.priors import Prior
+from provabgs_sbi.baselines import mcmc
+from provabgs_sbi.io.catalog import PhotometryCatalog
+from provabgs_sbi.model.parameters import N_WARPED, from_warped, to_warped
+from provabgs_sbi.model.photometry import nanomaggies_to_mag
+from provabgs_sbi.model.priors import Prior
 
 LN10 = np.log(10.0)
 

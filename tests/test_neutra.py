@@ -7,11 +7,11 @@ import h5py
 import numpy as np
 import pytest
 
-from provabgs_sbi import mcmc
-from provabgs_sbi.flows import ConditionalFlow, FlowConfig
-from provabgs_sbi.neutra import FlowMap, FlowTarget, flow_description, preconditioning_flow
-from provabgs_sbi.parameters import N_WARPED
-from provabgs_sbi.priors import Prior
+from provabgs_sbi.baselines import mcmc
+from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.experimental.neutra import FlowMap, FlowTarget, flow_description, preconditioning_flow
+from provabgs_sbi.model.parameters import N_WARPED
+from provabgs_sbi.model.priors import Prior
 
 from .test_mcmc import SIGMA_TOY, LinearToy, toy_catalog, toy_x
 
@@ -143,7 +143,7 @@ def test_neutra_samples_the_exact_toy_posterior():
 def test_flow_walkers_are_resampled_where_the_posterior_is():
     """Walkers come from flow draws with finite density, weighted towards the posterior; a
     target that is -inf almost everywhere raises."""
-    from provabgs_sbi.neutra import flow_walkers
+    from provabgs_sbi.experimental.neutra import flow_walkers
 
     flow = random_flow()
 

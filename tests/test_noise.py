@@ -4,12 +4,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from provabgs_sbi import catalog as cat
-from provabgs_sbi import fetch
-from provabgs_sbi.catalog import PhotometryCatalog
-from provabgs_sbi.noise import (DEFAULT_NOISE_FILE, MAD_TO_SIGMA, NoiseConfig, NoiseModel,
+from provabgs_sbi.io import catalog as cat
+from provabgs_sbi.io import fetch
+from provabgs_sbi.io.catalog import PhotometryCatalog
+from provabgs_sbi.inference.noise import (DEFAULT_NOISE_FILE, MAD_TO_SIGMA, NoiseConfig, NoiseModel,
                                 default_noise_model, merged_bin_edges)
-from provabgs_sbi.photometry import mag_to_nanomaggies
+from provabgs_sbi.model.photometry import mag_to_nanomaggies
 
 LN10 = np.log(10.0)
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from astropy.cosmology import Planck13
 
-from provabgs_sbi import cosmology
-from provabgs_sbi.photometry import (LSUN_ERG_S, Photometer, flambda_to_nanomaggies,
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.photometry import (LSUN_ERG_S, Photometer, flambda_to_nanomaggies,
                                      mag_error, mag_to_nanomaggies, nanomaggies_to_mag, sdss_to_ab)
 
 

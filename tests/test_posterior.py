@@ -5,17 +5,17 @@ import h5py
 import numpy as np
 import pytest
 
-from provabgs_sbi import training_set as ts
-from provabgs_sbi.catalog import PhotometryCatalog
-from provabgs_sbi.parameters import from_warped
-from provabgs_sbi.photometry import mag_to_nanomaggies
-from provabgs_sbi.posterior import FLAG_INVALID_X, FLAG_Z_RANGE, Posterior
+from provabgs_sbi.inference import training_set as ts
+from provabgs_sbi.io.catalog import PhotometryCatalog
+from provabgs_sbi.model.photometry import mag_to_nanomaggies
+from provabgs_sbi.flags import FLAG_INVALID_X, FLAG_Z_RANGE
+from provabgs_sbi.inference.posterior import Posterior
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shifted_emulator):
-    from provabgs_sbi.anpe import train_posterior
-    from provabgs_sbi.flows import FlowConfig
+    from provabgs_sbi.workflows.train import train_posterior
+    from provabgs_sbi.inference.flows import FlowConfig
 
     tmp = tmp_path_factory.mktemp("post")
     train = ts.make_training_set(tmp / "train.h5", ts.TrainingSetConfig(n=4000, seed=1, chunk=4000),
@@ -84,10 +84,10 @@ def test_combine_posteriors_into_an_ensemble(trained, tmp_path):
     set and the first one saved as one ensemble; it loads with every file hashed, samples
     inside the support, and its density is the mean of the members' (1e-10). Posteriors
     from another training set, and a non-empty output folder, are refused."""
-    from provabgs_sbi.anpe import train_posterior
-    from provabgs_sbi.cli import main
-    from provabgs_sbi.ensemble import FlowEnsemble
-    from provabgs_sbi.flows import FlowConfig
+    from provabgs_sbi.workflows.train import train_posterior
+    from provabgs_sbi.cli.main import main
+    from provabgs_sbi.inference.ensemble import FlowEnsemble
+    from provabgs_sbi.inference.flows import FlowConfig
 
     post, _, tmp = trained
     second, _ = train_posterior(tmp / "train.h5", tmp_path / "second",
@@ -116,13 +116,13 @@ def test_combine_posteriors_into_an_ensemble(trained, tmp_path):
     moved = Posterior.load(tmp_path / "second")
     moved.info["training_set"] = {**moved.info["training_set"], "config": {"seed": 99}}
     moved.save(tmp_path / "other_set")
-    from provabgs_sbi.anpe import combine_posteriors
+    from provabgs_sbi.workflows.train import combine_posteriors
     with pytest.raises(ValueError, match="not trained on galaxies drawn like"):
         combine_posteriors([tmp / "flow", tmp_path / "other_set"], tmp_path / "ens3")
 
 
 def test_fit_catalog_writes_and_resumes(trained, tmp_path):
-    from provabgs_sbi.fit import fit_catalog
+    from provabgs_sbi.workflows.fit import fit_catalog
 
     post, _, tmp = trained
     _, _, x, _ = ts.load_training_set(tmp / "test.h5")
@@ -144,9 +144,9 @@ def test_fit_catalog_writes_and_resumes(trained, tmp_path):
 
 
 def test_fit_catalog_posterior_predictive_check(trained, tmp_path, shifted_emulator):
-    from provabgs_sbi.fit import fit_catalog
-    from provabgs_sbi.posterior import FLAG_POOR_FIT
-    from provabgs_sbi.ppc import CHI2_POOR_FIT, best_draw_chi2, median_model_chi2
+    from provabgs_sbi.workflows.fit import fit_catalog
+    from provabgs_sbi.flags import FLAG_POOR_FIT
+    from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2, median_model_chi2
 
     post, _, tmp = trained
     theta, _, x, _ = ts.load_training_set(tmp / "test.h5")
@@ -187,8 +187,8 @@ def test_fit_catalog_posterior_predictive_check(trained, tmp_path, shifted_emula
 def test_flow_overflow_gives_nan_and_flag(trained, tmp_path, monkeypatch):
     """A galaxy whose flow pass overflows gets no samples (not a biased subset): strict
     sampling raises, strict=False gives NaN, and catalog fits flag it."""
-    from provabgs_sbi.fit import fit_catalog
-    from provabgs_sbi.posterior import FLAG_FLOW_FAILED
+    from provabgs_sbi.workflows.fit import fit_catalog
+    from provabgs_sbi.flags import FLAG_FLOW_FAILED
 
     post, _, tmp = trained
     _, _, x, _ = ts.load_training_set(tmp / "test.h5")
@@ -230,7 +230,7 @@ def test_validate_with_mcmc_and_importance_sampling_end_to_end(trained, shifted_
     ANPE against both and MCMC against importance sampling."""
     import json
 
-    from provabgs_sbi.validate_flow import validate_posterior
+    from provabgs_sbi.workflows.validate import validate_posterior
 
     post, _, _ = trained
     res = validate_posterior(post, shifted_emulator, tmp_path / "out", n_test=60, n_samples=50,
@@ -262,7 +262,7 @@ def test_validate_on_a_given_held_out_file(trained, shifted_emulator, tmp_path):
     """`validate --test-set FILE`: the first n galaxies of that file are the test set (their
     coverage matches one computed here from the same draws); the training file itself, or
     more galaxies than the file holds, are refused."""
-    from provabgs_sbi.validate_flow import validate_posterior
+    from provabgs_sbi.workflows.validate import validate_posterior
 
     post, _, tmp = trained
     res = validate_posterior(post, shifted_emulator, tmp_path / "out", n_test=200,
@@ -288,8 +288,8 @@ def test_validate_refuses_another_emulator_unless_allowed(trained, shifted_emula
     record it): another one is refused, for drawn and for given test sets, unless allowed."""
     import copy
 
-    from provabgs_sbi.training_set import check_emulator
-    from provabgs_sbi.validate_flow import validate_posterior
+    from provabgs_sbi.inference.training_set import check_emulator
+    from provabgs_sbi.workflows.validate import validate_posterior
 
     post, _, tmp = trained
     ours, other = "a" * 64, "b" * 64
@@ -321,7 +321,7 @@ def test_validate_refuses_another_emulator_unless_allowed(trained, shifted_emula
 
 
 def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
-    from provabgs_sbi.cli import main
+    from provabgs_sbi.cli.main import main
 
     _, _, tmp = trained
     out = tmp_path / "cli_flow"
@@ -346,8 +346,8 @@ def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_e
     starts from the given flow (its first epoch is far better than a random start's, and the
     manifest names the starting weights), and a mixture, a changed architecture or two files
     of one seed are refused with a clear error."""
-    from provabgs_sbi.cli import main
-    from provabgs_sbi.flows import _hash_arrays
+    from provabgs_sbi.cli.main import main
+    from provabgs_sbi.inference.flows import _hash_arrays
 
     post, _, tmp = trained
     extra = ts.make_training_set(tmp_path / "extra.h5", ts.TrainingSetConfig(n=2000, seed=3,
@@ -416,7 +416,7 @@ def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_e
     assert main(["flow", "combine", str(second), str(only), "--out", str(tmp_path / "m3")]) == 0
     m3 = Posterior.load(tmp_path / "m3")
     assert sorted(s["config"]["seed"] for s in m3.seen_training_set_settings()) == [1, 1, 3]
-    from provabgs_sbi.cli import _load_init_flow
+    from provabgs_sbi.cli.main import _load_init_flow
     assert [s["config"]["seed"] for s in _load_init_flow(tmp_path / "m3" / "flow" / "member_1")[1]] \
         == [3, 1]
 
@@ -427,7 +427,7 @@ def test_mcmc_cli_preconditioned_by_a_posterior_folder(trained, fake_emulator, t
     and records the flow in the results file; a few iterations only."""
     from astropy.table import Table
 
-    from provabgs_sbi.cli import main
+    from provabgs_sbi.cli.main import main
 
     _, _, tmp = trained
     _, _, x, _ = ts.load_training_set(tmp / "test.h5")
@@ -454,7 +454,7 @@ def test_mcmc_cli_preconditioned_by_a_posterior_folder(trained, fake_emulator, t
 def test_summary_percentiles_keep_infinite_draws():
     """log sSFR is -inf in draws with no star formation in the last Gyr: a percentile that
     falls among those draws is -inf, not NaN; other columns and NaN-only rows as numpy's."""
-    from provabgs_sbi.fit import summary_percentiles
+    from provabgs_sbi.workflows.fit import summary_percentiles
 
     rng = np.random.default_rng(0)
     v = rng.normal(size=(3, 100, 2))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from provabgs_sbi import Prior
-from provabgs_sbi.parameters import from_warped, to_warped
+from provabgs_sbi.model.parameters import from_warped, to_warped
 
 
 @pytest.mark.parametrize("kind", ["default", "sedflow"])

@@ -1,7 +1,7 @@
-"""Tests of provabgs_sbi.sbibm: sbibm's simulators, its files, C2ST, and a small run.
+"""Tests of sbibm_tasks: sbibm's simulators, its files, C2ST, and a small run.
 
 The observations and reference posterior samples are read from the pinned sbibm wheel
-(downloaded once into the cache by provabgs_sbi.fetch; needs PyPI the first time).
+(downloaded once into the cache by provabgs_sbi.io.fetch; needs PyPI the first time).
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.stats import truncnorm
 
-from provabgs_sbi.fetch import SBIBM_WHEEL, read_wheel_member
-from provabgs_sbi.flows import FlowConfig
-from provabgs_sbi.sbibm import (TASKS, c2st, get_task, load_observation,
+from provabgs_sbi.io.fetch import SBIBM_WHEEL, read_wheel_member
+from provabgs_sbi.inference.flows import FlowConfig
+from sbibm_tasks import (TASKS, c2st, get_task, load_observation,
                                 load_reference_samples, run_task,
                                 simulate_gaussian_linear_uniform, simulate_two_moons)
 
@@ -47,7 +47,7 @@ def test_two_moons_parameter_map():
 def test_two_moons_reference_samples_agree_with_simulator():
     """sbibm drew its reference samples by inverting the simulator: mapping them back
     with our map must give radii ~ N(0.1, 0.01) on the right half-plane."""
-    from provabgs_sbi.sbibm import two_moons_rotation
+    from sbibm_tasks import two_moons_rotation
 
     for i in (1, 5):
         x_obs, ref = load_observation("two_moons", i), load_reference_samples("two_moons", i)
@@ -70,7 +70,7 @@ def test_gaussian_linear_uniform_exact_posterior():
     """The exact log posterior agrees with scipy's truncnorm (1e-10), integrates to one in
     each dimension (it is a product, so a 1-d quadrature per axis suffices), and is -inf
     outside the box."""
-    from provabgs_sbi.sbibm import gaussian_linear_uniform_log_posterior
+    from sbibm_tasks import gaussian_linear_uniform_log_posterior
 
     rng = np.random.default_rng(3)
     x = rng.uniform(-1.5, 1.5, size=(40, 10))
@@ -167,7 +167,7 @@ def test_run_task_with_an_ensemble():
     """n_members=2: two tiny flows (seeds 0 and 1) on the same 1,000 simulations, sampled
     as their mixture; its held-out log-likelihood is no worse than the mean of its
     members' (log is concave: this holds for any mixture, up to float rounding)."""
-    from provabgs_sbi.ensemble import FlowEnsemble
+    from provabgs_sbi.inference.ensemble import FlowEnsemble
 
     cfg = FlowConfig.preset("tiny", max_epochs=40, patience=10, seed=0)
     res = run_task("gaussian_linear_uniform", 1000, cfg, seed=0, observations=(1,),

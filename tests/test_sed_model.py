@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from provabgs_sbi import Prior, SEDConfig, SEDModel
-from provabgs_sbi.cosmology import age_gyr, luminosity_distance_cm
-from provabgs_sbi.dust import diffuse_optical_depth
-from provabgs_sbi.photometry import LSUN_ERG_S, flambda_to_nanomaggies, nanomaggies_to_mag
-from provabgs_sbi.sfh import BASE_EDGES, load_nmf_bases
+from provabgs_sbi.model.cosmology import age_gyr, luminosity_distance_cm
+from provabgs_sbi.model.dust import diffuse_optical_depth
+from provabgs_sbi.model.photometry import LSUN_ERG_S, flambda_to_nanomaggies, nanomaggies_to_mag
+from provabgs_sbi.model.sfh import BASE_EDGES, load_nmf_bases
 
 
 def theta_of(log_mstar=10.0, beta=(0.1, 0.2, 0.3, 0.4), fburst=0.0, tburst=1.0,
@@ -136,7 +136,7 @@ def test_bc03_solar_ssp_colours(bc03_model, age, gr, ur):
     """Issue 2's independent numbers: 10 Gyr and 1.0152 Gyr solar BC03 SSPs at z = 0.05."""
     z = 0.05
     # 1) Independent: the raw grid spectrum through speclite.
-    from provabgs_sbi.sps import load_ssp_table
+    from provabgs_sbi.model.sps import load_ssp_table
 
     table = load_ssp_table("bc03")
     i = np.argmin(np.abs(table.age_gyr - age))

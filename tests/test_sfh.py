@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from provabgs_sbi.cosmology import age_gyr
-from provabgs_sbi.sfh import BASE_EDGES, Z_MAX, Z_MIN, binned_history, load_nmf_bases
+from provabgs_sbi.model.cosmology import age_gyr
+from provabgs_sbi.model.sfh import BASE_EDGES, Z_MAX, Z_MIN, binned_history, load_nmf_bases
 
 
 def test_base_edges():

@@ -3,8 +3,8 @@ import h5py
 import numpy as np
 import pytest
 
-from provabgs_sbi.sps import BACKENDS, SSPTable, build_ssp_table, read_ssp_table, write_ssp_table
-from provabgs_sbi.sps.fsps_backend import build_fsps_table
+from provabgs_sbi.model.sps import BACKENDS, SSPTable, build_ssp_table, read_ssp_table, write_ssp_table
+from provabgs_sbi.model.sps.fsps_backend import build_fsps_table
 
 from .conftest import make_fake_ssp_table
 
@@ -39,7 +39,7 @@ def test_rebinning_conserves_broadband_integrals(fake_table):
     reb = fake_table.rebinned(300.0)
     assert np.all(np.diff(reb.wavelength) > 0)
     # The integral over a wide window is preserved (pixel means x pixel widths).
-    from provabgs_sbi.photometry import pixel_edges
+    from provabgs_sbi.model.photometry import pixel_edges
 
     edges = pixel_edges(reb.wavelength)
     win = (reb.wavelength > 3000) & (reb.wavelength < 9000)
@@ -70,7 +70,7 @@ def test_fsps_without_sps_home_explains_what_to_install(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_bc03_table_contents():
-    from provabgs_sbi.sps import load_ssp_table
+    from provabgs_sbi.model.sps import load_ssp_table
 
     t = load_ssp_table("bc03")
     assert t.luminosity.shape == (220, 7, 13216)

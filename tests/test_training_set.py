@@ -3,9 +3,9 @@ import h5py
 import numpy as np
 import pytest
 
-from provabgs_sbi import training_set as ts
-from provabgs_sbi.noise import default_noise_model
-from provabgs_sbi.priors import Prior
+from provabgs_sbi.inference import training_set as ts
+from provabgs_sbi.inference.noise import default_noise_model
+from provabgs_sbi.model.priors import Prior
 
 
 def test_cuts_and_layout(tmp_path, shifted_emulator):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from provabgs_sbi import validation as val
+from provabgs_sbi.diagnostics import calibration as val
 
 N_TEST, L, D = 400, 199, 4          # L + 1 = 200 rank values: 20 equal SBC bins
 
@@ -310,7 +310,7 @@ def _is_png(path):
 
 @pytest.mark.parametrize("kind", ["calibrated", "too narrow"])
 def test_plots_write_png(tmp_path, kind):
-    from provabgs_sbi import validation_plots as vp
+    from provabgs_sbi.plots import validation as vp
 
     kw = {} if kind == "calibrated" else MISCALIBRATED[kind]
     d = 5                   # readability for 12-19 panels was checked by eye, not here

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cosmology
-from ..dust import DiffuseDust
-from .core import nmf_inputs
-from .network import gated_mlp
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.dust import DiffuseDust
+from provabgs_sbi.emulator.inputs import nmf_inputs
+from provabgs_sbi.emulator.network import gated_mlp
 
 
 class FixedRedshiftPhotometry:
@@ -41,7 +41,7 @@ class FixedRedshiftPhotometry:
     -----
     Has ``photometry(theta, z)`` with the contract of :meth:`Emulator.photometry` (z must
     equal the fixed redshift) and ``z_range`` = (z, z), so it drops into
-    :func:`~provabgs_sbi.mcmc.run_mcmc` in place of the emulator.
+    :func:`~provabgs_sbi.baselines.mcmc.run_mcmc` in place of the emulator.
     """
 
     def __init__(self, emu, z: float, dtype=np.float32):

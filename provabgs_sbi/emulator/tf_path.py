@@ -4,22 +4,22 @@ The per-galaxy O(N) preparation (network inputs, t_age, d_L, burst metallicity, 
 interpolation indices) is done in numpy; everything of size N x n_wave (the networks, exp,
 the burst SSP gather, dust, and the filter integrals) runs in jit-compiled TensorFlow, on a
 GPU when one is visible. The filter integrals interpolate linearly between redshift
-nodes exactly as :meth:`~provabgs_sbi.photometry.Photometer.nanomaggies` does, but each band
+nodes exactly as :meth:`~provabgs_sbi.model.photometry.Photometer.nanomaggies` does, but each band
 reads only the window of pixels its filter touches
-(:meth:`~provabgs_sbi.photometry.Photometer.window_tables`): about 2,300 multiply-adds per
+(:meth:`~provabgs_sbi.model.photometry.Photometer.window_tables`): about 2,300 multiply-adds per
 galaxy for ugriz instead of 5 x n_wave, and no float64 work on the spectrum.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import cosmology
-from ..dust import RV_CALZETTI
-from ..photometry import LSUN_ERG_S
-from ..sed_model import _axis_weights
-from ..sfh import burst_metallicity
-from .core import nmf_inputs
-from .network import TFSpeculator
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.dust import RV_CALZETTI
+from provabgs_sbi.model.photometry import LSUN_ERG_S
+from provabgs_sbi.model.sed_model import _axis_weights
+from provabgs_sbi.model.sfh import burst_metallicity
+from provabgs_sbi.emulator.inputs import nmf_inputs
+from provabgs_sbi.emulator.network import TFSpeculator
 
 
 class TFEmulatorPath:

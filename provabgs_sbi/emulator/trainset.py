@@ -3,7 +3,7 @@
 Each row is one NMF-only, unit-mass galaxy without diffuse dust (fburst = 0, log M = 0,
 tau_ISM = 0; diffuse dust is applied analytically by the emulator): the 7 network inputs
 and ln L_lambda per Msun formed on the emulator's wavelength grid, from the direct
-:class:`~provabgs_sbi.sed_model.SEDModel`. Inputs are drawn uniformly over the prior box
+:class:`~provabgs_sbi.model.sed_model.SEDModel`. Inputs are drawn uniformly over the prior box
 (u1..u3 uniform, so both priors are covered evenly) and z ~ U(z_min, z_max). Optionally a
 fraction of the draws has beta1 = 1 - u1 log-uniform in [1e-5, 1] instead: the default
 (flat Dirichlet) prior puts 27% of its galaxies at beta1 < 0.1, where the spectrum changes
@@ -20,10 +20,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .. import cosmology
-from ..parameters import from_warped
-from ..priors import HIGH, LOW
-from .core import nmf_inputs
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.parameters import from_warped
+from provabgs_sbi.model.priors import HIGH, LOW
+from provabgs_sbi.emulator.inputs import nmf_inputs
+from provabgs_sbi.io.h5store import commit, open_store
 
 CHUNK = 5000
 
@@ -80,18 +81,15 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
                 "layout": "nmf, no ism dust, 7 inputs"}
     if small_beta1_fraction > 0:      # absent for 0, so older files still resume
         settings["small_beta1_fraction"] = float(small_beta1_fraction)
-    mode = "r+" if path.exists() else "w"
-    with h5py.File(path, mode) as fh:
-        if mode == "w":
-            fh.create_dataset("inputs", shape=(n, 7), dtype="f8", chunks=(min(chunk, n), 7))
-            fh.create_dataset("ln_lum", shape=(n, len(model.wave)), dtype="f4",
-                              chunks=(min(chunk, n), len(model.wave)))
-            fh.create_dataset("wave", data=model.wave)
-            fh.attrs["settings"] = json.dumps(settings, sort_keys=True)
-            fh.attrs["n_done"] = 0
-        elif json.loads(fh.attrs["settings"]) != settings:
-            raise ValueError(f"{path} was made with other settings "
-                             f"({fh.attrs['settings']}); delete it or choose another path")
+    def create(fh):
+        fh.create_dataset("inputs", shape=(n, 7), dtype="f8", chunks=(min(chunk, n), 7))
+        fh.create_dataset("ln_lum", shape=(n, len(model.wave)), dtype="f4",
+                          chunks=(min(chunk, n), len(model.wave)))
+        fh.create_dataset("wave", data=model.wave)
+        fh.attrs["n_done"] = 0
+
+    same = lambda stored, wanted: json.loads(stored) == json.loads(wanted)  # noqa: E731
+    with open_store(path, settings, create, same=same) as fh:
         n_done = int(fh.attrs["n_done"])
         starts = range(n_done, n, chunk)
         if progress and len(starts):
@@ -107,8 +105,7 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
             _, lum = model.spectrum(theta, z)
             fh["inputs"][s:s + m] = nmf_inputs(theta, cosmology.age_gyr(z), "warped")
             fh["ln_lum"][s:s + m] = np.log(lum).astype(np.float32)
-            fh.attrs["n_done"] = s + m      # only after the chunk is written
-            fh.flush()
+            commit(fh, n_done=s + m)      # only after the chunk is written
             if bar is not None:
                 bar.update(m)
         if bar is not None:

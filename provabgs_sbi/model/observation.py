@@ -1,0 +1,99 @@
+"""What the flow is conditioned on: the observation vector x of one galaxy.
+
+SEDflow conditions on x = (AB magnitudes, their 1-sigma magnitude errors, redshift)
+(model-spec 2.2). For SDSS ugriz that is 11 numbers::
+
+    x[0:5]   u, g, r, i, z AB magnitudes
+    x[5:10]  their magnitude errors (mag)
+    x[10]    redshift
+
+Every module reads and builds x through :class:`XLayout` (never bare slices), so a survey
+with other bands changes one object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from provabgs_sbi.model.photometry import BANDS
+
+
+@dataclass(frozen=True)
+class XLayout:
+    """Column layout of x for a set of bands.
+
+    Parameters
+    ----------
+    bands : tuple of str
+        Band names, in the order of the magnitude and error columns.
+    """
+
+    bands: tuple[str, ...] = BANDS
+
+    def __post_init__(self):
+        if len(self.bands) < 1 or len(set(self.bands)) != len(self.bands):
+            raise ValueError(f"bands must be distinct names, at least one; got {self.bands}")
+
+    @property
+    def n_bands(self) -> int:
+        """Number of bands."""
+        return len(self.bands)
+
+    @property
+    def size(self) -> int:
+        """Length of x: 2 n_bands + 1."""
+        return 2 * self.n_bands + 1
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names: ``mag_<b>`` ..., ``sigma_<b>`` ..., ``redshift``."""
+        return (tuple(f"mag_{b}" for b in self.bands) + tuple(f"sigma_{b}" for b in self.bands)
+                + ("redshift",))
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Unit of each column (AB magnitudes, magnitudes, dimensionless)."""
+        return ("mag(AB)",) * self.n_bands + ("mag",) * self.n_bands + ("",)
+
+    def mags(self, x: np.ndarray) -> np.ndarray:
+        """AB magnitudes, shape (..., n_bands), a view of ``x`` (..., size)."""
+        return np.asarray(x)[..., :self.n_bands]
+
+    def errors(self, x: np.ndarray) -> np.ndarray:
+        """Magnitude errors, shape (..., n_bands), a view of ``x`` (..., size)."""
+        return np.asarray(x)[..., self.n_bands:2 * self.n_bands]
+
+    def redshift(self, x: np.ndarray) -> np.ndarray:
+        """Redshift, shape (...), a view of ``x`` (..., size)."""
+        return np.asarray(x)[..., 2 * self.n_bands]
+
+    def assemble(self, mags, errors, z) -> np.ndarray:
+        """x (N, size) from magnitudes (N, n_bands), errors (N, n_bands) and z (N,)."""
+        mags = np.atleast_2d(np.asarray(mags, dtype=np.float64))
+        errors = np.atleast_2d(np.asarray(errors, dtype=np.float64))
+        z = np.atleast_1d(np.asarray(z, dtype=np.float64))
+        if mags.shape != errors.shape or mags.shape[1] != self.n_bands or len(z) != len(mags):
+            raise ValueError(f"need mags and errors of shape (N, {self.n_bands}) and z of "
+                             f"shape (N,); got {mags.shape}, {errors.shape}, {z.shape}")
+        return np.concatenate([mags, errors, z[:, None]], axis=1)
+
+    def check(self, x) -> np.ndarray:
+        """``x`` as a float64 array of shape (N, size) (one row is made 2-D).
+
+        Raises
+        ------
+        ValueError
+            If the width is not :attr:`size`.
+        """
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x.ndim != 2 or x.shape[1] != self.size:
+            raise ValueError(f"x must have shape (N, {self.size}) = ({', '.join(self.bands)} AB "
+                             f"mags, their {self.n_bands} errors, redshift); got {x.shape}")
+        return x
+
+
+#: The SDSS ugriz layout of every committed posterior.
+SDSS = XLayout()
+#: Length of an SDSS x vector (11).
+N_X = SDSS.size

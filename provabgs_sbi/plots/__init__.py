@@ -1,0 +1,2 @@
+"""Figures: SEDs, emulator errors, calibration diagnostics and SEDflow's paper figures.
+"""

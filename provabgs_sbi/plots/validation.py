@@ -1,0 +1,258 @@
+"""Figures of the calibration checks (matplotlib, Agg backend), saved as PNG.
+
+Each function draws numbers computed by :mod:`provabgs_sbi.diagnostics.calibration` and computes
+nothing itself beyond what it needs to place them. Many-parameter figures use a grid
+of panels (up to 5 columns) titled with the parameter names, so that the 12 SEDflow
+parameters, or up to ~20, stay readable. A curve or histogram that fails its check is
+drawn in red.
+
+Examples
+--------
+>>> from provabgs_sbi.diagnostics import calibration as val
+>>> from provabgs_sbi.plots import validation as vp
+>>> ranks = val.sbc_ranks(samples, truth)
+>>> vp.plot_pp(val.pp_curve(ranks, samples.shape[1]), "pp.png", names=PARAM_NAMES)
+>>> counts = val.sbc_histogram(ranks, samples.shape[1], 20)
+>>> band = val.binomial_band(len(truth), 20, 0.99)
+>>> vp.plot_sbc(counts, band, "sbc.png", names=PARAM_NAMES)
+>>> vp.plot_tarp(val.tarp(samples, truth), "tarp.png")
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["plot_pp", "plot_sbc", "plot_tarp"]
+
+OK_COLOR = "tab:blue"
+FAIL_COLOR = "tab:red"
+BAND_COLOR = "0.82"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _names(names, d: int) -> list[str]:
+    if names is None:
+        return [f"theta_{j}" for j in range(d)]
+    names = [str(n) for n in names]
+    if len(names) != d:
+        raise ValueError(f"{len(names)} names for {d} parameters")
+    return names
+
+
+def _grid(plt, n: int, ncols: int | None, panel: float = 2.6):
+    """Figure with ``n`` panels on a grid (unused panels removed)."""
+    if ncols is None:
+        ncols = min(n, 5 if n > 12 else 4)
+    ncols = max(1, min(int(ncols), n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols + 0.4, panel * nrows + 0.6),
+                             squeeze=False, sharex=True, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.remove()
+    return fig, axes, ncols
+
+
+def _label_outer(axes, n: int, ncols: int, xlabel: str, ylabel: str) -> None:
+    """x labels under the lowest panel of each column, y labels on the first column."""
+    for k in range(n):
+        ax = axes.flat[k]
+        col = k % ncols
+        if k + ncols >= n:                   # lowest panel in its column
+            ax.set_xlabel(xlabel)
+            ax.tick_params(labelbottom=True)
+        if col == 0:
+            ax.set_ylabel(ylabel)
+
+
+def plot_pp(pp, path, names: Sequence[str] | None = None, layout: str = "grid",
+            difference: bool = False, ncols: int | None = None, title: str = "") -> None:
+    """p-p curves (ECDF of fractional SBC ranks) with the simultaneous band.
+
+    Parameters
+    ----------
+    pp : provabgs_sbi.diagnostics.calibration.PPCurve
+        From :func:`provabgs_sbi.diagnostics.calibration.pp_curve`, d parameters.
+    path : str or path-like
+        PNG to write.
+    names : sequence of str of length d, optional
+        Panel titles / legend labels.
+    layout : {"grid", "single"}
+        One panel per parameter, or all curves in one panel (with a legend; curves
+        outside the band drawn solid, the others faint).
+    difference : bool
+        Plot ``ECDF - z`` instead of the ECDF (Säilynoja et al.'s difference plot, which
+        shows small deviations better when n_test is large).
+    ncols : int, optional
+        Columns of the grid.
+    title : str
+    """
+    if layout not in ("grid", "single"):
+        raise ValueError(f"layout must be 'grid' or 'single', got {layout!r}")
+    plt = _plt()
+    z = np.concatenate([[0.0], pp.z, [1.0]])
+    ecdf = np.vstack([np.zeros((1, pp.ecdf.shape[1])), pp.ecdf, np.ones((1, pp.ecdf.shape[1]))])
+    lo = np.concatenate([[0.0], pp.lo, [1.0]])
+    hi = np.concatenate([[0.0], pp.hi, [1.0]])
+    ref = z if difference else np.zeros_like(z)
+    d = ecdf.shape[1]
+    names = _names(names, d)
+    ylabel = "ECDF − uniform" if difference else "empirical CDF of rank"
+    xlabel = "fractional rank (nominal quantile)"
+    band_label = f"{100 * pp.level:g}% simultaneous band"
+
+    def _band(ax):
+        ax.fill_between(z, lo - ref, hi - ref, color=BAND_COLOR, lw=0, label=band_label)
+        ax.plot(z, z - ref, color="k", lw=0.6, ls="--")
+
+    if layout == "single":
+        fig, ax = plt.subplots(figsize=(7.6 if d > 1 else 5.4, 5.2))
+        _band(ax)
+        cmap = plt.get_cmap("tab10")
+        styles = ("-", "--", ":")
+        for j in range(d):
+            ok = bool(pp.inside[j])
+            ax.plot(z, ecdf[:, j] - ref, color=cmap(j % 10), ls=styles[(j // 10) % 3],
+                    lw=1.0 if ok else 2.0, alpha=0.6 if ok else 1.0,
+                    label=names[j] + ("" if ok else f" (outside, p={pp.pvalue[j]:.2g})"))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(0, 1)
+        if not difference:
+            ax.set_ylim(0, 1)
+            ax.set_aspect("equal")
+        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        ax.set_title(title or "p-p (thick: outside the band)", fontsize=11)
+    else:
+        fig, axes, ncols = _grid(plt, d, ncols)
+        for j in range(d):
+            ax = axes.flat[j]
+            _band(ax)
+            ok = bool(pp.inside[j])
+            ax.plot(z, ecdf[:, j] - ref, color=OK_COLOR if ok else FAIL_COLOR, lw=1.3)
+            ax.set_title(names[j], fontsize=10, color="k" if ok else FAIL_COLOR)
+            ax.text(0.97, 0.04, f"p = {pp.pvalue[j]:.2g}", transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=8, color="k" if ok else FAIL_COLOR)
+            ax.set_xlim(0, 1)
+        if not difference:
+            axes.flat[0].set_ylim(0, 1)
+        _label_outer(axes, d, ncols, xlabel, ylabel)
+        head = f"p-p: {band_label} (grey); red = outside"
+        fig.suptitle(f"{title}\n{head}" if title else head, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sbc(counts, band, path, names: Sequence[str] | None = None, n_outside=None,
+             expected_outside: float | None = None, ncols: int | None = None,
+             title: str = "", level: float = 0.99) -> None:
+    """SBC rank histograms with the binomial band, one panel per parameter.
+
+    Parameters
+    ----------
+    counts : ndarray of int of shape (n_bins, d)
+        From :func:`provabgs_sbi.diagnostics.calibration.sbc_histogram`.
+    band : tuple of ndarray of shape (n_bins,)
+        ``(lo, hi)`` from :func:`provabgs_sbi.diagnostics.calibration.binomial_band`.
+    path : str or path-like
+    names : sequence of str of length d, optional
+    n_outside : ndarray of shape (d,), optional
+        Bins outside the band (:func:`provabgs_sbi.diagnostics.calibration.sbc_outside_band`); computed
+        from ``counts`` and ``band`` when not given.
+    expected_outside : float, optional
+        Number expected by chance, shown with it.
+    ncols : int, optional
+    title : str
+    level : float
+        Level of ``band`` (for the caption only).
+    """
+    plt = _plt()
+    counts = np.asarray(counts)
+    if counts.ndim == 1:
+        counts = counts[:, None]
+    n_bins, d = counts.shape
+    lo, hi = (np.asarray(b, dtype=float) for b in band)
+    if lo.shape != (n_bins,) or hi.shape != (n_bins,):
+        raise ValueError(f"band arrays must have shape ({n_bins},)")
+    names = _names(names, d)
+    outside = (counts < lo[:, None]) | (counts > hi[:, None])
+    if n_outside is None:
+        n_outside = outside.sum(axis=0)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    width = np.diff(edges)
+    mean = counts.sum(axis=0)[0] / n_bins
+    fig, axes, ncols = _grid(plt, d, ncols)
+    ymax = max(float(counts.max()), float(hi.max())) * 1.12
+    for j in range(d):
+        ax = axes.flat[j]
+        ax.fill_between(np.repeat(edges, 2)[1:-1], np.repeat(lo, 2), np.repeat(hi, 2),
+                        color=BAND_COLOR, lw=0)
+        ax.axhline(mean, color="k", lw=0.6, ls="--")
+        colors = np.where(outside[:, j], FAIL_COLOR, OK_COLOR)
+        ax.bar(edges[:-1], counts[:, j], width=width, align="edge", color=colors, alpha=0.75,
+               edgecolor="white", linewidth=0.4)
+        for edge in (lo, hi):       # band edges on top of the bars
+            ax.stairs(edge, edges, color="0.35", lw=0.8, baseline=None)
+        bad = n_outside[j] > 0
+        ax.set_title(names[j], fontsize=10, color="k")
+        note = f"{int(n_outside[j])} out"
+        if expected_outside is not None:
+            note += f" ({expected_outside:.2g} exp.)"
+        ax.text(0.97, 0.96, note, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                color=FAIL_COLOR if bad else "k")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, ymax)
+    _label_outer(axes, d, ncols, "fractional rank", "galaxies per bin")
+    head = (f"SBC rank histograms, {n_bins} bins; grey: {100 * level:g}% binomial band per bin; "
+            "red bars outside")
+    fig.suptitle(f"{title}\n{head}" if title else head, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tarp(result, path, title: str = "TARP expected coverage") -> None:
+    """TARP expected coverage probability versus credibility level.
+
+    Parameters
+    ----------
+    result : provabgs_sbi.diagnostics.calibration.TARPResult or mapping of str to TARPResult
+        One result, or several labelled ones (e.g. ANPE trained on different sets) drawn
+        in the same panel.
+    path : str or path-like
+    title : str
+    """
+    plt = _plt()
+    results = dict(result) if isinstance(result, Mapping) else {"": result}
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    ax.plot([0, 1], [0, 1], color="k", lw=0.7, ls="--", label="calibrated")
+    cmap = plt.get_cmap("tab10")
+    for k, (label, r) in enumerate(results.items()):
+        c = cmap(k % 10)
+        ax.fill_between(r.alpha, r.ecp_lo, r.ecp_hi, color=c, alpha=0.25, lw=0)
+        text = f"{label + ': ' if label else ''}p = {r.p_value:.2g}, ATC = {r.atc:+.3f}"
+        ax.plot(r.alpha, r.ecp, color=c, lw=1.6, label=text)
+    level = next(iter(results.values())).level
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("credibility level")
+    ax.set_ylabel("expected coverage probability")
+    ax.set_title(title, fontsize=11)
+    ax.legend(fontsize=8, loc="upper left", frameon=False,
+              title=f"shaded: {100 * level:g}% bootstrap band", title_fontsize=8)
+    ax.text(0.97, 0.03, "above diagonal: too wide\nbelow: too narrow",
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.35")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,167 @@
+"""Training and testing the SED posterior (ANPE) from a training-set file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from provabgs_sbi.model.observation import SDSS as XL
+
+from provabgs_sbi.inference.posterior import Posterior, init_training_set_settings
+from provabgs_sbi.model.priors import Prior
+from provabgs_sbi.inference.training_set import check_held_out, load_training_set, load_training_sets, made_alike
+
+
+def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
+                    test_path=None, n_test_samples: int = 1000, progress: bool = True,
+                    inputs=None, recipe=None, log=print, init=None,
+                    init_training_sets=None) -> tuple[Posterior, dict]:
+    """Fit the conditional flow on a training set and save ``flows/<configuration>``.
+
+    Parameters
+    ----------
+    trainset_path : path-like or sequence of path-like
+        File(s) from :func:`provabgs_sbi.inference.training_set.make_training_set`; several files
+        (made alike, other seeds) are joined by
+        :func:`~provabgs_sbi.inference.training_set.load_training_sets`.
+    flow_config : FlowConfig, optional
+        Default ``FlowConfig.preset("default")``.
+    checkpoint_dir : path-like, optional
+        Checkpoints for resuming an interrupted training (default: beside the first
+        training-set file).
+    test_path : path-like, optional
+        A held-out training-set file (other seed): coverage of the central 68% and 95%
+        intervals per parameter goes into the manifest's metrics.
+    init : ConditionalFlow, optional
+        Fine-tune this trained flow instead of starting from random weights (see
+        :meth:`ConditionalFlow.fit`); its weights' hash goes into the manifest's inputs.
+    init_training_sets : list of dict, optional
+        Settings of the training sets ``init`` was fitted to (and those it started from),
+        recorded as ``info["init_training_sets"]``: galaxies of those seeds are not held out
+        from the fine-tuned flow either (:meth:`Posterior.seen_training_set_settings`).
+    """
+    from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
+
+    paths = ([trainset_path] if isinstance(trainset_path, (str, Path)) else list(trainset_path))
+    theta, warped, x, settings = load_training_sets(paths)
+    cfg = settings[0]["config"]
+    prior = Prior(cfg["prior"])
+    flow_config = flow_config or FlowConfig.preset("default")
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(str(paths[0]) + ".checkpoints")
+    log(f"training the flow on {len(x):,} galaxies from {len(paths)} file(s) "
+        f"({flow_config.n_transforms} x {flow_config.hidden_units}"
+        f"{', fine-tuning the given flow' if init is not None else ''}), checkpoints in {ckpt}")
+    flow = ConditionalFlow.fit(warped, x, prior.low, prior.high, config=flow_config,
+                               checkpoint_dir=ckpt, progress=progress, init=init)
+    mags = XL.mags(x)
+    from provabgs_sbi.inference.noise import default_noise_model
+
+    info = {"training_set": settings[0], "n_train": int(len(x))}
+    if len(settings) > 1:
+        info["training_sets"] = settings
+    if init_training_sets:
+        info["init_training_sets"] = list(init_training_sets)
+    post = Posterior(flow, prior, cfg["z_range"], np.column_stack([mags.min(0), mags.max(0)]),
+                     noise=default_noise_model(), info=info)
+    inputs = dict(inputs or {})
+    if init is not None:
+        inputs["init_weights_sha256"] = flow.init_weights_sha256
+    metrics = {"best_val_loss": float(flow.best_val_loss), "best_epoch": int(flow.best_epoch),
+               "epochs": len(flow.history)}
+    if test_path is not None:
+        metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
+        log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
+    post.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
+    return post, metrics
+
+
+def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1000,
+                       recipe=None, log=print) -> tuple[Posterior, dict]:
+    """Save the equal-weight mixture of several trained posteriors as one.
+
+    Parameters
+    ----------
+    folders : sequence of path-like
+        ``flows/<configuration>`` folders trained on galaxies drawn alike (the same prior,
+        redshift range, emulator and noise model; checked), e.g. on one training set, or
+        one member fine-tuned on more files of the same kind. A galaxy outside any
+        member's training magnitudes is flagged.
+    out_dir : path-like
+        The ensemble's folder (its ``flow/`` holds a :class:`~provabgs_sbi.inference.ensemble.FlowEnsemble`).
+    test_path : path-like, optional
+        Held-out training-set file (a seed no member trained on; checked): coverage of the
+        central 68% and 95% intervals of the ensemble, and the held-out log-likelihood of
+        the ensemble and of each member.
+
+    Returns
+    -------
+    Posterior, dict
+        The ensemble and its metrics (also in its manifest).
+    """
+    from provabgs_sbi.inference.ensemble import FlowEnsemble
+
+    folders = [Path(f) for f in folders]
+    out_dir = Path(out_dir)
+    if len(folders) < 2:
+        raise ValueError(f"combine at least 2 posteriors, got {len(folders)}")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty: write the ensemble to a new folder")
+    posts = [Posterior.load(f) for f in folders]
+    first = posts[0]
+    sets = [p.training_set_settings() for p in posts]
+    for f, p, member_sets in zip(folders[1:], posts[1:], sets[1:]):
+        same = (p.prior.kind == first.prior.kind
+                and np.allclose(p.z_range, first.z_range)
+                and all(made_alike(s, sets[0][0]) for s in member_sets))
+        if not same:
+            raise ValueError(f"{f} was not trained on galaxies drawn like those of "
+                             f"{folders[0]} (prior, redshift range, emulator, noise model)")
+    # Flag galaxies outside any member's training magnitudes.
+    ranges = np.array([p.mag_range for p in posts])
+    mag_range = np.column_stack([ranges[:, :, 0].max(axis=0), ranges[:, :, 1].min(axis=0)])
+    flows = [m for p in posts for m in getattr(p.flow, "members", [p.flow])]
+    info = {k: v for k, v in first.info.items() if k != "init_training_sets"}
+    info["members"] = [str(f) for f in folders]
+    if any(len(member_sets) > 1 or member_sets != sets[0] for member_sets in sets):
+        info["member_training_sets"] = sets
+        info["member_n_train"] = [int(p.info["n_train"]) for p in posts]
+    inits = [init_training_set_settings(p.info) for p in posts]
+    if any(inits):
+        info["member_init_training_sets"] = inits
+    post = Posterior(FlowEnsemble(flows), first.prior, first.z_range, mag_range,
+                     noise=first.noise, info=info)
+    metrics = {"members": [p.manifest.get("metrics", {}) for p in posts]}
+    if test_path is not None:
+        # test_coverage first: it refuses galaxies a member's weights have seen.
+        metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
+        log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
+        _, warped, x, _ = load_training_set(test_path)
+        metrics["test_log_prob"] = {
+            "ensemble": float(np.mean(post.flow.log_prob(warped, x))),
+            "members": [float(np.mean(m.log_prob(warped, x))) for m in flows],
+            "n_test": int(len(x))}
+        log("held-out mean log q (warped coordinates): " + json.dumps(metrics["test_log_prob"]))
+    post.save(out_dir, metrics=metrics,
+              inputs={f"member_{k}": str(f) for k, f in enumerate(folders)}, recipe=recipe)
+    return post, metrics
+
+
+def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int = 2000,
+                  seed: int = 0) -> dict:
+    """Empirical coverage of central 68% / 95% intervals on held-out galaxies, per parameter.
+
+    Raises ValueError if ``test_path`` shares a seed with a training set the posterior's
+    weights have seen (:meth:`Posterior.seen_training_set_settings`)."""
+    from provabgs_sbi.model.parameters import PARAM_NAMES
+
+    theta, _, x, settings = load_training_set(test_path)
+    check_held_out(test_path, settings, post.seen_training_set_settings())
+    theta, x = theta[:n_test], x[:n_test]
+    samples = post.sample(x, n_samples, seed=seed)
+    out = {}
+    for level in (0.68, 0.95):
+        lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)], axis=1)
+        inside = (theta >= lo) & (theta <= hi)
+        out[f"{level:.2f}"] = dict(zip(PARAM_NAMES, inside.mean(axis=0).round(4).tolist()))
+    return {"n_test": int(len(x)), "n_samples": int(n_samples), "coverage": out}

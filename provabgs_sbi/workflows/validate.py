@@ -1,0 +1,303 @@
+"""``provabgs-sbi validate``: calibration of a trained posterior on test galaxies drawn
+exactly like its training set (new seed, never used in training).
+
+For the 12 parameters and the derived properties it writes a JSON of the numbers of
+:func:`provabgs_sbi.diagnostics.calibration.summary` (coverage, SBC ranks against the 99% binomial
+band, p-p curves against the simultaneous ECDF band, TARP with its p-value) and PNGs of
+the p-p curves, SBC histograms and TARP.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from provabgs_sbi.model.observation import SDSS as XL
+
+from provabgs_sbi.model.parameters import PARAM_NAMES
+
+DERIVED = ("log_mstar_surviving", "log_sfr_1gyr", "z_mw", "tage_mw")
+
+
+def _derived(model, theta, z):
+    d = model.derived(theta, z)
+    with np.errstate(divide="ignore"):
+        sfr = np.log10(np.maximum(d["sfr_1gyr"], 1e-12))
+    return np.column_stack([d["log_mstar_surviving"], sfr, d["z_mw"], d["tage_mw"]])
+
+
+def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
+             progress: bool = True):
+    """Test galaxies drawn exactly like the posterior's training set, with a seed no
+    training set uses (10,000 + ``seed``); cached in ``work_dir`` (default
+    ``<cache>/validation``).
+
+    Returns
+    -------
+    path : Path
+        The HDF5 file (:func:`~provabgs_sbi.inference.training_set.load_training_set` reads it).
+    config : TrainingSetConfig
+    """
+    from provabgs_sbi.io.paths import cache_dir
+    from provabgs_sbi.inference.training_set import TrainingSetConfig, make_training_set
+
+    work = Path(work_dir) if work_dir else cache_dir() / "validation"
+    cfg = TrainingSetConfig(n=n_test, seed=10_000 + seed, prior=post.prior.kind,
+                            z_range=tuple(post.z_range), chunk=max(5000, 3 * n_test))
+    emulator_id = _emulator_id(emulator)
+    tag = f"_e{emulator_id[:12]}" if emulator_id else ""     # one cached file per emulator
+    path = make_training_set(work / f"test_{post.prior.kind}_{n_test}_s{seed}{tag}.h5", cfg,
+                             emulator, emulator_id=emulator_id, progress=progress)
+    return path, cfg
+
+
+def _emulator_id(emulator) -> str:
+    """The manifest SHA-256 an emulator was loaded with ("" when it has none)."""
+    return getattr(emulator, "manifest_sha256", None) or ""
+
+
+def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = False):
+    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``
+    (and, unless allowed otherwise, made with its training set's emulator), as
+    :func:`~provabgs_sbi.inference.training_set.load_training_set` returns them."""
+    from provabgs_sbi.inference.training_set import check_emulator, check_held_out, load_training_set
+
+    theta, warped, x, settings = load_training_set(test_path)
+    cfg = settings["config"]
+    if cfg["prior"] != post.prior.kind or not np.allclose(cfg["z_range"], post.z_range):
+        raise ValueError(f"{test_path} was drawn with prior {cfg['prior']!r} and z range "
+                         f"{cfg['z_range']}; the posterior was trained with "
+                         f"{post.prior.kind!r} and {list(post.z_range)}")
+    check_held_out(test_path, settings, post.seen_training_set_settings())
+    if not allow_other_emulator:
+        check_emulator(settings.get("emulator", ""), post.training_set_settings(),
+                       f"the emulator of {test_path}")
+    if len(x) < n_test:
+        raise ValueError(f"{test_path} holds {len(x)} galaxies, fewer than n_test={n_test}")
+    return theta[:n_test], warped[:n_test], x[:n_test], settings
+
+
+def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: int = 1000,
+                       seed: int = 0, work_dir=None, progress: bool = True,
+                       n_mcmc_test: int = 0, n_mcmc_real: int = 0, real_catalog=None,
+                       mcmc_kwargs: dict | None = None,
+                       importance_kwargs: dict | None = None, test_path=None,
+                       allow_other_emulator: bool = False) -> dict:
+    """Run the calibration checks and write ``validation.json`` and PNGs into ``out_dir``.
+
+    Parameters
+    ----------
+    post : Posterior
+    emulator : Emulator
+        Draws the test galaxies (as the training set) and is the MCMC's model.
+    out_dir : path-like
+        ``validation.json``, ``fig3_pp.png`` (p-p with the 99% simultaneous band),
+        ``fig4_sbc.png`` (SBC with the 99% binomial band), ``tarp.png``; with MCMC also
+        ``anpe_vs_mcmc.png`` and ``mcmc_pp.png``.
+    n_test, n_samples : int
+        Test galaxies and posterior draws per galaxy.
+    seed : int
+    work_dir : path-like, optional
+        Cache of the test set and the MCMC files (default ``<cache>/validation``).
+    n_mcmc_test, n_mcmc_real : int
+        MCMC (:mod:`provabgs_sbi.workflows.compare_mcmc`) of the first ``n_mcmc_test`` test galaxies
+        and of ``n_mcmc_real`` galaxies of ``real_catalog``, compared with ANPE; resumable.
+    mcmc_kwargs : dict, optional
+        ``n_walkers``, ``n_steps``, ``burn_in`` and ``precondition`` ("none" or "flow":
+        NeuTra MCMC in the base-noise space of ``post``'s flow, :mod:`provabgs_sbi.experimental.neutra`)
+        (default :data:`provabgs_sbi.workflows.compare_mcmc.MCMC_DEFAULTS`).
+    test_path : path-like, optional
+        Validate on the first ``n_test`` galaxies of this training-set file (e.g. the
+        recipe's held-out set) instead of drawing new ones. It must be drawn like the
+        posterior's training set (same prior and redshift range) with a seed no training
+        set of the posterior used.
+    allow_other_emulator : bool
+        By default ``emulator`` (and a ``test_path`` file's emulator) must be the one the
+        posterior's training set was made with, when both are recorded. With True another
+        one is accepted: the test galaxies then come from it, which measures how the
+        posterior fares on a different simulator (emulator systematics), not calibration.
+    importance_kwargs : dict, optional
+        Settings of the importance sampling of the same galaxies
+        (:func:`provabgs_sbi.baselines.importance.importance_sample`: ``target_ess``, ``batch``,
+        ``max_proposals``, ``n_resample``).
+
+    Returns
+    -------
+    dict
+        What ``validation.json`` holds.
+    """
+    from provabgs_sbi.io.paths import cache_dir
+    from provabgs_sbi.inference.training_set import check_emulator, load_training_set
+    from provabgs_sbi.diagnostics.calibration import (ValidationConfig, binomial_band, pp_curve, sbc_histogram,
+                             sbc_ranks, summary, tarp)
+    from provabgs_sbi.plots.validation import plot_pp, plot_sbc, plot_tarp
+
+    emulator_id = _emulator_id(emulator)
+    own_emulators = post.emulator_ids()
+    if not allow_other_emulator:
+        check_emulator(emulator_id, post.training_set_settings(), "the emulator given")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if test_path is None:
+        path, _ = test_set(post, emulator, n_test, seed, work_dir, progress)
+        theta, warped, x, settings = load_training_set(path)
+    else:
+        path = Path(test_path)
+        theta, warped, x, settings = _held_out_set(post, path, n_test, allow_other_emulator)
+    samples = post.sample(x, n_samples, seed=seed)
+    model = emulator.burst_model
+    z = XL.redshift(x)
+    truth_d = _derived(model, theta, z)
+    samp_d = _derived(model, samples.reshape(-1, 12), np.repeat(z, n_samples)).reshape(
+        len(x), n_samples, len(DERIVED))
+    all_s = np.concatenate([samples, samp_d], axis=-1)
+    all_t = np.concatenate([theta, truth_d], axis=-1)
+    names = list(PARAM_NAMES) + list(DERIVED)
+    vcfg = ValidationConfig(pp_level=0.99, seed=seed)
+    res = summary(all_s, all_t, names=names, config=vcfg)
+    res["test_set"] = {"file": str(path), "config": settings["config"],
+                       "emulator": settings.get("emulator", "")}
+    res["emulator"] = {"manifest_sha256": emulator_id, "training_set_emulators": own_emulators}
+    ranks = sbc_ranks(all_s, all_t)
+    pp = pp_curve(ranks, n_samples, level=vcfg.pp_level)
+    plot_pp(pp, out_dir / "fig3_pp.png", names=names,
+            title=f"p-p, {len(x)} test galaxies (99% simultaneous band)")
+    counts = sbc_histogram(ranks, n_samples, vcfg.n_bins)
+    band = binomial_band(len(x), vcfg.n_bins, vcfg.sbc_level)
+    plot_sbc(counts, band, out_dir / "fig4_sbc.png", names=names,
+             title=f"SBC, {len(x)} test galaxies (99% binomial band)")
+    plot_tarp(tarp(samples, theta), out_dir / "tarp.png")
+
+    if n_mcmc_test > 0 or n_mcmc_real > 0:
+        work = Path(work_dir) if work_dir else cache_dir() / "validation"
+        # Another emulator's runs go elsewhere: files from before MCMC files recorded the
+        # emulator would otherwise resume with it.
+        tag = f"_e{emulator_id[:12]}" if emulator_id and emulator_id not in own_emulators else ""
+        res["mcmc"] = _mcmc_comparison(post, emulator, x, theta, out_dir,
+                                       work / f"mcmc_s{seed}{tag}", n_mcmc_test, n_mcmc_real,
+                                       real_catalog, seed, progress, mcmc_kwargs or {},
+                                       importance_kwargs or {})
+    (out_dir / "validation.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real, real_catalog,
+                     seed, progress, mcmc_kwargs, importance_kwargs) -> dict:
+    """MCMC and importance sampling of the subsets, ANPE against both, MCMC against the
+    importance-sampled posteriors, and their figures; returns the JSON part."""
+    from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEFAULT, compare_references,
+                               compare_with_reference, read_mcmc_results, run_mcmc_subsets,
+                               to_json)
+    from provabgs_sbi.baselines.importance import read_importance_results, run_importance_catalog
+    from provabgs_sbi.plots.paper import plot_anpe_vs_mcmc
+    from provabgs_sbi.diagnostics.calibration import pp_curve, sbc_ranks
+    from provabgs_sbi.plots.validation import plot_pp
+
+    run_kw = {**MCMC_DEFAULTS, **mcmc_kwargs}
+    pre = run_kw.pop("precondition", PRECONDITION_DEFAULT)
+    if pre not in ("none", "flow"):
+        raise ValueError(f"precondition must be 'none' or 'flow', got {pre!r}")
+    if pre == "flow":
+        run_kw["precondition"] = post
+    files = run_mcmc_subsets(emulator, x, mcmc_dir, n_test=n_test, real_catalog=real_catalog,
+                             n_real=n_real, seed=seed, progress=progress, **run_kw)
+    out = {"settings": {**MCMC_DEFAULTS, "precondition": pre, **mcmc_kwargs}, "files": {k: str(v) for k, v in
+                                                                    files.items() if k != "real_rows"}}
+    # The same galaxies importance-sampled from the flow: exact posteriors of the same
+    # prior, likelihood and emulator, with their own reliability check (Pareto k).
+    exact = {}
+    if files["test"] is not None:
+        path = run_importance_catalog(x, range(n_test), post, emulator, mcmc_dir / "is_test.h5",
+                                      seed=seed, likelihood="mag", progress=progress,
+                                      **importance_kwargs)
+        exact["test"] = read_importance_results(path)
+    if files["real"] is not None:
+        path = run_importance_catalog(real_catalog.to_x(), files["real_rows"], post, emulator,
+                                      mcmc_dir / "is_real.h5", seed=seed, likelihood="flux",
+                                      ivar=real_catalog.ivar, progress=progress,
+                                      **importance_kwargs)
+        exact["real"] = read_importance_results(path)
+    chains = {k: read_mcmc_results(files[k]) for k in ("test", "real")
+              if files[k] is not None}
+    def same_draws(k):
+        # ANPE draws of the MCMC comparison, reused when the importance rows are the same
+        same = [r["row"] for r in chains[k]] == [r["row"] for r in exact[k]]
+        return comps[k]["anpe"] if same else None
+
+    comps, comps_exact = {}, {}
+    if files["test"] is not None:
+        comps["test"] = compare_with_reference(post, chains["test"], truth=theta, seed=seed)
+        comps_exact["test"] = compare_with_reference(post, exact["test"], truth=theta, seed=seed,
+                                                     anpe=same_draws("test"))
+        c = comps["test"]
+        n_pp = min(1000, min(len(m) for m in c["mcmc"]))
+        mc = np.stack([m[np.random.default_rng(seed).choice(len(m), n_pp, replace=False)]
+                       for m in c["mcmc"]])
+        pp = pp_curve(sbc_ranks(mc, c["truth"]), mc.shape[1], level=0.99)
+        plot_pp(pp, out_dir / "mcmc_pp.png", names=list(PARAM_NAMES),
+                title=f"p-p of the MCMC posteriors, {len(mc)} test galaxies (99% band)")
+    if files["real"] is not None:
+        comps["real"] = compare_with_reference(post, chains["real"], seed=seed)
+        comps_exact["real"] = compare_with_reference(post, exact["real"], seed=seed,
+                                                     anpe=same_draws("real"))
+        c = comps["real"]
+        plot_anpe_vs_mcmc(c["anpe"][0], c["mcmc"][0], c["per_galaxy_x"][0], emulator,
+                          out_dir / "fig2_anpe_vs_mcmc.png",
+                          title=f"SDSS galaxy {c['per_galaxy'][0]['id']}",
+                          exact=exact["real"][0]["samples"])
+    between = {}
+    for k in exact:
+        if any(r["reliable"] for r in exact[k]):
+            between[k] = compare_references(chains[k], exact[k])
+        else:
+            between[k] = {"n_galaxies": 0, "rows": [],
+                          "note": "no reliable importance-sampled posterior (Pareto k >= 0.7)"}
+    bars = {}
+    for k, c in comps_exact.items():
+        bars[f"ANPE vs importance, {k} ({c['reliable']}/{c['n_galaxies']} reliable)"] = \
+            c["median_offset_mean"]
+    for k, c in comps.items():
+        bars[f"ANPE vs MCMC, {k} ({c['converged']}/{c['n_galaxies']} converged)"] = \
+            c["median_offset_mean"]
+    for k, c in between.items():
+        if c["n_galaxies"]:
+            bars[f"MCMC vs importance, {k}"] = c["median_offset_mean"]
+    _plot_offsets(bars, out_dir / "anpe_vs_mcmc.png")
+    for k, c in comps.items():
+        out[k] = to_json(c)
+    out["importance"] = {k: to_json(c) for k, c in comps_exact.items()}
+    out["mcmc_vs_importance"] = between
+    return out
+
+
+def _plot_offsets(bars: dict, path) -> None:
+    """Mean |median(A) - median(B)| / std(B) per parameter, one bar per comparison."""
+    from provabgs_sbi.model.parameters import WARPED_NAMES
+    from provabgs_sbi.plots.sed import _plt
+
+    if not bars:
+        return
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    pos = np.arange(len(WARPED_NAMES))
+    width = 0.8 / len(bars)
+    top = 2.0                                  # taller bars are cut and labelled
+    for k, (label, offs) in enumerate(bars.items()):
+        vals = np.array([offs[p] for p in WARPED_NAMES])
+        xs = pos + (k - (len(bars) - 1) / 2) * width
+        ax.bar(xs, np.minimum(vals, top), width, label=label)
+        for xv, v in zip(xs, vals):
+            if v > top:
+                ax.text(xv, top * 0.98, f"{v:.1f}", rotation=90, ha="center", va="top",
+                        fontsize=7, color="w")
+    ax.set_ylim(0, top)
+    ax.axhline(0.3, color="k", ls="--", lw=1, label="0.3 (SEDflow)")
+    ax.set_xticks(pos)
+    ax.set_xticklabels(WARPED_NAMES, rotation=30, ha="right")
+    ax.set_ylabel("mean |Δ median| / σ$_{reference}$")
+    ax.set_title("Offsets of the marginal medians (A vs B: in units of B's posterior sd)")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
