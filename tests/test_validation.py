@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from provabgs_sbi.diagnostics import calibration as val
+from provabgs_sbi import diagnostics as val
 
 N_TEST, L, D = 400, 199, 4          # L + 1 = 200 rank values: 20 equal SBC bins
 
