@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from provabgs_sbi.baselines.mcmc import run_mcmc_catalog
+from provabgs_sbi.diagnostics import coverage_by_name, ks_per_parameter, marginal_agreement
+from provabgs_sbi.io.catalog import PhotometryCatalog
 from provabgs_sbi.model.parameters import PARAM_NAMES, WARPED_NAMES, to_warped
 from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.photometry import flux_error, mag_to_nanomaggies
@@ -45,8 +48,6 @@ def catalog_from_x(x, ids=None, z_range=None):
     The fluxes are 10^(-0.4 (m - 22.5)) and the inverse variances those of the magnitude
     errors to first order, so ``catalog.to_x()`` gives back ``x``.
     """
-    from provabgs_sbi.io.catalog import PhotometryCatalog
-
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     flux = mag_to_nanomaggies(XL.mags(x))
     sigma_f = flux_error(flux, XL.errors(x))
@@ -130,8 +131,6 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
         (list of the reference samples) for figures (not JSON-serialisable; removed by
         :func:`to_json`).
     """
-    from provabgs_sbi.diagnostics.calibration import coverage, ks_per_parameter, marginal_agreement
-
     if not results:
         raise ValueError("no finished reference rows to compare")
     kind = _reference_kind(results)
@@ -185,13 +184,8 @@ def compare_with_reference(post, results, truth=None, n_samples: int = 10000, se
         rng = np.random.default_rng(seed)
         mc = np.stack([r["samples"][rng.choice(len(r["samples"]), n_min, replace=False)]
                        for r in results])
-        levels = (0.68, 0.95)
-        cov_m = coverage(mc, t, levels)
-        cov_a = coverage(anpe, t, levels)
-        res["mcmc_coverage"] = {lv: dict(zip(PARAM_NAMES, map(float, cov_m[k])))
-                                for k, lv in enumerate(map(str, levels))}
-        res["anpe_coverage"] = {lv: dict(zip(PARAM_NAMES, map(float, cov_a[k])))
-                                for k, lv in enumerate(map(str, levels))}
+        res["mcmc_coverage"] = coverage_by_name(mc, t, PARAM_NAMES, (0.68, 0.95))
+        res["anpe_coverage"] = coverage_by_name(anpe, t, PARAM_NAMES, (0.68, 0.95))
         res["truth"] = t
     return res
 
@@ -207,8 +201,6 @@ def compare_references(results, reference) -> dict:
         ``n_galaxies``, ``rows`` and ``median_offset_mean`` / ``median_offset_max``
         {warped parameter: |median(results) - median(reference)| / std(reference)}.
     """
-    from provabgs_sbi.diagnostics.calibration import marginal_agreement
-
     by_row = {r["row"]: r for r in reference if r.get("reliable", True)}
     common = [r for r in results if r["row"] in by_row]
     if not common:
@@ -249,8 +241,6 @@ def run_mcmc_subsets(emulator, test_x, out_dir, n_test: int = 20, real_catalog=N
         ``test`` and ``real``: the result file paths (None where nothing was asked), and
         ``real_rows``.
     """
-    from provabgs_sbi.baselines.mcmc import run_mcmc_catalog
-
     kw = {**MCMC_DEFAULTS, **mcmc_kwargs}
     suffix = "" if kw.get("precondition") is None else "_flow"
     out_dir = Path(out_dir)

@@ -6,11 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.model.observation import SDSS as XL
-
+from provabgs_sbi.diagnostics import coverage_by_name
+from provabgs_sbi.inference.ensemble import FlowEnsemble
+from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.inference.noise import default_noise_model
 from provabgs_sbi.inference.posterior import Posterior, init_training_set_settings
+from provabgs_sbi.inference.training_set import (check_held_out, load_training_set,
+                                                 load_training_sets, made_alike)
+from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.model.priors import Prior
-from provabgs_sbi.inference.training_set import check_held_out, load_training_set, load_training_sets, made_alike
 
 
 def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
@@ -41,8 +46,6 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
         recorded as ``info["init_training_sets"]``: galaxies of those seeds are not held out
         from the fine-tuned flow either (:meth:`Posterior.seen_training_set_settings`).
     """
-    from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
-
     paths = ([trainset_path] if isinstance(trainset_path, (str, Path)) else list(trainset_path))
     theta, warped, x, settings = load_training_sets(paths)
     cfg = settings[0]["config"]
@@ -55,8 +58,6 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     flow = ConditionalFlow.fit(warped, x, prior.low, prior.high, config=flow_config,
                                checkpoint_dir=ckpt, progress=progress, init=init)
     mags = XL.mags(x)
-    from provabgs_sbi.inference.noise import default_noise_model
-
     info = {"training_set": settings[0], "n_train": int(len(x))}
     if len(settings) > 1:
         info["training_sets"] = settings
@@ -99,8 +100,6 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
     Posterior, dict
         The ensemble and its metrics (also in its manifest).
     """
-    from provabgs_sbi.inference.ensemble import FlowEnsemble
-
     folders = [Path(f) for f in folders]
     out_dir = Path(out_dir)
     if len(folders) < 2:
@@ -151,17 +150,24 @@ def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int
                   seed: int = 0) -> dict:
     """Empirical coverage of central 68% / 95% intervals on held-out galaxies, per parameter.
 
-    Raises ValueError if ``test_path`` shares a seed with a training set the posterior's
-    weights have seen (:meth:`Posterior.seen_training_set_settings`)."""
-    from provabgs_sbi.model.parameters import PARAM_NAMES
+    The first ``n_test`` galaxies of ``test_path`` get ``n_samples`` posterior draws each;
+    the fractions come from :func:`provabgs_sbi.diagnostics.coverage_by_name`, rounded to 4
+    decimals.
 
+    Returns
+    -------
+    dict
+        ``n_test``, ``n_samples`` and ``coverage`` ({"0.68" | "0.95": {parameter: fraction}}).
+
+    Raises
+    ------
+    ValueError
+        ``test_path`` shares a seed with a training set the posterior's weights have seen
+        (:meth:`Posterior.seen_training_set_settings`).
+    """
     theta, _, x, settings = load_training_set(test_path)
     check_held_out(test_path, settings, post.seen_training_set_settings())
     theta, x = theta[:n_test], x[:n_test]
     samples = post.sample(x, n_samples, seed=seed)
-    out = {}
-    for level in (0.68, 0.95):
-        lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)], axis=1)
-        inside = (theta >= lo) & (theta <= hi)
-        out[f"{level:.2f}"] = dict(zip(PARAM_NAMES, inside.mean(axis=0).round(4).tolist()))
+    out = coverage_by_name(samples, theta, PARAM_NAMES, (0.68, 0.95), decimals=4)
     return {"n_test": int(len(x)), "n_samples": int(n_samples), "coverage": out}
