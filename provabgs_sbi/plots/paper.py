@@ -17,15 +17,29 @@ from __future__ import annotations
 import numpy as np
 
 from provabgs_sbi.model.observation import SDSS as XL
-
 from provabgs_sbi.model.parameters import PARAM_NAMES
-from provabgs_sbi.plots.sed import _plt
+from provabgs_sbi.model.photometry import BANDS, flux_error, load_filters, mag_to_nanomaggies
+from provabgs_sbi.plots._mpl import pyplot
 
 LABELS = {"log_mstar": r"$\log M_*$", "beta1": r"$\beta_1$", "z": "$z$", "g": "$g$",
           "r": "$r$", "sigma_r": r"$\sigma_r$", "beta2": r"$\beta_2$", "beta3": r"$\beta_3$",
           "beta4": r"$\beta_4$", "fburst": r"$f_{\rm burst}$", "tburst": r"$t_{\rm burst}$",
           "gamma1": r"$\gamma_1$", "gamma2": r"$\gamma_2$", "tau_bc": r"$\tau_{\rm BC}$",
           "tau_ism": r"$\tau_{\rm ISM}$", "n_dust": r"$n_{\rm dust}$"}
+
+
+def _label_corner_panel(ax, i: int, j: int, names) -> None:
+    """Axis labels of panel (row ``i``, column ``j``) of a lower-triangle corner plot of
+    the parameters ``names``: x labels on the bottom row, y labels on the first column
+    (below the diagonal), no tick labels elsewhere."""
+    if i == len(names) - 1:
+        ax.set_xlabel(LABELS[names[j]])
+    else:
+        ax.set_xticklabels([])
+    if j == 0 and i > 0:
+        ax.set_ylabel(LABELS[names[i]])
+    elif j > 0:
+        ax.set_yticklabels([])
 
 
 def _columns(theta, x):
@@ -49,7 +63,7 @@ def plot_training_vs_real(train_theta, train_x, real_theta, real_x, path, n_max:
     n_max : int
         At most this many points of each set are drawn.
     """
-    plt = _plt()
+    plt = pyplot()
     rng = np.random.default_rng(seed)
     a = _columns(train_theta, train_x)
     b = _columns(real_theta, real_x)
@@ -78,14 +92,7 @@ def plot_training_vs_real(train_theta, train_x, real_theta, real_x, path, n_max:
                 ax.scatter(b[:, j], b[:, i], s=0.3, color="C3", alpha=0.25, rasterized=True)
                 ax.set_ylim(*lims[i])
             ax.set_xlim(*lims[j])
-            if i == n - 1:
-                ax.set_xlabel(LABELS[names[j]])
-            else:
-                ax.set_xticklabels([])
-            if j == 0 and i > 0:
-                ax.set_ylabel(LABELS[names[i]])
-            elif j > 0:
-                ax.set_yticklabels([])
+            _label_corner_panel(ax, i, j, names)
     # The legend goes into the empty upper triangle: anchored to one panel outside its own
     # box, tight_layout would squeeze every column to make room for it.
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -118,9 +125,7 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
     n_sed : int
         Posterior draws of each method whose spectra are drawn.
     """
-    from provabgs_sbi.model.photometry import BANDS, load_filters, flux_error, mag_to_nanomaggies
-
-    plt = _plt()
+    plt = pyplot()
     idx = [PARAM_NAMES.index(p) for p in params]
     k = len(idx)
     fig = plt.figure(figsize=(15, 8))
@@ -150,14 +155,7 @@ def plot_anpe_vs_mcmc(anpe, mcmc, x, emulator, path, params=("log_mstar", "beta1
                 ax.set_ylim(lo_y, hi_y)
             ax.set_xlim(lo, hi)
             ax.tick_params(labelsize=7)
-            if i == k - 1:
-                ax.set_xlabel(LABELS[params[j]])
-            else:
-                ax.set_xticklabels([])
-            if j == 0 and i > 0:
-                ax.set_ylabel(LABELS[params[i]])
-            elif j > 0:
-                ax.set_yticklabels([])
+            _label_corner_panel(ax, i, j, params)
             if i == 0 and j == 0:
                 ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0), frameon=False)
 

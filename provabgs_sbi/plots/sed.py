@@ -1,18 +1,16 @@
-"""Figures (matplotlib, Agg backend): kept apart from the numerical code."""
+"""A galaxy's model spectrum with its photometry (``provabgs-sbi sed --plot``, the main job)."""
 from __future__ import annotations
 
 import numpy as np
 
-from provabgs_sbi.flags import has_samples
+from provabgs_sbi.model.photometry import BANDS, load_filters, nanomaggies_to_mag
+from provabgs_sbi.plots._mpl import pyplot
+# Kept importable from here for the callers written before these figures had modules
+# of their own: import them from provabgs_sbi.plots.catalog and provabgs_sbi.plots.emulator.
+from provabgs_sbi.plots.catalog import plot_sdss_summary  # noqa: F401
+from provabgs_sbi.plots.emulator import plot_emulator_errors  # noqa: F401
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = ["plot_sed"]
 
 
 def plot_sed(wave, lum, z, flux_nmgy, path, title=""):
@@ -32,9 +30,7 @@ def plot_sed(wave, lum, z, flux_nmgy, path, title=""):
     path : str
         PNG to write.
     """
-    from provabgs_sbi.model.photometry import BANDS, load_filters, nanomaggies_to_mag
-
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     keep = (wave > 1500) & (wave < 12000)
     ax.plot(wave[keep], lum[keep], color="k", lw=0.7)
@@ -53,67 +49,4 @@ def plot_sed(wave, lum, z, flux_nmgy, path, title=""):
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_emulator_errors(wave, med, p95, p99, mag_err, path, title=""):
-    """Percentiles of |dL/L| versus rest wavelength, and the ugriz error distributions."""
-    from provabgs_sbi.model.photometry import BANDS
-
-    plt = _plt()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
-    for arr, lab, c in ((med, "median", "k"), (p95, "95th pct", "tab:blue"), (p99, "99th pct", "tab:red")):
-        ax.plot(wave, 100 * arr, color=c, lw=0.8, label=lab)
-    ax.axhline(0.3, color="k", ls=":", lw=0.8, label="goal: median 0.3%")
-    ax.axhline(1.0, color="tab:red", ls=":", lw=0.8, label="goal: 99th 1%")
-    ax.set_xlabel("rest-frame wavelength [Å]")
-    ax.set_ylabel("|ΔL/L| [%]")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8, ncol=2)
-    ax.set_title(title, fontsize=9)
-    bins = np.logspace(-6, np.log10(max(mag_err.max(), 1e-3)), 60)
-    for i, b in enumerate(BANDS):
-        ax2.hist(mag_err[:, i], bins=bins, histtype="step", label=b)
-    ax2.axvline(0.01, color="k", ls=":", lw=0.8)
-    ax2.set_xscale("log")
-    ax2.set_xlabel("|Δmag| (z ≤ 0.2)")
-    ax2.set_ylabel("galaxies")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_sdss_summary(posterior_file, path):
-    """Posterior medians of the fitted catalog: the mass-SFR plane and mass versus redshift."""
-    import h5py
-
-    with h5py.File(posterior_file, "r") as fh:
-        s = fh["summary"][:]
-    ok = has_samples(s["flags"]) & np.isfinite(s["log_mstar_p50"])
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    ms = s["log_mstar_surviving_p50"][ok]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sfr = np.log10(s["sfr_1gyr_p50"][ok])
-    ax = axes[0]
-    ax.scatter(ms, sfr, s=2, alpha=0.4, c=s["z"][ok], cmap="viridis")
-    ax.set_xlabel(r"log $M_*$ (surviving) [$M_\odot$], posterior median")
-    ax.set_ylabel(r"log SFR$_{1\,\rm Gyr}$ [$M_\odot$/yr]")
-    ax = axes[1]
-    sc = axes[1].scatter(s["z"][ok], ms, s=2, alpha=0.4, c=sfr - ms, cmap="coolwarm_r", vmin=-12, vmax=-9)
-    fig.colorbar(sc, ax=ax, label="log sSFR [1/yr]")
-    ax.set_xlabel("redshift")
-    ax.set_ylabel(r"log $M_*$ (surviving)")
-    ax = axes[2]
-    width = 0.5 * (s["log_mstar_p84"][ok] - s["log_mstar_p16"][ok])
-    ax.hist(width, bins=60, histtype="step", label=r"log $M_*$ formed")
-    ax.hist(0.5 * (s["tau_ism_p84"][ok] - s["tau_ism_p16"][ok]), bins=60, histtype="step",
-            label=r"$\tau_{\rm ISM}$")
-    ax.set_xlabel("posterior half-width (16-84%)")
-    ax.set_ylabel("galaxies")
-    ax.legend()
-    fig.suptitle(f"SDSS sample fitted with provabgs-sbi: {ok.sum():,} galaxies")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
     plt.close(fig)

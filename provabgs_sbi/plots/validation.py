@@ -1,6 +1,6 @@
 """Figures of the calibration checks (matplotlib, Agg backend), saved as PNG.
 
-Each function draws numbers computed by :mod:`provabgs_sbi.diagnostics.calibration` and computes
+Each function draws numbers computed by :mod:`provabgs_sbi.diagnostics` and computes
 nothing itself beyond what it needs to place them. Many-parameter figures use a grid
 of panels (up to 5 columns) titled with the parameter names, so that the 12 SEDflow
 parameters, or up to ~20, stay readable. A curve or histogram that fails its check is
@@ -8,7 +8,7 @@ drawn in red.
 
 Examples
 --------
->>> from provabgs_sbi.diagnostics import calibration as val
+>>> from provabgs_sbi import diagnostics as val
 >>> from provabgs_sbi.plots import validation as vp
 >>> ranks = val.sbc_ranks(samples, truth)
 >>> vp.plot_pp(val.pp_curve(ranks, samples.shape[1]), "pp.png", names=PARAM_NAMES)
@@ -24,29 +24,15 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_pp", "plot_sbc", "plot_tarp"]
+from provabgs_sbi.diagnostics._inputs import parameter_names
+from provabgs_sbi.model.parameters import WARPED_NAMES
+from provabgs_sbi.plots._mpl import pyplot
+
+__all__ = ["plot_median_offsets", "plot_pp", "plot_sbc", "plot_tarp"]
 
 OK_COLOR = "tab:blue"
 FAIL_COLOR = "tab:red"
 BAND_COLOR = "0.82"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _names(names, d: int) -> list[str]:
-    if names is None:
-        return [f"theta_{j}" for j in range(d)]
-    names = [str(n) for n in names]
-    if len(names) != d:
-        raise ValueError(f"{len(names)} names for {d} parameters")
-    return names
 
 
 def _grid(plt, n: int, ncols: int | None, panel: float = 2.6):
@@ -80,8 +66,8 @@ def plot_pp(pp, path, names: Sequence[str] | None = None, layout: str = "grid",
 
     Parameters
     ----------
-    pp : provabgs_sbi.diagnostics.calibration.PPCurve
-        From :func:`provabgs_sbi.diagnostics.calibration.pp_curve`, d parameters.
+    pp : provabgs_sbi.diagnostics.PPCurve
+        From :func:`provabgs_sbi.diagnostics.pp_curve`, d parameters.
     path : str or path-like
         PNG to write.
     names : sequence of str of length d, optional
@@ -98,14 +84,14 @@ def plot_pp(pp, path, names: Sequence[str] | None = None, layout: str = "grid",
     """
     if layout not in ("grid", "single"):
         raise ValueError(f"layout must be 'grid' or 'single', got {layout!r}")
-    plt = _plt()
+    plt = pyplot()
     z = np.concatenate([[0.0], pp.z, [1.0]])
     ecdf = np.vstack([np.zeros((1, pp.ecdf.shape[1])), pp.ecdf, np.ones((1, pp.ecdf.shape[1]))])
     lo = np.concatenate([[0.0], pp.lo, [1.0]])
     hi = np.concatenate([[0.0], pp.hi, [1.0]])
     ref = z if difference else np.zeros_like(z)
     d = ecdf.shape[1]
-    names = _names(names, d)
+    names = parameter_names(names, d)
     ylabel = "ECDF − uniform" if difference else "empirical CDF of rank"
     xlabel = "fractional rank (nominal quantile)"
     band_label = f"{100 * pp.level:g}% simultaneous band"
@@ -161,13 +147,13 @@ def plot_sbc(counts, band, path, names: Sequence[str] | None = None, n_outside=N
     Parameters
     ----------
     counts : ndarray of int of shape (n_bins, d)
-        From :func:`provabgs_sbi.diagnostics.calibration.sbc_histogram`.
+        From :func:`provabgs_sbi.diagnostics.sbc_histogram`.
     band : tuple of ndarray of shape (n_bins,)
-        ``(lo, hi)`` from :func:`provabgs_sbi.diagnostics.calibration.binomial_band`.
+        ``(lo, hi)`` from :func:`provabgs_sbi.diagnostics.binomial_band`.
     path : str or path-like
     names : sequence of str of length d, optional
     n_outside : ndarray of shape (d,), optional
-        Bins outside the band (:func:`provabgs_sbi.diagnostics.calibration.sbc_outside_band`); computed
+        Bins outside the band (:func:`provabgs_sbi.diagnostics.sbc_outside_band`); computed
         from ``counts`` and ``band`` when not given.
     expected_outside : float, optional
         Number expected by chance, shown with it.
@@ -176,7 +162,7 @@ def plot_sbc(counts, band, path, names: Sequence[str] | None = None, n_outside=N
     level : float
         Level of ``band`` (for the caption only).
     """
-    plt = _plt()
+    plt = pyplot()
     counts = np.asarray(counts)
     if counts.ndim == 1:
         counts = counts[:, None]
@@ -184,7 +170,7 @@ def plot_sbc(counts, band, path, names: Sequence[str] | None = None, n_outside=N
     lo, hi = (np.asarray(b, dtype=float) for b in band)
     if lo.shape != (n_bins,) or hi.shape != (n_bins,):
         raise ValueError(f"band arrays must have shape ({n_bins},)")
-    names = _names(names, d)
+    names = parameter_names(names, d)
     outside = (counts < lo[:, None]) | (counts > hi[:, None])
     if n_outside is None:
         n_outside = outside.sum(axis=0)
@@ -226,13 +212,13 @@ def plot_tarp(result, path, title: str = "TARP expected coverage") -> None:
 
     Parameters
     ----------
-    result : provabgs_sbi.diagnostics.calibration.TARPResult or mapping of str to TARPResult
+    result : provabgs_sbi.diagnostics.TARPResult or mapping of str to TARPResult
         One result, or several labelled ones (e.g. ANPE trained on different sets) drawn
         in the same panel.
     path : str or path-like
     title : str
     """
-    plt = _plt()
+    plt = pyplot()
     results = dict(result) if isinstance(result, Mapping) else {"": result}
     fig, ax = plt.subplots(figsize=(5.0, 5.0))
     ax.plot([0, 1], [0, 1], color="k", lw=0.7, ls="--", label="calibrated")
@@ -255,4 +241,45 @@ def plot_tarp(result, path, title: str = "TARP expected coverage") -> None:
             transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.35")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_median_offsets(bars: Mapping[str, Mapping[str, float]], path) -> None:
+    """Mean |median(A) - median(B)| / std(B) per parameter, one bar per comparison.
+
+    Parameters
+    ----------
+    bars : mapping of str to mapping of str to float
+        For each comparison (its label), the mean offset per warped parameter
+        (:data:`~provabgs_sbi.model.parameters.WARPED_NAMES`), e.g. the
+        ``median_offset_mean`` of :func:`~provabgs_sbi.workflows.compare_mcmc.compare_with_reference`.
+        Nothing is drawn when empty.
+    path : str or path-like
+        PNG to write. Bars above 2 are cut and labelled with their value; a dashed line
+        marks SEDflow's 0.3.
+    """
+    if not bars:
+        return
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    pos = np.arange(len(WARPED_NAMES))
+    width = 0.8 / len(bars)
+    top = 2.0                                  # taller bars are cut and labelled
+    for k, (label, offs) in enumerate(bars.items()):
+        vals = np.array([offs[p] for p in WARPED_NAMES])
+        xs = pos + (k - (len(bars) - 1) / 2) * width
+        ax.bar(xs, np.minimum(vals, top), width, label=label)
+        for xv, v in zip(xs, vals):
+            if v > top:
+                ax.text(xv, top * 0.98, f"{v:.1f}", rotation=90, ha="center", va="top",
+                        fontsize=7, color="w")
+    ax.set_ylim(0, top)
+    ax.axhline(0.3, color="k", ls="--", lw=1, label="0.3 (SEDflow)")
+    ax.set_xticks(pos)
+    ax.set_xticklabels(WARPED_NAMES, rotation=30, ha="right")
+    ax.set_ylabel("mean |Δ median| / σ$_{reference}$")
+    ax.set_title("Offsets of the marginal medians (A vs B: in units of B's posterior sd)")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)

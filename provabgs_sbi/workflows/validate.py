@@ -2,7 +2,7 @@
 exactly like its training set (new seed, never used in training).
 
 For the 12 parameters and the derived properties it writes a JSON of the numbers of
-:func:`provabgs_sbi.diagnostics.calibration.summary` (coverage, SBC ranks against the 99% binomial
+:func:`provabgs_sbi.diagnostics.summary` (coverage, SBC ranks against the 99% binomial
 band, p-p curves against the simultaneous ECDF band, TARP with its p-value) and PNGs of
 the p-p curves, SBC histograms and TARP.
 """
@@ -13,9 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
+from provabgs_sbi.baselines.importance import read_importance_results, run_importance_catalog
+from provabgs_sbi.diagnostics import (ValidationConfig, binomial_band, pp_curve, sbc_histogram,
+                                      sbc_ranks, summary, tarp)
+from provabgs_sbi.inference.training_set import (TrainingSetConfig, check_emulator, check_held_out,
+                                                 load_training_set, make_training_set)
+from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.observation import SDSS as XL
-
 from provabgs_sbi.model.parameters import PARAM_NAMES
+from provabgs_sbi.plots.paper import plot_anpe_vs_mcmc
+from provabgs_sbi.plots.validation import plot_median_offsets, plot_pp, plot_sbc, plot_tarp
+from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEFAULT,
+                                                 compare_references, compare_with_reference,
+                                                 read_mcmc_results, run_mcmc_subsets, to_json)
 
 DERIVED = ("log_mstar_surviving", "log_sfr_1gyr", "z_mw", "tage_mw")
 
@@ -39,9 +49,6 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
         The HDF5 file (:func:`~provabgs_sbi.inference.training_set.load_training_set` reads it).
     config : TrainingSetConfig
     """
-    from provabgs_sbi.io.paths import cache_dir
-    from provabgs_sbi.inference.training_set import TrainingSetConfig, make_training_set
-
     work = Path(work_dir) if work_dir else cache_dir() / "validation"
     cfg = TrainingSetConfig(n=n_test, seed=10_000 + seed, prior=post.prior.kind,
                             z_range=tuple(post.z_range), chunk=max(5000, 3 * n_test))
@@ -61,8 +68,6 @@ def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = Fal
     """The first ``n_test`` rows of a training-set file checked to be held out from ``post``
     (and, unless allowed otherwise, made with its training set's emulator), as
     :func:`~provabgs_sbi.inference.training_set.load_training_set` returns them."""
-    from provabgs_sbi.inference.training_set import check_emulator, check_held_out, load_training_set
-
     theta, warped, x, settings = load_training_set(test_path)
     cfg = settings["config"]
     if cfg["prior"] != post.prior.kind or not np.allclose(cfg["z_range"], post.z_range):
@@ -127,12 +132,6 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     dict
         What ``validation.json`` holds.
     """
-    from provabgs_sbi.io.paths import cache_dir
-    from provabgs_sbi.inference.training_set import check_emulator, load_training_set
-    from provabgs_sbi.diagnostics.calibration import (ValidationConfig, binomial_band, pp_curve, sbc_histogram,
-                             sbc_ranks, summary, tarp)
-    from provabgs_sbi.plots.validation import plot_pp, plot_sbc, plot_tarp
-
     emulator_id = _emulator_id(emulator)
     own_emulators = post.emulator_ids()
     if not allow_other_emulator:
@@ -186,14 +185,6 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
                      seed, progress, mcmc_kwargs, importance_kwargs) -> dict:
     """MCMC and importance sampling of the subsets, ANPE against both, MCMC against the
     importance-sampled posteriors, and their figures; returns the JSON part."""
-    from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEFAULT, compare_references,
-                               compare_with_reference, read_mcmc_results, run_mcmc_subsets,
-                               to_json)
-    from provabgs_sbi.baselines.importance import read_importance_results, run_importance_catalog
-    from provabgs_sbi.plots.paper import plot_anpe_vs_mcmc
-    from provabgs_sbi.diagnostics.calibration import pp_curve, sbc_ranks
-    from provabgs_sbi.plots.validation import plot_pp
-
     run_kw = {**MCMC_DEFAULTS, **mcmc_kwargs}
     pre = run_kw.pop("precondition", PRECONDITION_DEFAULT)
     if pre not in ("none", "flow"):
@@ -263,41 +254,9 @@ def _mcmc_comparison(post, emulator, x, theta, out_dir, mcmc_dir, n_test, n_real
     for k, c in between.items():
         if c["n_galaxies"]:
             bars[f"MCMC vs importance, {k}"] = c["median_offset_mean"]
-    _plot_offsets(bars, out_dir / "anpe_vs_mcmc.png")
+    plot_median_offsets(bars, out_dir / "anpe_vs_mcmc.png")
     for k, c in comps.items():
         out[k] = to_json(c)
     out["importance"] = {k: to_json(c) for k, c in comps_exact.items()}
     out["mcmc_vs_importance"] = between
     return out
-
-
-def _plot_offsets(bars: dict, path) -> None:
-    """Mean |median(A) - median(B)| / std(B) per parameter, one bar per comparison."""
-    from provabgs_sbi.model.parameters import WARPED_NAMES
-    from provabgs_sbi.plots.sed import _plt
-
-    if not bars:
-        return
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    pos = np.arange(len(WARPED_NAMES))
-    width = 0.8 / len(bars)
-    top = 2.0                                  # taller bars are cut and labelled
-    for k, (label, offs) in enumerate(bars.items()):
-        vals = np.array([offs[p] for p in WARPED_NAMES])
-        xs = pos + (k - (len(bars) - 1) / 2) * width
-        ax.bar(xs, np.minimum(vals, top), width, label=label)
-        for xv, v in zip(xs, vals):
-            if v > top:
-                ax.text(xv, top * 0.98, f"{v:.1f}", rotation=90, ha="center", va="top",
-                        fontsize=7, color="w")
-    ax.set_ylim(0, top)
-    ax.axhline(0.3, color="k", ls="--", lw=1, label="0.3 (SEDflow)")
-    ax.set_xticks(pos)
-    ax.set_xticklabels(WARPED_NAMES, rotation=30, ha="right")
-    ax.set_ylabel("mean |Δ median| / σ$_{reference}$")
-    ax.set_title("Offsets of the marginal medians (A vs B: in units of B's posterior sd)")
-    ax.legend(frameon=False, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
