@@ -29,7 +29,9 @@ which the training-set builder uses to drop simulated galaxies outside the real 
 
 The default model (:func:`default_noise_model`) was fitted to the 10,000-galaxy SDSS
 sample of :func:`provabgs_sbi.io.catalog.load_sdss_sample` and is committed as
-``data/noise_model_sdss.ecsv`` (see ``data/README.md``).
+``data/noise_model_sdss.ecsv`` (see ``data/README.md``); ``python -m
+provabgs_sbi.workflows.noise_fit`` refits it (:mod:`provabgs_sbi.workflows.noise_fit`), and
+:func:`provabgs_sbi.plots.noise.plot_noise_model` draws a model against the real errors.
 """
 from __future__ import annotations
 
@@ -451,6 +453,23 @@ class NoiseModel:
 
     # ------------------------------------------------------------------ figure
 
+    def bin_index(self, m, b: int) -> np.ndarray:
+        """Bin of each magnitude in band ``b`` (values beyond the edges go to the end bins).
+
+        Parameters
+        ----------
+        m : ndarray of shape (N,)
+            AB magnitudes in band ``b``.
+        b : int
+            Band index into :attr:`bands`.
+
+        Returns
+        -------
+        ndarray of int of shape (N,)
+            Indices into ``centres[b]``, ``mu[b]``, ``s[b]``.
+        """
+        return _bin_index(m, self.edges[b])
+
     def plot(self, catalog: PhotometryCatalog, path: str | os.PathLike, rng=0) -> Path:
         """PNG comparing real and drawn (m, sigma_m) per band.
 
@@ -471,97 +490,14 @@ class NoiseModel:
         Returns
         -------
         pathlib.Path
+
+        See Also
+        --------
+        provabgs_sbi.plots.noise.plot_noise_model : draws it.
         """
-        import matplotlib
+        from provabgs_sbi.plots.noise import plot_noise_model
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        rng = _as_rng(rng)
-        cat = catalog.subset(catalog.valid)
-        mags, errs = cat.mags(), cat.mag_errors()
-        drawn, ok = self.sample_sigma(mags, rng)
-        mu_at, s_at = self.median_sigma(mags), self.scatter_sigma(mags)
-
-        fig, axes = plt.subplots(2, 3, figsize=(13, 8.2), constrained_layout=True)
-        for b, band in enumerate(self.bands):
-            ax = axes.flat[b]
-            m, real, dr = mags[:, b], errs[:, b], drawn[:, b]
-            lo, hi = np.percentile(m, [0.2, 99.8])
-            ax.scatter(m, real, s=2, c="0.55", alpha=0.35, lw=0, rasterized=True,
-                       label="real galaxies")
-            pos = dr > 0
-            ax.scatter(m[pos], dr[pos], s=2, c="tab:orange", alpha=0.25, lw=0, rasterized=True,
-                       label="drawn $\\sigma'$ (same m)")
-            grid = np.linspace(min(lo, self.centres[b][0]), max(hi, self.centres[b][-1]), 300)
-            mu_g = np.interp(grid, self.centres[b], self.mu[b])
-            s_g = np.interp(grid, self.centres[b], self.s[b])
-            ax.plot(grid, mu_g, c="k", lw=1.6, label="model $\\mu(m)$")
-            ax.plot(grid, mu_g + s_g, c="k", lw=1, ls="--", label="$\\mu \\pm s$")
-            ax.plot(grid, np.where(mu_g - s_g > 0, mu_g - s_g, np.nan), c="k", lw=1, ls="--")
-            idx = _bin_index(m, self.edges[b])
-            keep = [k for k in range(len(self.centres[b])) if np.count_nonzero(idx == k) >= 5]
-            x0 = self.centres[b][keep]
-            for vals, dx, fmt, color in ((real, -0.04, "o", "tab:blue"), (dr, 0.04, "s", "tab:red")):
-                q = np.array([np.percentile(vals[idx == k], [16, 50, 84]) for k in keep]).T
-                lower = q[1] - np.maximum(q[0], 1e-9)  # log axis: clip the 16th percentile at > 0
-                ax.errorbar(x0 + dx, q[1], yerr=[lower, q[2] - q[1]], fmt=fmt, ms=3.5, c=color,
-                            lw=1, capsize=0)
-            ax.set_yscale("log")
-            ax.set_xlim(lo - 0.2, hi + 0.2)
-            in_x = (m >= lo) & (m <= hi)
-            ylo, yhi = np.percentile(real[in_x], [0.1, 99.9])
-            ax.set_ylim(ylo / 1.6, yhi * 1.6)
-            n_neg = int(np.count_nonzero(dr <= 0))
-            ax.set_title(f"{band} band: {len(self.centres[b])} bins, {len(m)} galaxies, "
-                         f"draws $\\leq 0$: {n_neg}", fontsize=10)
-            ax.set_xlabel(f"{band} (AB mag)")
-            ax.set_ylabel(f"$\\sigma_{{{band}}}$ (mag)")
-            ax.grid(alpha=0.3, which="both", lw=0.4)
-            if b == 0:
-                from matplotlib.lines import Line2D
-
-                handles = [
-                    Line2D([], [], ls="", marker="o", ms=4, c="0.55", label="real galaxies"),
-                    Line2D([], [], ls="", marker="o", ms=4, c="tab:orange",
-                           label="drawn $\\sigma' > 0$ at the same m"),
-                    Line2D([], [], c="k", lw=1.6, label="model $\\mu(m)$"),
-                    Line2D([], [], c="k", lw=1, ls="--", label="model $\\mu(m) \\pm s(m)$"),
-                    Line2D([], [], ls="-", marker="o", ms=3.5, c="tab:blue",
-                           label="real 16/50/84% per bin"),
-                    Line2D([], [], ls="-", marker="s", ms=3.5, c="tab:red",
-                           label="drawn 16/50/84% per bin"),
-                ]
-                ax.legend(handles=handles, fontsize=7.5, loc="upper left")
-
-        ax = axes.flat[5]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zr = ((errs - mu_at) / s_at).ravel()
-            zd = ((drawn - mu_at) / s_at).ravel()
-        bins = np.linspace(-5, 10, 151)
-        ax.hist(np.clip(zr[np.isfinite(zr)], -5, 10), bins=bins, density=True, histtype="stepfilled",
-                color="0.6", alpha=0.6, label="real")
-        ax.hist(np.clip(zd[np.isfinite(zd)], -5, 10), bins=bins, density=True, histtype="step",
-                color="tab:orange", lw=1.5, label="drawn (Gaussian)")
-        ax.set_yscale("log")
-        ax.set_xlabel("$(\\sigma - \\mu(m)) / s(m)$ (clipped to [-5, 10])")
-        ax.set_ylabel("density")
-        frac_tail = float(np.mean(zr[np.isfinite(zr)] > 3))
-        ax.set_title("pooled standardised errors, all bands", fontsize=10)
-        ax.legend(fontsize=8, loc="upper right")
-        ax.text(0.97, 0.72, f"real above +3: {100 * frac_tail:.1f}%\n"
-                f"rows with a draw $\\leq 0$: {100 * (1 - ok.mean()):.2f}%",
-                transform=ax.transAxes, ha="right", va="top", fontsize=8)
-        ax.grid(alpha=0.3, lw=0.4)
-        src = self.provenance.get("source", cat.source)
-        fig.suptitle(f"Noise model p($\\sigma_m$ | m), scatter = {self.config.scatter}, "
-                     f"bin width {self.config.bin_width} mag, min {self.config.min_count}/bin\n"
-                     f"{src}", fontsize=10)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return plot_noise_model(self, catalog, path, rng=rng)
 
 
 def default_noise_model() -> NoiseModel:
@@ -571,24 +507,3 @@ def default_noise_model() -> NoiseModel:
             f"{DEFAULT_NOISE_FILE} not found; it is part of the repository checkout "
             f"(rebuild it as data/README.md says)")
     return NoiseModel.load(DEFAULT_NOISE_FILE)
-
-
-def main(argv=None) -> None:
-    """Fit the default model to the SDSS sample and write the ECSV file and figure."""
-    import argparse
-
-    from provabgs_sbi.io.catalog import load_sdss_sample
-
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--out", default=str(DEFAULT_NOISE_FILE), help="ECSV file to write")
-    p.add_argument("--figure", default=str(REPO_ROOT / "docs" / "figures" / "noise_model.png"))
-    args = p.parse_args(argv)
-    catalog = load_sdss_sample()
-    model = NoiseModel.fit(catalog)
-    model.save(args.out)
-    model.plot(catalog, args.figure, rng=0)
-    print(f"wrote {args.out} and {args.figure}")
-
-
-if __name__ == "__main__":
-    main()
