@@ -9,7 +9,7 @@ import numpy as np
 
 from provabgs_sbi import SEDModel
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.io.paths import data_dir
+from provabgs_sbi.io.paths import DATA_ENV, data_dir
 from provabgs_sbi.model.photometry import nanomaggies_to_mag
 
 GALAXIES = [
@@ -22,7 +22,11 @@ GALAXIES = [
 
 
 def main():
-    fsps = Emulator.from_speculator_npz(glob.glob(str(data_dir() / "nmf.v0.1.seed0_99.w*.npz")))
+    files = sorted(glob.glob(str(data_dir() / "nmf.v0.1.seed0_99.w*.npz")))
+    if not files:
+        raise SystemExit(f"PROVABGS's pretrained FSPS emulator (nmf.v0.1.seed0_99.w*.npz) is not in "
+                         f"{data_dir()}: set {DATA_ENV} to the folder that holds it")
+    fsps = Emulator.from_speculator_npz(files)
     bc03 = SEDModel("bc03")
     z = 0.05
     print(f"# SPS systematics: NMF-only galaxies at z = {z}, gamma1 = gamma2 = 3e-3, log M* = 10\n")
@@ -39,7 +43,7 @@ def main():
             print(f"| {name} | {label} | " + " | ".join(f"{mag[i] - mag[i + 1]:.3f}" for i in range(4))
                   + f" | {mag[2]:.2f} |")
         d = rows["BC03 (this package)"] - rows["FSPS (PROVABGS emulator)"]
-        print(f"| | difference | " + " | ".join(f"{d[i] - d[i + 1]:+.3f}" for i in range(4))
+        print("| | difference | " + " | ".join(f"{d[i] - d[i + 1]:+.3f}" for i in range(4))
               + f" | {d[2]:+.2f} |")
 
 
