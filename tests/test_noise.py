@@ -258,6 +258,25 @@ def test_plot_writes_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_fit_workflow_writes_the_fitted_model_and_its_figure(tmp_path):
+    from provabgs_sbi.workflows.noise_fit import fit_noise_model
+
+    catalog, _, _ = synthetic_catalog(3_000, seed=13)
+    config = NoiseConfig(min_count=50)
+    model = fit_noise_model(catalog, out=tmp_path / "m.ecsv", figure=tmp_path / "m.png",
+                            config=config)
+    direct = NoiseModel.fit(catalog, config)
+    back = NoiseModel.load(tmp_path / "m.ecsv")
+    for b in range(5):
+        for got in (model, back):
+            np.testing.assert_array_equal(got.edges[b], direct.edges[b])
+            np.testing.assert_array_equal(got.mu[b], direct.mu[b])
+            np.testing.assert_array_equal(got.s[b], direct.s[b])
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fit_noise_model(catalog, out=tmp_path / "n.ecsv", figure=None, config=config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ecsv", "m.png", "n.ecsv"]
+
+
 # ------------------------------------------------------------------ committed default
 
 

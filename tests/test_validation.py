@@ -222,6 +222,18 @@ def test_tarp_curve_shape_and_band():
         val.tarp(samples, truth, low=np.ones(D), high=np.ones(D))
 
 
+def test_coverage_by_name_is_coverage_as_a_table():
+    samples, truth = gaussian_posteriors(n_test=50, n_samples=99, d=2, seed=12)
+    cov = val.coverage(samples, truth, (0.68, 0.95))
+    table = val.coverage_by_name(samples, truth, ["a", "b"], (0.68, 0.95))
+    assert table == {"0.68": {"a": cov[0, 0], "b": cov[0, 1]},
+                     "0.95": {"a": cov[1, 0], "b": cov[1, 1]}}
+    rounded = val.coverage_by_name(samples, truth, ["a", "b"], (0.68,), decimals=1)
+    assert rounded == {"0.68": {"a": round(cov[0, 0], 1), "b": round(cov[0, 1], 1)}}
+    with pytest.raises(ValueError):
+        val.coverage_by_name(samples, truth, ["a"])
+
+
 # ----------------------------------------------------- posterior against posterior
 def test_c2st_chance_for_same_distribution_and_one_for_separated():
     rng = np.random.default_rng(8)
