@@ -96,9 +96,12 @@ autosummary_imported_members = False
 autodoc_default_options = {"members": True, "member-order": "bysource",
                            "ignore-module-all": True}
 autodoc_typehints = "none"           # the numpydoc sections carry the types
-# ``python -m provabgs_sbi.cli`` runs the command line when imported; autosummary imports
-# every submodule it finds, so this one is mocked (which also leaves it out of the listing).
-autodoc_mock_imports = ["provabgs_sbi.cli.__main__"]
+# A ``__main__`` module (``python -m provabgs_sbi.cli``) runs the command line when imported;
+# autosummary imports every submodule it finds, so these are mocked (which also leaves them
+# out of the listing).
+autodoc_mock_imports = sorted(
+    ".".join(p.relative_to(ROOT).with_suffix("").parts)
+    for p in (ROOT / "provabgs_sbi").rglob("__main__.py"))
 
 numpydoc_show_class_members = False  # autodoc's ``members`` lists them, once
 numpydoc_class_members_toctree = False
