@@ -4,7 +4,9 @@ import pytest
 
 from provabgs_sbi import Prior, SEDConfig, SEDModel
 from provabgs_sbi.model.cosmology import age_gyr, luminosity_distance_cm
-from provabgs_sbi.model.dust import diffuse_optical_depth
+from provabgs_sbi.model.assembly import assemble_sed
+from provabgs_sbi.model.dust import (DiffuseDust, calzetti_kprime, diffuse_optical_depth,
+                                     drude_profile)
 from provabgs_sbi.model.photometry import LSUN_ERG_S, flambda_to_nanomaggies, nanomaggies_to_mag
 from provabgs_sbi.model.sfh import BASE_EDGES, load_nmf_bases
 
@@ -109,6 +111,42 @@ def test_old_population_attenuated_by_exp_tau_at_5500(bc03_model):
     th1[9] = 2.0  # birth clouds do not touch old stars
     ratio = bc03_model.spectrum(th1, 0.05)[1][0, i55] / bc03_model.spectrum(th0, 0.05)[1][0, i55]
     assert ratio == pytest.approx(np.exp(-0.7), rel=2e-3)
+
+
+def test_diffuse_dust_kernels_agree_with_the_curve_written_out():
+    """Kriek & Conroy (2013) from its definition: tau_ism / R_V [k' + E_b D] x^n with
+    E_b = 0.85 - 1.9 n and a Lorentzian-like Drude profile of FWHM 350 A at 2175 A. Both
+    kernels (the shared one and numpy's in-place transmission) must reproduce it."""
+    wave = np.geomspace(1000.0, 20000.0, 301)
+    tau, n = np.array([0.0, 0.4, 1.3]), np.array([-1.2, 0.0, 0.6])
+    drude = (wave * 350.0) ** 2 / ((wave**2 - 2175.0**2) ** 2 + (wave * 350.0) ** 2)
+    want = (tau[:, None] / 4.05 * (calzetti_kprime(wave) + (0.85 - 1.9 * n)[:, None] * drude)
+            * (wave / 5500.0) ** n[:, None])
+    np.testing.assert_allclose(diffuse_optical_depth(wave, tau, n), want, rtol=1e-13, atol=0)
+    for dtype, rtol in ((np.float64, 1e-13), (np.float32, 2e-6)):
+        trans = DiffuseDust(wave).transmission(tau, n, dtype)
+        assert trans.dtype == dtype
+        np.testing.assert_allclose(trans, np.exp(-want), rtol=rtol)
+    np.testing.assert_allclose(drude_profile(wave), drude, rtol=1e-14)
+    assert drude_profile(2175.0) == pytest.approx(1.0, rel=1e-15)
+
+
+def test_assemble_sed_mixes_attenuates_and_scales():
+    rng = np.random.default_rng(3)
+    nmf, burst, trans = rng.uniform(1, 2, (4, 7)), rng.uniform(1, 2, (2, 7)), rng.uniform(0, 1, (4, 7))
+    fb = np.array([0.0, 0.25, 0.0, 1.0])
+    rows = np.array([1, 3])
+    logm = np.array([9.0, 10.0, 0.0, 11.5])
+    out = assemble_sed(nmf.copy(), fb, rows, burst, trans, logm)
+    mix = (1 - fb)[:, None] * nmf
+    mix[rows] += fb[rows, None] * burst
+    np.testing.assert_allclose(out, mix * trans * 10 ** logm[:, None], rtol=1e-14)
+    np.testing.assert_allclose(out[3], burst[1] * trans[3] * 10**11.5, rtol=1e-14)   # fburst = 1
+    # No burst rows, no dust, per Msun: only the NMF part, in the input's dtype, in place.
+    lum = nmf.astype(np.float32)
+    res = assemble_sed(lum, np.zeros(4), np.array([], dtype=int), None)
+    assert res is lum and res.dtype == np.float32
+    np.testing.assert_array_equal(res, nmf.astype(np.float32))
 
 
 def test_birth_cloud_acts_on_young_stars_only(bc03_model):

@@ -1,9 +1,15 @@
 """NMF bases, lookback bins and the binned SFH/ZH (model-spec 1.2, 1.3, 5.4)."""
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from provabgs_sbi.model.cosmology import age_gyr
-from provabgs_sbi.model.sfh import BASE_EDGES, Z_MAX, Z_MIN, binned_history, load_nmf_bases
+from provabgs_sbi.model.sfh import (BASE_EDGES, NMF_FILES, Z_MAX, Z_MIN, binned_history,
+                                    effective_fburst, load_nmf_bases, nmf_data_folder)
+
+SHARED_NMF = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "provabgs"
 
 
 def test_base_edges():
@@ -58,6 +64,46 @@ def test_burst_rule():
     h2 = _hist(beta, 0.4, t_age + 0.5, [[3e-3, 3e-3]], 0.1)
     assert h2.fburst[0] == 0 and h2.burst_bin[0] == -1
     np.testing.assert_allclose(h2.mass, h2.mass_nmf, rtol=0, atol=0)
+
+
+def test_effective_fburst_is_zero_for_a_burst_before_the_big_bang():
+    t_age = np.array([13.0, 13.0, 13.0, 10.0])
+    fb = effective_fburst([0.3, 0.3, 0.0, 0.7], [12.9, 13.0, 1.0, 10.5], t_age)
+    np.testing.assert_array_equal(fb, [0.3, 0.0, 0.0, 0.0])
+    assert fb.dtype == np.float64
+
+
+def test_nmf_bases_ship_as_package_data_with_their_licence():
+    folder = nmf_data_folder()
+    for name in NMF_FILES + ("LICENSE.provabgs", "README.md"):
+        assert (folder / name).is_file(), name
+    assert "MIT License" in (folder / "LICENSE.provabgs").read_text()
+    if not SHARED_NMF.is_dir():
+        pytest.skip(f"no ../shared beside the repository ({SHARED_NMF}) to compare with")
+    for name in NMF_FILES:
+        assert (folder / name).read_bytes() == (SHARED_NMF / name).read_bytes(), name
+    shared, packaged = load_nmf_bases(str(SHARED_NMF)), load_nmf_bases()
+    for attr in ("t", "sfh", "zh"):
+        np.testing.assert_array_equal(getattr(packaged, attr), getattr(shared, attr))
+
+
+def test_nmf_bases_read_from_a_given_folder(tmp_path):
+    """``folder=`` is read instead of the package data: a copy with the ZH bases doubled
+    gives doubled ZH bases; a missing file is an error."""
+    src = nmf_data_folder()
+    for name in NMF_FILES:
+        shutil.copyfile(src / name, tmp_path / name)
+    zh_file = tmp_path / NMF_FILES[2]
+    np.savetxt(zh_file, 2.0 * np.loadtxt(zh_file), fmt="%.17g")
+    default, doubled = load_nmf_bases(), load_nmf_bases(str(tmp_path))
+    np.testing.assert_array_equal(doubled.t, default.t)
+    np.testing.assert_array_equal(doubled.sfh, default.sfh)
+    np.testing.assert_allclose(doubled.zh, 2.0 * default.zh, rtol=1e-15)
+    incomplete = tmp_path / "incomplete"
+    incomplete.mkdir()
+    shutil.copyfile(src / NMF_FILES[0], incomplete / NMF_FILES[0])
+    with pytest.raises(FileNotFoundError):
+        load_nmf_bases(str(incomplete))
 
 
 def test_metallicity_clip():

@@ -14,7 +14,7 @@ not learned:
 - the burst is a single SSP, read from the same (rebinned) SSP table as the direct model.
 
 The total is 10^logM T_ISM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when
-tburst >= t_age. (PROVABGS's pretrained FSPS emulator, imported with
+tburst >= t_age (:func:`~provabgs_sbi.model.assembly.assemble_sed`). (PROVABGS's pretrained FSPS emulator, imported with
 :meth:`Emulator.from_speculator_npz`, has dust inside its network: ``input_mode="provabgs"``.)
 """
 from __future__ import annotations
@@ -24,14 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.model import cosmology
-from provabgs_sbi.model.dust import DiffuseDust
-from provabgs_sbi.model.parameters import check_redshift, check_theta
-from provabgs_sbi.model.photometry import FILTER_NAMES, Photometer
-from provabgs_sbi.model.sfh import burst_metallicity
+from provabgs_sbi.emulator.fixed_redshift import FixedRedshiftPhotometry
 from provabgs_sbi.emulator.inputs import (ANALYTIC_DUST_MODES, INPUT_MODES, INPUT_NAMES,
                                           nmf_inputs)
 from provabgs_sbi.emulator.network import SpeculatorNetwork
+from provabgs_sbi.emulator.tf_path import TFEmulatorPath
+from provabgs_sbi.io.artifacts import read_manifest, write_manifest
+from provabgs_sbi.io.atomic import atomic_path, atomic_write_text
+from provabgs_sbi.io.hashing import sha256_file
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.assembly import assemble_sed
+from provabgs_sbi.model.dust import DiffuseDust
+from provabgs_sbi.model.parameters import check_redshift, check_theta
+from provabgs_sbi.model.photometry import FILTER_NAMES, Photometer
+from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
+from provabgs_sbi.model.sfh import burst_metallicity, effective_fburst
 
 WEIGHTS_FILE = "weights.npz"
 
@@ -102,39 +109,60 @@ class Emulator:
                              "emulator (it works in log10 gamma)")
         return theta, z
 
-    def _burst_active(self, theta, t_age):
-        return (theta[:, 5] > 0) & (theta[:, 6] < t_age)
-
     # -------------------------------------------------------------- numpy path
     def ln_spectrum_nmf(self, x) -> np.ndarray:
         """NMF-part ln L_lambda per Msun formed, numpy float64: (N, 9) inputs -> (N, n_wave)."""
         return np.concatenate([n.ln_spectrum(x) for n in self.networks], axis=1)
 
-    def _burst_numpy(self, theta, active, pixels: slice | None = None):
-        """Unattenuated burst SSPs (per Msun) of the rows where ``active`` (only ``pixels``)."""
+    def burst_ssp_model(self):
+        """The SEDModel that supplies the burst SSP; raises when the emulator has none."""
         if self.burst_model is None:
             raise ValueError("this emulator has no burst model (e.g. the PROVABGS import emulates "
                              "the NMF part only): fburst must be 0 or tburst >= t_age(z)")
-        idx = np.nonzero(active)[0]
-        z_burst = burst_metallicity(theta[idx, 7:9], theta[idx, 6], self.burst_model.bases)
-        return idx, self.burst_model.ssp(theta[idx, 6], z_burst, pixels).astype(np.float64)
+        return self.burst_model
+
+    def burst_spectra(self, theta, fburst, ism_transmission, pixels: slice | None = None,
+                      dtype=np.float64):
+        """Burst SSPs per Msun formed of the rows with a burst, ready for
+        :func:`~provabgs_sbi.model.assembly.assemble_sed`.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (N, 12)
+        fburst : ndarray of shape (N,)
+            Effective burst fractions.
+        ism_transmission : ndarray of shape (N, n_pix)
+            Diffuse-dust transmission, applied to the burst when the network's NMF part
+            includes diffuse dust (``input_mode="provabgs"``).
+        pixels : slice, optional
+            Wavelength pixels (default all).
+        dtype : numpy dtype
+
+        Returns
+        -------
+        rows : ndarray of int, shape (M,)
+            Rows with fburst > 0.
+        burst : ndarray of shape (M, n_pix) in ``dtype``, or None when M = 0
+            L_lambda, Lsun/Angstrom per Msun formed.
+        """
+        rows = np.nonzero(fburst > 0)[0]
+        if not len(rows):
+            return rows, None
+        bm = self.burst_ssp_model()
+        z_burst = burst_metallicity(theta[rows, 7:9], theta[rows, 6], bm.bases)
+        burst = bm.ssp(theta[rows, 6], z_burst, pixels).astype(dtype)
+        if not self.analytic_ism_dust:
+            burst *= ism_transmission[rows]
+        return rows, burst
 
     def _spectrum_numpy(self, theta, z):
         t_age = cosmology.age_gyr(z)
         lum = np.exp(self.ln_spectrum_nmf(nmf_inputs(theta, t_age, self.input_mode)))
-        active = self._burst_active(theta, t_age)
-        fb = np.where(active, theta[:, 5], 0.0)
-        lum *= (1.0 - fb)[:, None]
+        fb = effective_fburst(theta[:, 5], theta[:, 6], t_age)
         trans = self._dust.transmission(theta[:, 10], theta[:, 11])
-        if np.any(active):
-            idx, burst = self._burst_numpy(theta, active)
-            if not self.analytic_ism_dust:
-                burst *= trans[idx]
-            lum[idx] += fb[idx, None] * burst
-        if self.analytic_ism_dust:
-            lum *= trans
-        lum *= 10.0 ** theta[:, :1]
-        return lum
+        rows, burst = self.burst_spectra(theta, fb, trans)
+        return assemble_sed(lum, fb, rows, burst, trans if self.analytic_ism_dust else None,
+                            theta[:, 0])
 
     def spectrum(self, theta, z, backend: str = "numpy"):
         """Rest-frame spectra, same contract as :meth:`SEDModel.spectrum`.
@@ -180,35 +208,29 @@ class Emulator:
         per-call work that depends only on z done once (what an MCMC of one galaxy needs).
         ``dtype`` float32 (default) agrees with :meth:`photometry` to ~1e-6, float64 to
         rounding."""
-        from provabgs_sbi.emulator.fixed_redshift import FixedRedshiftPhotometry
-
         return FixedRedshiftPhotometry(self, z, dtype)
 
     def _tf_path(self):
         if self._tf is None:
-            from provabgs_sbi.emulator.tf_path import TFEmulatorPath
-
             self._tf = TFEmulatorPath(self)
         return self._tf
 
     # -------------------------------------------------------------- I/O
     def save(self, folder, metrics=None, inputs=None, recipe: str | None = None) -> Path:
-        """Write weights (.npz), ``emulator.json`` and the manifest into ``folder``."""
-        from provabgs_sbi.io.artifacts import write_manifest
-
+        """Write weights (.npz), ``emulator.json`` and the manifest into ``folder``, each
+        file atomically."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {}
         for i, net in enumerate(self.networks):
             arrays.update(net.to_arrays(prefix=f"bin{i}_"))
-        tmp = folder / (WEIGHTS_FILE + ".part.npz")
-        np.savez(tmp, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-        tmp.replace(folder / WEIGHTS_FILE)
+        with atomic_path(folder / WEIGHTS_FILE) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
         meta = {"input_mode": self.input_mode, "n_bins": len(self.networks),
                 "input_names": INPUT_NAMES[self.input_mode], **self.info}
-        (folder / "emulator.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(folder / "emulator.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if recipe is not None:
-            (folder / "RECIPE.md").write_text(recipe)
+            atomic_write_text(folder / "RECIPE.md", recipe)
         write_manifest(folder, "emulator", config=meta, inputs=inputs or {}, metrics=metrics or {})
         return folder
 
@@ -230,10 +252,6 @@ class Emulator:
             A file differs from the manifest, or the SSP table is not the one it was
             trained on.
         """
-        from provabgs_sbi.io.artifacts import read_manifest
-        from provabgs_sbi.io.hashing import sha256_file
-        from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
-
         folder = Path(folder)
         manifest = read_manifest(folder)
         meta = json.loads((folder / "emulator.json").read_text())

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from provabgs_sbi.model import cosmology
-from provabgs_sbi.model.dust import DiffuseDust
 from provabgs_sbi.emulator.inputs import nmf_inputs
 from provabgs_sbi.emulator.network import gated_mlp
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.assembly import assemble_sed
+from provabgs_sbi.model.dust import DiffuseDust
+from provabgs_sbi.model.sfh import effective_fburst
 
 
 class FixedRedshiftPhotometry:
@@ -104,16 +106,9 @@ class FixedRedshiftPhotometry:
         emu = self.emu
         lum = np.exp(self._ln_nmf(nmf_inputs(theta, np.full(len(theta), self.t_age),
                                              emu.input_mode)))
-        active = (theta[:, 5] > 0) & (theta[:, 6] < self.t_age)
-        fb = np.where(active, theta[:, 5], 0.0)
-        lum *= (1.0 - fb).astype(self.dtype)[:, None]
+        fb = effective_fburst(theta[:, 5], theta[:, 6], self.t_age)
         trans = self.dust.transmission(theta[:, 10], theta[:, 11], self.dtype)
-        if np.any(active):
-            idx, burst = emu._burst_numpy(theta, active, self.pix)
-            burst = burst.astype(self.dtype)
-            if not emu.analytic_ism_dust:
-                burst *= trans[idx]
-            lum[idx] += fb[idx, None].astype(self.dtype) * burst
-        if emu.analytic_ism_dust:
-            lum *= trans
+        rows, burst = emu.burst_spectra(theta, fb, trans, self.pix, self.dtype)
+        # Per Msun formed here; the mass scales the fluxes, in float64.
+        lum = assemble_sed(lum, fb, rows, burst, trans if emu.analytic_ism_dust else None)
         return (lum @ self.weights.astype(self.dtype)).astype(np.float64) * 10.0 ** theta[:, :1]

@@ -8,18 +8,22 @@ nodes exactly as :meth:`~provabgs_sbi.model.photometry.Photometer.nanomaggies` d
 reads only the window of pixels its filter touches
 (:meth:`~provabgs_sbi.model.photometry.Photometer.window_tables`): about 2,300 multiply-adds per
 galaxy for ugriz instead of 5 x n_wave, and no float64 work on the spectrum.
+
+The spectrum is :func:`~provabgs_sbi.model.assembly.assemble_sed` written in TensorFlow ops
+(the same products in the same order, in float32), with the diffuse dust of
+:func:`~provabgs_sbi.model.dust.kc_optical_depth` and the burst SSP interpolated at the
+corners of :meth:`~provabgs_sbi.model.sed_model.SEDModel.ssp_corners`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from provabgs_sbi.model import cosmology
-from provabgs_sbi.model.dust import RV_CALZETTI
-from provabgs_sbi.model.photometry import LSUN_ERG_S
-from provabgs_sbi.model.sed_model import _axis_weights
-from provabgs_sbi.model.sfh import burst_metallicity
 from provabgs_sbi.emulator.inputs import nmf_inputs
 from provabgs_sbi.emulator.network import TFSpeculator
+from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.dust import kc_optical_depth
+from provabgs_sbi.model.photometry import LSUN_ERG_S
+from provabgs_sbi.model.sfh import burst_metallicity, effective_fburst
 
 
 class TFEmulatorPath:
@@ -53,23 +57,16 @@ class TFEmulatorPath:
         emu = self.emu
         t_age = cosmology.age_gyr(z)
         x = nmf_inputs(theta, t_age, emu.input_mode)
-        active = (theta[:, 5] > 0) & (theta[:, 6] < t_age)
-        fb = np.where(active, theta[:, 5], 0.0)
+        fb = effective_fburst(theta[:, 5], theta[:, 6], t_age)
+        active = fb > 0
         n = len(theta)
         rows = np.zeros((n, 4), dtype=np.int32)
         w = np.zeros((n, 4))
         if np.any(active):
-            bm = emu.burst_model
-            if bm is None:
-                raise ValueError("this emulator has no burst model: fburst must be 0 or tburst >= t_age(z)")
+            bm = emu.burst_ssp_model()
             zb = burst_metallicity(theta[:, 7:9], theta[:, 6], bm.bases)
-            ia, wa = _axis_weights(bm._log_age, np.log10(theta[:, 6]) + 9.0)
-            logz = np.log10(np.clip(zb, bm.table.metallicity[0], bm.table.metallicity[-1]))
-            iz, wz = _axis_weights(bm._log_z, logz)
-            nz = len(bm._log_z)
-            base = ia * nz + iz
-            rows = np.stack([base, base + 1, base + nz, base + nz + 1], axis=1).astype(np.int32)
-            w = np.stack([(1 - wa) * (1 - wz), (1 - wa) * wz, wa * (1 - wz), wa * wz], axis=1)
+            rows, w = bm.ssp_corners(theta[:, 6], zb)
+            rows = rows.astype(np.int32)
             w[~active] = 0.0
         c = lambda a: self.tf.constant(np.asarray(a, dtype=np.float32))  # noqa: E731
         return (c(x), c(fb), self.tf.constant(rows), c(w), c(theta[:, 10]), c(theta[:, 11]),
@@ -79,9 +76,7 @@ class TFEmulatorPath:
     def _spectrum(self, x, fb, rows, w, tau_ism, n_dust, log_m):
         tf = self.tf
         lum = tf.exp(self.net._ln_spectrum(x)) * (1.0 - fb)[:, None]
-        tilt = tf.exp(n_dust[:, None] * self.lnx[None, :])
-        curve = self.kprime[None, :] + (0.85 - 1.9 * n_dust)[:, None] * self.bump[None, :]
-        trans = tf.exp(-(tau_ism / RV_CALZETTI)[:, None] * curve * tilt)
+        trans = tf.exp(-kc_optical_depth(tau_ism, n_dust, self.lnx, self.kprime, self.bump, tf.exp))
         analytic = self.emu.analytic_ism_dust
         if self.emu.burst_model is not None:
             corners = tf.gather(self.ssp_rows, rows)                   # (N, 4, n_wave)

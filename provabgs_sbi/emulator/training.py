@@ -24,9 +24,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from provabgs_sbi.emulator.core import Emulator
 from provabgs_sbi.emulator.inputs import ANALYTIC_DUST_MODES, extend_warped_inputs
 from provabgs_sbi.emulator.network import SpeculatorNetwork
 from provabgs_sbi.emulator.trainset import make_training_spectra
+from provabgs_sbi.emulator.validate import validate_emulator
+from provabgs_sbi.io.paths import cache_dir
+from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,6 @@ class EmulatorConfig:
             raise ValueError("patience, max_epochs_per_phase and max_minutes must be positive")
 
     def sed_config(self):
-        from provabgs_sbi.model.sed_model import SEDConfig
-
         return SEDConfig(wave_min=self.wave_min, wave_max=self.wave_max,
                          resolution=self.resolution)
 
@@ -326,10 +328,6 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
         Where the training spectra go (default ``<cache>/emulator_work/<name>``); rerunning
         with the same settings resumes their generation.
     """
-    from provabgs_sbi.io.paths import cache_dir
-    from provabgs_sbi.model.sed_model import SEDModel
-    from provabgs_sbi.emulator.core import Emulator
-
     work = Path(work_dir) if work_dir else cache_dir() / "emulator_work" / config.name
     work.mkdir(parents=True, exist_ok=True)
     model = SEDModel(config.sps, config=config.sed_config())
@@ -355,8 +353,6 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
             "training_history": history}
     emu = Emulator([net], input_mode=config.input_mode, burst_model=model, info=meta)
     log("[4/4] validation on held-out prior draws")
-    from provabgs_sbi.emulator.validate import validate_emulator
-
     metrics = validate_emulator(emu, model, n=config.n_validate, seed=config.seed + 7)
     inputs = {"ssp_table_hash": model.ssp_hash, "n_train": config.n_train,
               "training_spectra_seed": config.seed}

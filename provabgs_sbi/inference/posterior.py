@@ -24,21 +24,24 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.model.parameters import N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped, to_warped
-from provabgs_sbi.model.observation import SDSS as XL
-from provabgs_sbi.model.priors import Prior
 from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X,
                                 FLAG_MAG_RANGE, FLAG_SIGMA_HIGH, FLAG_Z_RANGE,
                                 NO_SAMPLES, count_flags)
+from provabgs_sbi.inference.ensemble import load_flow
+from provabgs_sbi.inference.noise import default_noise_model
 from provabgs_sbi.inference.training_set import emulator_ids
-
-_LN10 = np.log(10.0)
+from provabgs_sbi.io.artifacts import find_emulator, read_manifest, write_manifest
+from provabgs_sbi.io.atomic import atomic_write_text
+from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
+from provabgs_sbi.io.hashing import sha256_file
+from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.parameters import (N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped,
+                                           to_warped, warp_log_jacobian)
+from provabgs_sbi.model.priors import Prior
 
 
 def as_x(data, z_range=None):
     """x (N, 11) from an (N, 11) array, a PhotometryCatalog, an astropy Table or a path."""
-    from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
-
     if isinstance(data, np.ndarray) or isinstance(data, (list, tuple)):
         return XL.check(data)
     cat = data if isinstance(data, PhotometryCatalog) else read_catalog(data)
@@ -75,8 +78,6 @@ def seen_training_set_settings(info: dict, member: int | None = None) -> list[di
 
 
 def _find_one_emulator(ids, root=None) -> Path:
-    from provabgs_sbi.io.artifacts import find_emulator
-
     if len(ids) != 1:
         raise ValueError(f"the posterior's training sets record {len(ids)} emulators "
                          f"({[i[:12] for i in ids]}); name the emulator explicitly")
@@ -241,34 +242,29 @@ class Posterior:
         (the same measure as :meth:`Prior.log_prob`); -inf outside the prior support."""
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         w = to_warped(theta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            jac = -(2 * np.log(w[:, 1]) + np.log(w[:, 2])) \
-                  - np.log(theta[:, 7] * _LN10) - np.log(theta[:, 8] * _LN10)
+        jac = warp_log_jacobian(theta, w)
         inside = self.prior.in_support(theta)
         lp = np.full(len(theta), -np.inf)
         if np.any(inside):
             xx = np.atleast_2d(np.asarray(x, dtype=np.float64))
-            xx = np.broadcast_to(xx, (len(theta), 11)) if len(xx) == 1 else xx
+            xx = np.broadcast_to(xx, (len(theta), XL.size)) if len(xx) == 1 else xx
             lp[inside] = self.flow.log_prob(w[inside], xx[inside]) + jac[inside]
         return lp
 
     # --------------------------------------------------------------- I/O
     def save(self, folder, metrics=None, inputs=None, recipe: str | None = None) -> Path:
-        from provabgs_sbi.io.artifacts import write_manifest
-
+        """Write the flow, ``posterior.json``, ``RECIPE.md`` and the manifest into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.flow.save(folder / "flow")
         meta = {"prior": self.prior.kind, "z_range": list(self.z_range),
                 "mag_range": self.mag_range.tolist(), "warped_names": list(WARPED_NAMES),
                 "param_names": list(PARAM_NAMES), **self.info}
-        (folder / "posterior.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(folder / "posterior.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if recipe is not None:
-            (folder / "RECIPE.md").write_text(recipe)
+            atomic_write_text(folder / "RECIPE.md", recipe)
         files = {p.relative_to(folder).as_posix(): p
                  for p in sorted((folder / "flow").rglob("*")) if p.is_file()}
-        from provabgs_sbi.io.hashing import sha256_file
-
         write_manifest(folder, "posterior", config=meta, inputs=inputs or {}, metrics=metrics or {},
                        extra={"flow_files": {k: sha256_file(v) for k, v in files.items()}})
         return folder
@@ -276,11 +272,6 @@ class Posterior:
     @classmethod
     def load(cls, folder) -> "Posterior":
         """Load ``flows/<configuration>``, verifying every file's SHA-256."""
-        from provabgs_sbi.io.artifacts import read_manifest
-        from provabgs_sbi.io.hashing import sha256_file
-        from provabgs_sbi.inference.ensemble import load_flow
-        from provabgs_sbi.inference.noise import default_noise_model
-
         folder = Path(folder)
         manifest = read_manifest(folder)
         for name, digest in manifest.get("flow_files", {}).items():

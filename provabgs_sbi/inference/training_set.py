@@ -26,6 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from provabgs_sbi.inference.noise import default_noise_model
 from provabgs_sbi.io.h5store import commit, open_store
 from provabgs_sbi.model.observation import SDSS
 
@@ -112,8 +113,6 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
     ValueError
         If ``path`` exists with different settings.
     """
-    from provabgs_sbi.inference.noise import default_noise_model
-
     noise = noise if noise is not None else default_noise_model()
     if backend == "auto":
         backend = "tf"

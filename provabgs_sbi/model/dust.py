@@ -13,6 +13,9 @@ V_WAVE = 5500.0        # Angstrom
 BUMP_WAVE = 2175.0     # Angstrom
 BUMP_WIDTH = 350.0     # Angstrom
 RV_CALZETTI = 4.05
+#: UV-bump strength E_b = BUMP_E0 - BUMP_E_SLOPE n_dust (Kriek & Conroy 2013).
+BUMP_E0 = 0.85
+BUMP_E_SLOPE = 1.9
 
 
 def calzetti_kprime(wave) -> np.ndarray:
@@ -36,19 +39,60 @@ def calzetti_kprime(wave) -> np.ndarray:
     return np.clip(k, 0.0, None)
 
 
+def drude_profile(wave) -> np.ndarray:
+    """Drude profile D(lambda) of the 2175 A bump at unit strength (Kriek & Conroy 2013):
+    (lambda w)^2 / [(lambda^2 - lambda_0^2)^2 + (lambda w)^2], lambda_0 = 2175 A, w = 350 A.
+
+    ``wave``: rest wavelength in Angstrom, any shape; returns the same shape, 1 at lambda_0.
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    return (wave * BUMP_WIDTH) ** 2 / ((wave**2 - BUMP_WAVE**2) ** 2 + (wave * BUMP_WIDTH) ** 2)
+
+
+def bump_strength(n_dust):
+    """Bump strength E_b = 0.85 - 1.9 n_dust (Kriek & Conroy 2013).
+
+    Elementwise on a numpy array or a TensorFlow tensor of any shape (the result has its
+    dtype).
+    """
+    return BUMP_E0 - BUMP_E_SLOPE * n_dust
+
+
 def drude_bump(wave, n_dust) -> np.ndarray:
     """UV bump D(lambda) with E_b = 0.85 - 1.9 n_dust (Kriek & Conroy 2013).
 
     ``wave`` (n_wave,) in Angstrom and ``n_dust`` (N,) broadcast to (N, n_wave).
     """
-    wave = np.asarray(wave, dtype=np.float64)
-    eb = 0.85 - 1.9 * np.asarray(n_dust, dtype=np.float64)
-    shape = (wave * BUMP_WIDTH) ** 2 / ((wave**2 - BUMP_WAVE**2) ** 2 + (wave * BUMP_WIDTH) ** 2)
-    return eb[..., None] * shape
+    return bump_strength(np.asarray(n_dust, dtype=np.float64))[..., None] * drude_profile(wave)
+
+
+def kc_optical_depth(tau_ism, n_dust, ln_x, kprime, bump_shape, exp):
+    """tau_ISM(lambda) of Kriek & Conroy (2013) from the curve's cached shapes, in any array
+    library: numpy arrays, or TensorFlow tensors (the TensorFlow emulator path).
+
+    tau_ISM(lambda) = tau_ism / R_V [k'(lambda) + E_b(n_dust) D(lambda)] (lambda / 5500 A)^n_dust.
+
+    Parameters
+    ----------
+    tau_ism, n_dust : array of shape (N,)
+        Optical depth at 5500 A and slope offset.
+    ln_x, kprime, bump_shape : array of shape (n_wave,)
+        ln(lambda / 5500 A), Calzetti k'(lambda) and the unit Drude profile
+        (:class:`DiffuseDust` holds them for a grid).
+    exp : callable
+        The library's elementwise exponential (``np.exp``, ``tf.exp``).
+
+    Returns
+    -------
+    array of shape (N, n_wave)
+    """
+    tilt = exp(n_dust[:, None] * ln_x[None, :])
+    curve = kprime[None, :] + bump_strength(n_dust)[:, None] * bump_shape[None, :]
+    return (tau_ism / RV_CALZETTI)[:, None] * curve * tilt
 
 
 def diffuse_optical_depth(wave, tau_ism, n_dust) -> np.ndarray:
-    """tau_ISM(lambda) of Kriek & Conroy (2013).
+    """tau_ISM(lambda) of Kriek & Conroy (2013) (:func:`kc_optical_depth` on ``wave``).
 
     Parameters
     ----------
@@ -61,12 +105,10 @@ def diffuse_optical_depth(wave, tau_ism, n_dust) -> np.ndarray:
     -------
     ndarray of shape (N, n_wave)
     """
-    wave = np.asarray(wave, dtype=np.float64)
-    tau_ism = np.asarray(tau_ism, dtype=np.float64)
-    n_dust = np.asarray(n_dust, dtype=np.float64)
-    k = calzetti_kprime(wave)
-    tilt = np.exp(np.outer(n_dust, np.log(wave / V_WAVE)))
-    return tau_ism[:, None] * (k[None, :] + drude_bump(wave, n_dust)) / RV_CALZETTI * tilt
+    dust = DiffuseDust(wave)
+    return kc_optical_depth(np.asarray(tau_ism, dtype=np.float64),
+                            np.asarray(n_dust, dtype=np.float64),
+                            dust.ln_x, dust.kprime, dust.bump_shape, np.exp)
 
 
 def birth_cloud_optical_depth(wave, tau_bc) -> np.ndarray:
@@ -95,11 +137,14 @@ class DiffuseDust:
         self.wave = np.asarray(wave, dtype=np.float64)
         self.ln_x = np.log(self.wave / V_WAVE)
         self.kprime = calzetti_kprime(self.wave)
-        w = self.wave
-        self.bump_shape = (w * BUMP_WIDTH) ** 2 / ((w**2 - BUMP_WAVE**2) ** 2 + (w * BUMP_WIDTH) ** 2)
+        self.bump_shape = drude_profile(self.wave)
 
     def transmission(self, tau_ism, n_dust, dtype=np.float64) -> np.ndarray:
         """exp(-tau_ISM(lambda)), shape (N, n_wave), computed in place in ``dtype``.
+
+        The numpy kernel of :func:`kc_optical_depth` (no temporary of size N x n_wave but
+        the curve), its products in the order (tilt x curve) x (-tau_ism / R_V), which the
+        committed emulators' numbers depend on.
 
         ``tau_ism``, ``n_dust``: ndarrays of shape (N,).
         """
@@ -107,7 +152,7 @@ class DiffuseDust:
         n_dust = np.asarray(n_dust, dtype=np.float64)
         out = np.multiply.outer(n_dust.astype(dtype), self.ln_x.astype(dtype))
         np.exp(out, out=out)                                                  # tilt
-        curve = np.multiply.outer((0.85 - 1.9 * n_dust).astype(dtype), self.bump_shape.astype(dtype))
+        curve = np.multiply.outer(bump_strength(n_dust).astype(dtype), self.bump_shape.astype(dtype))
         curve += self.kprime.astype(dtype)
         out *= curve
         out *= (-tau_ism / RV_CALZETTI).astype(dtype)[:, None]

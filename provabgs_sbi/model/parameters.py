@@ -31,6 +31,7 @@ N_WARPED = len(WARPED_NAMES)
 
 #: Tolerance on sum(beta) = 1 and on beta >= 0.
 SIMPLEX_TOL = 1e-6
+_LN10 = np.log(10.0)
 
 
 def betas_to_u(beta: np.ndarray) -> np.ndarray:
@@ -69,6 +70,33 @@ def from_warped(theta_w: np.ndarray) -> np.ndarray:
     theta_w = np.atleast_2d(np.asarray(theta_w, dtype=np.float64))
     return np.concatenate([theta_w[:, :1], u_to_betas(theta_w[:, 1:4]), theta_w[:, 4:6],
                            10.0 ** theta_w[:, 6:8], theta_w[:, 8:]], axis=1)
+
+
+def warp_log_jacobian(theta: np.ndarray, theta_w: np.ndarray | None = None) -> np.ndarray:
+    """log |d theta_w / d theta| of the warp at physical points: what turns a density in
+    warped coordinates into one in physical coordinates, log p(theta) = log p_w(theta_w) + this.
+
+    The physical measure is Lebesgue on (log_mstar, beta1, beta2, beta3, fburst, tburst,
+    gamma1, gamma2, tau_bc, tau_ism, n_dust) (beta4 = 1 - the others); the Jacobians are
+    |d u / d beta| = 1 / (u1^2 u2) and |d log10 gamma / d gamma| = 1 / (gamma ln 10).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (N, 12)
+        Physical parameters.
+    theta_w : ndarray of shape (N, 11), optional
+        ``to_warped(theta)``, when the caller has it already.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        Nats; +inf or NaN where u1, u2 or a gamma is 0 or negative (no warnings).
+    """
+    theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+    w = to_warped(theta) if theta_w is None else theta_w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -(2 * np.log(w[:, 1]) + np.log(w[:, 2])) \
+               - np.log(theta[:, 7] * _LN10) - np.log(theta[:, 8] * _LN10)
 
 
 def _fail(theta: np.ndarray, bad: np.ndarray, what: str) -> None:

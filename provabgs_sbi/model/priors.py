@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from provabgs_sbi.model.parameters import (N_PARAMS, N_WARPED, PARAM_NAMES, WARPED_NAMES, check_theta,
-                         from_warped, to_warped)
+from provabgs_sbi.model.parameters import (N_PARAMS, N_WARPED, PARAM_NAMES, WARPED_NAMES,
+                                           check_theta, from_warped, to_warped,
+                                           warp_log_jacobian)
 
 LOW = np.array([7.0, 0.0, 0.0, 0.0, 0.0, 0.01, np.log10(4.5e-5), np.log10(4.5e-5), 0.0, 0.0, -2.0])
 HIGH = np.array([12.5, 1.0, 1.0, 1.0, 1.0, 13.27, np.log10(1.5e-2), np.log10(1.5e-2), 3.0, 3.0, 1.0])
 KINDS = ("default", "sedflow")
-_LN10 = np.log(10.0)
 
 
 class Prior:
@@ -93,7 +93,8 @@ class Prior:
         The density is with respect to Lebesgue measure on (log_mstar, beta1, beta2, beta3,
         fburst, tburst, gamma1, gamma2, tau_bc, tau_ism, n_dust) (beta4 = 1 - the others):
         the warped density times the Jacobians |d u / d beta| = 1 / (u1^2 u2) and
-        |d log10 gamma / d gamma| = 1 / (gamma ln 10).
+        |d log10 gamma / d gamma| = 1 / (gamma ln 10)
+        (:func:`~provabgs_sbi.model.parameters.warp_log_jacobian`).
         """
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         if theta.shape[1] != N_PARAMS:
@@ -103,10 +104,7 @@ class Prior:
         if np.any(ok):
             t = theta[ok]
             w = to_warped(t)
-            with np.errstate(divide="ignore"):
-                jac = -(2 * np.log(w[:, 1]) + np.log(w[:, 2])) \
-                      - np.log(t[:, 7] * _LN10) - np.log(t[:, 8] * _LN10)
-            out[ok] = self.log_prob_warped(w) + jac
+            out[ok] = self.log_prob_warped(w) + warp_log_jacobian(t, w)
         return out
 
     def in_support(self, theta) -> np.ndarray:

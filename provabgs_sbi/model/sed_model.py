@@ -11,8 +11,8 @@ Synthesis, vectorised over a batch of galaxies (no Python loop per galaxy):
 3. Dust: Kriek & Conroy (2013) diffuse dust on every population; birth-cloud dust on
    populations younger than ``birth_cloud_age`` (default 10 Myr, PROVABGS's FSPS
    setting; the burst included when it is that young, which the default prior excludes).
-4. L = 10^logM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when
-   tburst >= t_age(z) (model-spec 5.4).
+4. L = 10^logM T_ISM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when
+   tburst >= t_age(z) (model-spec 5.4): :func:`~provabgs_sbi.model.assembly.assemble_sed`.
 
 Metallicities are clipped to [4.49e-5, 4.49e-2] (PROVABGS) and then to the table's range.
 """
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from provabgs_sbi.model import cosmology
+from provabgs_sbi.model.assembly import assemble_sed
+from provabgs_sbi.model.dust import DiffuseDust, birth_cloud_transmission
 from provabgs_sbi.model.parameters import check_redshift, check_theta
 from provabgs_sbi.model.photometry import FILTER_NAMES, Photometer
 from provabgs_sbi.model.sfh import BASE_EDGES, N_BINS, NMFBases, binned_history, load_nmf_bases
-from provabgs_sbi.model.dust import birth_cloud_transmission, diffuse_transmission
 from provabgs_sbi.model.sps import SSPTable, load_ssp_table
 
 
@@ -102,7 +103,7 @@ class SEDModel:
     dtype : numpy dtype
         float64 (default) or float32 for the spectral arithmetic.
     bases : NMFBases, optional
-        NMF bases; default read from the data folder.
+        NMF bases; default the PROVABGS bases shipped as package data.
     filters : tuple of str
         speclite filter names for :meth:`photometry`.
 
@@ -141,6 +142,7 @@ class SEDModel:
         sm = self.table.surviving_mass
         self._fixed_msurv = sm[ia] * (1 - wa)[:, None] + sm[ia + 1] * wa[:, None]
         self._young = centres < self.config.birth_cloud_age             # (42,)
+        self._dust = DiffuseDust(self.wave)
         self._photometer = Photometer(self.wave, filters=filters, dz=self.config.photometry_dz)
 
     # ----------------------------------------------------------------- inputs
@@ -163,6 +165,31 @@ class SEDModel:
         logz = np.log10(np.clip(metallicity, self.table.metallicity[0], self.table.metallicity[-1]))
         return _axis_weights(self._log_z, logz)
 
+    def ssp_corners(self, age_gyr, metallicity):
+        """Table rows and weights of the bilinear (log age, log Z) interpolation.
+
+        Parameters
+        ----------
+        age_gyr, metallicity : ndarray of shape (M,)
+            SSP age in Gyr and absolute Z, clipped to the table's ranges.
+
+        Returns
+        -------
+        rows : ndarray of int, shape (M, 4)
+            Rows of the table flattened to (n_age * n_z, n_wave): corners (age, Z),
+            (age, Z+), (age+, Z), (age+, Z+).
+        weights : ndarray of shape (M, 4), float64
+            Their weights (summing to 1).
+        """
+        age_gyr = np.atleast_1d(np.asarray(age_gyr, dtype=np.float64))
+        ia, wa = _axis_weights(self._log_age, np.log10(age_gyr) + 9.0)
+        iz, wz = self._z_weights(np.atleast_1d(metallicity))
+        n_z = len(self._log_z)
+        base = ia * n_z + iz
+        rows = np.stack([base, base + 1, base + n_z, base + n_z + 1], axis=1)
+        weights = np.stack([(1 - wa) * (1 - wz), (1 - wa) * wz, wa * (1 - wz), wa * wz], axis=1)
+        return rows, weights
+
     def ssp(self, age_gyr, metallicity, pixels: slice | None = None) -> np.ndarray:
         """SSP spectra per Msun formed at arbitrary (age, Z), bilinear in (log age, log Z).
 
@@ -175,23 +202,17 @@ class SEDModel:
         Returns
         -------
         ndarray of shape (M, n_wave) (or the pixels selected)
-            L_lambda in Lsun/Angstrom per Msun formed.
+            L_lambda in Lsun/Angstrom per Msun formed, in the model's dtype.
         """
-        age_gyr = np.atleast_1d(np.asarray(age_gyr, dtype=np.float64))
-        ia, wa = _axis_weights(self._log_age, np.log10(age_gyr) + 9.0)
-        iz, wz = self._z_weights(np.atleast_1d(metallicity))
-        n_z = len(self._log_z)
-        rows = self._lum.reshape(-1, len(self.wave))
+        rows, weights = self.ssp_corners(age_gyr, metallicity)
+        table = self._lum.reshape(-1, len(self.wave))
         if pixels is not None:
-            rows = rows[:, pixels]
-        base = ia * n_z + iz
-        corners = ((base, (1 - wa) * (1 - wz)), (base + 1, (1 - wa) * wz),
-                   (base + n_z, wa * (1 - wz)), (base + n_z + 1, wa * wz))
-        out = rows[corners[0][0]]
-        out *= corners[0][1].astype(self.dtype)[:, None]
-        for idx, w in corners[1:]:
-            part = rows[idx]
-            part *= w.astype(self.dtype)[:, None]
+            table = table[:, pixels]
+        out = table[rows[:, 0]]
+        out *= weights[:, 0].astype(self.dtype)[:, None]
+        for j in range(1, 4):
+            part = table[rows[:, j]]
+            part *= weights[:, j].astype(self.dtype)[:, None]
             out += part
         return out
 
@@ -230,24 +251,20 @@ class SEDModel:
             # At most one truncated bin per galaxy, so the row indices are unique.
             lum_young[gal[is_young]] += part[is_young]
             lum_old[gal[~is_young]] += part[~is_young]
-        # Birth-cloud dust on the young part, then the NMF/burst mix.
+        # Birth-cloud dust on the young part (and a burst that young), then the mix.
         trans_bc = birth_cloud_transmission(self.wave, theta[:, 9], self.dtype)
         lum_young *= trans_bc
         lum = lum_old
         lum += lum_young
-        lum *= (1 - hist.fburst).astype(self.dtype)[:, None]
-        has = np.nonzero(hist.fburst > 0)[0]
-        if len(has):
-            tb = theta[has, 6]
-            burst = self.ssp(tb, hist.z_burst[has])
+        rows = np.nonzero(hist.fburst > 0)[0]
+        burst = None
+        if len(rows):
+            tb = theta[rows, 6]
+            burst = self.ssp(tb, hist.z_burst[rows])
             young_burst = tb < self.config.birth_cloud_age
-            burst[young_burst] *= trans_bc[has[young_burst]]
-            burst *= hist.fburst[has].astype(self.dtype)[:, None]
-            lum[has] += burst
-        # Diffuse dust on everything, then the mass normalisation.
-        lum *= diffuse_transmission(self.wave, theta[:, 10], theta[:, 11], self.dtype)
-        lum *= (10.0 ** theta[:, 0]).astype(self.dtype)[:, None]
-        return lum
+            burst[young_burst] *= trans_bc[rows[young_burst]]
+        trans_ism = self._dust.transmission(theta[:, 10], theta[:, 11], self.dtype)
+        return assemble_sed(lum, hist.fburst, rows, burst, trans_ism, theta[:, 0])
 
     def spectrum(self, theta, z):
         """Rest-frame spectra.

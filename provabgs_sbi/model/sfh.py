@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
-
-from provabgs_sbi.io.paths import data_dir
 
 #: The 43 base lookback-time bin edges in Gyr.
 BASE_EDGES = np.concatenate([[0.0], 10.0 ** (6.05 + 0.1 * np.arange(41) - 9.0), [13.8]])
@@ -25,6 +25,9 @@ N_BINS = len(BASE_EDGES) - 1
 Z_MIN, Z_MAX = 4.49043431e-5, 4.49043431e-2
 #: Row order of the SFH basis file that gives PROVABGS's beta1..beta4 (youngest first).
 SFH_ROW_ORDER = (2, 0, 1, 3)
+#: The PROVABGS basis files: lookback grid, SFH bases, ZH bases (package data, MIT).
+NMF_FILES = ("sfh_t_int.txt", "NMF_2basis_SFH_components_nowgt_lin_Nc4.txt",
+             "NMF_2basis_Z_components_nowgt_lin_Nc2.txt")
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,19 +99,34 @@ def _interp_rows(t, grid, rows):
     return rows[:, k] * (1.0 - w) + rows[:, k + 1] * w
 
 
+def nmf_data_folder():
+    """The package-data folder ``provabgs_sbi/data/nmf`` holding :data:`NMF_FILES` (a
+    :class:`importlib.resources.abc.Traversable`; a plain path in a normal install)."""
+    return resources.files("provabgs_sbi") / "data" / "nmf"
+
+
 @lru_cache(maxsize=4)
 def load_nmf_bases(folder: str | None = None) -> NMFBases:
-    """Read the PROVABGS 'tojeiro.4comp' NMF bases from the data folder.
+    """Read the PROVABGS 'tojeiro.4comp' NMF bases.
 
     Parameters
     ----------
     folder : str, optional
-        Defaults to :func:`provabgs_sbi.io.paths.data_dir`.
+        A folder holding :data:`NMF_FILES`; default the copy shipped as package data
+        (:func:`nmf_data_folder`).
+
+    Returns
+    -------
+    NMFBases
+        Bases on the 50-point grid, ascending in lookback time, SFH rows in beta order.
     """
-    base = data_dir() if folder is None else __import__("pathlib").Path(folder)
-    t = np.loadtxt(base / "sfh_t_int.txt")
-    sfh = np.loadtxt(base / "NMF_2basis_SFH_components_nowgt_lin_Nc4.txt")
-    zh = np.loadtxt(base / "NMF_2basis_Z_components_nowgt_lin_Nc2.txt")
+    base = nmf_data_folder() if folder is None else Path(folder)
+
+    def read(name):
+        with (base / name).open("r") as fh:
+            return np.loadtxt(fh)
+
+    t, sfh, zh = (read(name) for name in NMF_FILES)
     if t.shape != (50,) or sfh.shape != (4, 50) or zh.shape != (2, 50):
         raise ValueError(f"unexpected NMF basis shapes in {base}: {t.shape}, {sfh.shape}, {zh.shape}")
     order = np.argsort(t)
@@ -178,7 +196,6 @@ def binned_history(beta, fburst, tburst, gamma, t_age, bases: NMFBases | None = 
     bases = load_nmf_bases() if bases is None else bases
     t_age = np.asarray(t_age, dtype=np.float64)
     edges = np.minimum(BASE_EDGES[None, :], t_age[:, None])            # (N, 43)
-    widths = np.diff(edges, axis=1)                                      # (N, 42)
     centres = 0.5 * (edges[:, 1:] + edges[:, :-1])
     cum = bases.sfh_integral(edges)                                      # (4, N, 43)
     basis_mass = np.diff(cum, axis=2)                                    # (4, N, 42) = avg * dt
@@ -186,8 +203,8 @@ def binned_history(beta, fburst, tburst, gamma, t_age, bases: NMFBases | None = 
     mass_nmf /= mass_nmf.sum(axis=1, keepdims=True)
 
     tburst = np.asarray(tburst, dtype=np.float64)
-    has_burst = tburst < t_age
-    fb = np.where(has_burst, np.asarray(fburst, dtype=np.float64), 0.0)
+    has_burst = burst_formed(tburst, t_age)
+    fb = effective_fburst(fburst, tburst, t_age)
     burst_bin = np.where(has_burst, np.searchsorted(BASE_EDGES, tburst, side="right") - 1, -1)
     mass = (1.0 - fb)[:, None] * mass_nmf
     rows = np.nonzero(has_burst)[0]
@@ -207,3 +224,29 @@ def burst_metallicity(gamma, tburst, bases: NMFBases | None = None) -> np.ndarra
     gamma = np.asarray(gamma, dtype=np.float64)
     zbb = bases.zh_at(np.asarray(tburst, dtype=np.float64))
     return np.clip(gamma[:, 0] * zbb[0] + gamma[:, 1] * zbb[1], Z_MIN, Z_MAX)
+
+
+def burst_formed(tburst, t_age) -> np.ndarray:
+    """Whether the burst lies inside the galaxy's history: tburst < t_age (model-spec 5.4).
+
+    ``tburst`` and ``t_age`` (Gyr, lookback and age of the universe) broadcast together.
+    """
+    return np.asarray(tburst, dtype=np.float64) < t_age
+
+
+def effective_fburst(fburst, tburst, t_age) -> np.ndarray:
+    """The burst fraction that enters the SED: ``fburst``, or 0 where tburst >= t_age
+    (a burst before the Big Bang does not happen; model-spec 5.4).
+
+    Parameters
+    ----------
+    fburst, tburst : ndarray of shape (N,)
+        Burst mass fraction and lookback time (Gyr).
+    t_age : float or ndarray of shape (N,)
+        Age of the universe at the galaxy's redshift, Gyr.
+
+    Returns
+    -------
+    ndarray of shape (N,), float64
+    """
+    return np.where(burst_formed(tburst, t_age), np.asarray(fburst, dtype=np.float64), 0.0)

@@ -20,7 +20,6 @@ Zero ages are not representable in log age; backends drop or shift them.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,6 +27,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from provabgs_sbi._version import __version__
+from provabgs_sbi.io.atomic import atomic_path
+from provabgs_sbi.io.hashing import sha256_bytes
 
 FORMAT_NAME = "provabgs_sbi.ssp_table"
 FORMAT_VERSION = 1
@@ -140,30 +143,25 @@ class SSPTable:
 
 
 def content_hash(table: SSPTable) -> str:
-    """SHA-256 over the little-endian float64 bytes of the five arrays, in a fixed order."""
-    digest = hashlib.sha256()
+    """SHA-256 over the little-endian float64 bytes of the five arrays, in a fixed order,
+    each preceded by its name and shape (the hash committed emulators record)."""
+    parts = []
     for name in _ARRAYS:
         arr = np.ascontiguousarray(getattr(table, name), dtype="<f8")
-        digest.update(name.encode())
-        digest.update(str(arr.shape).encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
+        parts += [name.encode(), str(arr.shape).encode(), memoryview(arr).cast("B")]
+    return sha256_bytes(b"".join(parts))
 
 
 def write_ssp_table(table: SSPTable, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` atomically (temporary file, then rename).
+    """Write ``table`` to ``path`` atomically (:func:`provabgs_sbi.io.atomic.atomic_path`).
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    from provabgs_sbi._version import __version__
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    with h5py.File(tmp, "w") as fh:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         for name in _ARRAYS:
             fh.create_dataset(name, data=getattr(table, name))
         fh.attrs["format"] = FORMAT_NAME
@@ -173,7 +171,6 @@ def write_ssp_table(table: SSPTable, path: str | os.PathLike) -> Path:
         for key, value in table.attrs.items():
             fh.attrs[key] = value if isinstance(value, (str, int, float)) else json.dumps(value)
         fh.attrs["content_hash"] = content_hash(table)
-    os.replace(tmp, path)
     return path
 
 
