@@ -36,6 +36,9 @@ def atomic_path(path: str | os.PathLike, fsync: bool = False):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)     # mkstemp makes 0600; a written file gets the usual mode
     try:
         yield Path(tmp)
         if fsync:
