@@ -26,7 +26,8 @@ import numpy as np
 from _timing import timed
 from provabgs_sbi.emulator import Emulator
 from provabgs_sbi.inference.ensemble import load_flow
-from provabgs_sbi.baselines.mcmc import _blas_limit, convergence_report, run_mcmc
+from provabgs_sbi.baselines.mcmc import convergence_report, run_mcmc
+from provabgs_sbi.baselines.zeus_state import blas_limit
 from provabgs_sbi.experimental.neutra import FlowMap, preconditioning_flow
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.inference.training_set import load_training_set
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     member = preconditioning_flow(flow)
     eps = np.random.default_rng(0).standard_normal((15, member.d_theta))
     fmap = FlowMap(member, x[rows[0]])
-    with _blas_limit(1):                                    # as inside run_mcmc
+    with blas_limit(1):                                    # as inside run_mcmc
         t_np = np.median(timed(lambda: fmap.forward(eps), args.repeats))
         t_tf = np.median(timed(lambda: member.push_forward(eps, x[rows[0]]), args.repeats))
     print(f"flow map, 15 points: numpy FlowMap {1e3 * t_np:.2f} ms, TF push_forward "

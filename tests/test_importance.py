@@ -121,3 +121,27 @@ def test_catalog_file_writes_resumes_and_reads_back(tmp_path):
     assert all(r["samples"].shape == (500, 12) and r["ess"] >= 200 for r in rows)
     # rows differ only by seed, so their draws differ
     assert not np.array_equal(rows[0]["samples"], rows[2]["samples"])
+
+
+def test_catalog_file_refuses_other_settings_and_adopts_older_files(tmp_path):
+    """The file records seed and likelihood: another seed is refused rather than mixed in.
+    A file written before files recorded settings resumes, and records them from then on."""
+    from provabgs_sbi.io.h5store import SettingsMismatch
+
+    x0, flux = toy_x(seed=0)
+    mean, cov = exact_toy_posterior(flux)
+    post = StubPosterior(GaussianProposal(mean, 2 * np.sqrt(np.diag(cov))))
+    x = np.stack([x0, x0])
+    path = tmp_path / "is.h5"
+    kw = dict(likelihood="flux", n_resample=100, target_ess=50, batch=1000, progress=False)
+    importance.run_importance_catalog(x, [0], post, LinearToy(), path, seed=4, **kw)
+    with pytest.raises(SettingsMismatch, match="other settings"):
+        importance.run_importance_catalog(x, [0, 1], post, LinearToy(), path, seed=5, **kw)
+    with h5py.File(path, "a") as fh:                        # as written before settings
+        del fh.attrs["settings"]
+    toy = LinearToy()
+    importance.run_importance_catalog(x, [0, 1], post, toy, path, seed=4, **kw)
+    rows = importance.read_importance_results(path)
+    assert [r["row"] for r in rows] == [0, 1] and toy.n_points == rows[1]["n_proposals"]
+    with h5py.File(path) as fh:
+        assert fh.attrs["settings"] == '{"likelihood": "flux", "seed": 4}'

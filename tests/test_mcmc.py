@@ -186,6 +186,34 @@ def test_likelihood_in_nanomaggies_matches_hand_computation():
     np.testing.assert_array_equal(ivar2, np.full(5, 0.5))
 
 
+def test_one_chi2_for_mcmc_and_the_predictive_checks():
+    """flux_and_ivar reads many x at once as observed_flux reads one; flux_chi2 is the
+    likelihood's chi^2 (LogPosterior = prior - chi^2 / 2 + norm) and, with an error floor,
+    divides by the floored variance."""
+    from provabgs_sbi.baselines.likelihood import flux_and_ivar, flux_chi2
+
+    toy = LinearToy()
+    xs = np.stack([toy_x(seed=s)[0] for s in range(3)])
+    flux, ivar = flux_and_ivar(xs)
+    for i in range(3):
+        f1, iv1, _ = mcmc.observed_flux(xs[i])
+        np.testing.assert_array_equal(flux[i], f1)
+        np.testing.assert_array_equal(ivar[i], iv1)
+    prior = Prior()
+    w = prior.sample_warped(4, seed=1)
+    model = toy.photometry(from_warped(w), np.full(4, 0.1))
+    lp = mcmc.LogPosterior(flux[0], ivar[0], 0.1, toy, prior)
+    np.testing.assert_allclose(lp(w), prior.log_prob_warped(w) - 0.5 * flux_chi2(model, flux[0], ivar[0])
+                               + lp.log_norm)
+    np.testing.assert_allclose(flux_chi2(model, flux[0], ivar[0], per_band=True).sum(1),
+                               ((model - flux[0]) ** 2 * ivar[0]).sum(1))
+    var = 1 / ivar[0] + (flux[0] * LN10 / 2.5 * 0.05) ** 2
+    np.testing.assert_allclose(flux_chi2(model, flux[0], ivar[0], sigma_sys=0.05),
+                               ((model - flux[0]) ** 2 / var).sum(1))
+    assert np.all(flux_chi2(model, flux[0], ivar[0], sigma_sys=0.05)
+                  < flux_chi2(model, flux[0], ivar[0]))
+
+
 def test_nonfinite_model_flux_gives_minus_inf():
     class Bad(LinearToy):
         def photometry(self, theta, z):

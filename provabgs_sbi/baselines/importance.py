@@ -33,7 +33,8 @@ misses part of the posterior). Proposals are drawn in batches until the ESS reac
 target or the proposal budget is spent.
 
 This is a check that needs the flow; it does not replace the MCMC baseline, which is
-independent of it (:mod:`provabgs_sbi.baselines.mcmc`).
+independent of it (:mod:`provabgs_sbi.baselines.mcmc`); both use the one likelihood of
+:mod:`provabgs_sbi.baselines.likelihood`.
 """
 from __future__ import annotations
 
@@ -42,11 +43,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
+from provabgs_sbi.baselines.likelihood import LIKELIHOODS, LogPosterior, observed_flux
+from provabgs_sbi.io.h5store import finished_groups, open_store, settings_json, write_group
 from provabgs_sbi.model.observation import SDSS as XL
-
-from provabgs_sbi.baselines.mcmc import LIKELIHOODS, LogPosterior, observed_flux
 from provabgs_sbi.model.parameters import from_warped
 from provabgs_sbi.model.priors import Prior
 
@@ -156,7 +158,7 @@ def importance_sample(x, posterior, model, n_resample: int = 10000, target_ess: 
         Proposal budget; the result may fall short of ``target_ess`` (see ``ess``).
     seed : int or numpy Generator
     likelihood : {"mag", "flux"}
-        As :class:`~provabgs_sbi.baselines.mcmc.LogPosterior`: "mag" for galaxies simulated like the
+        As :class:`~provabgs_sbi.baselines.likelihood.LogPosterior`: "mag" for galaxies simulated like the
         training set, "flux" (with ``ivar``) for catalog galaxies.
     ivar : array_like of shape (5,), optional
         Flux inverse variances (nmgy^-2) for the flux likelihood.
@@ -170,7 +172,7 @@ def importance_sample(x, posterior, model, n_resample: int = 10000, target_ess: 
     Raises
     ------
     ValueError
-        Bad x (see :func:`~provabgs_sbi.baselines.mcmc.observed_flux`) or settings.
+        Bad x (see :func:`~provabgs_sbi.baselines.likelihood.observed_flux`) or settings.
     RuntimeError
         No proposal had a finite posterior density.
     """
@@ -224,15 +226,27 @@ def importance_sample(x, posterior, model, n_resample: int = 10000, target_ess: 
                                     "model_s": log_post.model_s, "flow_s": flow_s})
 
 
+def _adopt_legacy_file(path: Path, settings: str) -> None:
+    """Record ``settings`` in a results file written before files recorded them (they
+    resumed whatever asked), so that it resumes as before."""
+    if path.exists():
+        with h5py.File(path, "a") as fh:
+            if "settings" not in fh.attrs:
+                fh.attrs["settings"] = settings
+
+
 def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: int = 0,
                            likelihood: str = "mag", ivar=None, progress: bool = True,
                            **kwargs) -> Path:
     """Importance-sample several galaxies into a resumable HDF5 file.
 
-    One group ``row_<row>`` per galaxy, written atomically (a finished group is never
-    recomputed; an interrupted one is redone). Each holds ``samples`` (n_resample, 12) and
-    the attributes ``row``, ``id``, ``x``, ``ess``, ``n_proposals``, ``pareto_k``,
-    ``reliable``, ``timing`` (JSON) and ``status`` = "ok".
+    One group ``row_<row>`` per galaxy, written atomically by
+    :func:`~provabgs_sbi.io.h5store.write_group` (a finished group is never recomputed; an
+    interrupted one is redone). Each holds ``samples`` (n_resample, 12) and the attributes
+    ``row``, ``id``, ``x``, ``ess``, ``n_proposals``, ``pareto_k``, ``reliable``, ``timing``
+    (JSON) and ``status`` = "ok". The root attribute ``settings`` (JSON: ``seed`` and
+    ``likelihood``) must match on resume; the proposal may change (the weights make any
+    proposal's estimate exact), so it is not recorded.
 
     Parameters
     ----------
@@ -254,15 +268,20 @@ def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: 
     Returns
     -------
     Path
+
+    Raises
+    ------
+    provabgs_sbi.io.h5store.SettingsMismatch
+        The file was written with another seed or likelihood.
     """
-    import h5py
     from tqdm.auto import tqdm
 
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(out_path, "a") as fh:
-        done = {k for k in fh if fh[k].attrs.get("status") == "ok"}
+    settings = settings_json({"seed": seed, "likelihood": likelihood})
+    _adopt_legacy_file(out_path, settings)
+    with open_store(out_path, settings, create=lambda fh: None) as fh:
+        done = {k for k in finished_groups(fh) if fh[k].attrs.get("status") == "ok"}
     for row in tqdm(list(rows), desc="importance sampling", disable=not progress):
         name = f"row_{int(row)}"
         if name in done:
@@ -270,17 +289,16 @@ def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: 
         res = importance_sample(x[row], posterior, model, seed=[seed, int(row)],
                                 likelihood=likelihood,
                                 ivar=None if ivar is None else ivar[row], **kwargs)
+
+        def fill(g):
+            g.create_dataset("samples", data=res.samples)
+            g.attrs.update({"row": int(row), "id": str(row if ids is None else ids[row]),
+                            "x": res.x, "ess": res.ess, "n_proposals": res.n_proposals,
+                            "pareto_k": res.pareto_k, "reliable": res.reliable,
+                            "timing": json.dumps(res.timing), "status": "ok"})
+
         with h5py.File(out_path, "a") as fh:
-            for stale in (name, name + ".tmp"):
-                if stale in fh:
-                    del fh[stale]
-            tmp = fh.create_group(name + ".tmp")
-            tmp.create_dataset("samples", data=res.samples)
-            tmp.attrs.update({"row": int(row), "id": str(row if ids is None else ids[row]),
-                              "x": res.x, "ess": res.ess, "n_proposals": res.n_proposals,
-                              "pareto_k": res.pareto_k, "reliable": res.reliable,
-                              "timing": json.dumps(res.timing), "status": "ok"})
-            fh.move(name + ".tmp", name)
+            write_group(fh, name, fill)
     return out_path
 
 
@@ -288,12 +306,9 @@ def read_importance_results(path) -> list[dict]:
     """The finished rows of a :func:`run_importance_catalog` file, as dicts (``row``,
     ``id``, ``x``, ``samples``, ``ess``, ``n_proposals``, ``pareto_k``, ``reliable``,
     ``timing``), sorted by row."""
-    import h5py
-
     out = []
     with h5py.File(path, "r") as fh:
-        names = [k for k in fh if k.startswith("row_") and not k.endswith(".tmp")]
-        for name in sorted(names, key=lambda k: int(k[4:])):
+        for name in sorted(finished_groups(fh), key=lambda k: int(k[4:])):
             g = fh[name]
             if g.attrs.get("status") != "ok":
                 continue

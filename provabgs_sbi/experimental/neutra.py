@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from provabgs_sbi.inference.flows import _MIN_SCALE, _SCALE_SHIFT, ConditionalFlow, _hash_arrays
+from provabgs_sbi.inference.flows import _MIN_SCALE, _SCALE_SHIFT, ConditionalFlow
+from provabgs_sbi.io.hashing import hash_arrays
 from provabgs_sbi.model.observation import N_X
 from provabgs_sbi.model.parameters import N_WARPED
 
@@ -260,7 +261,7 @@ def flow_description(flow) -> dict:
     cfg = flow.config
     return {"box_transform": cfg.box_transform, "transform": cfg.transform,
             "n_transforms": int(cfg.n_transforms), "hidden_units": list(cfg.hidden_units),
-            "weights_sha256": _hash_arrays(*flow.get_weights())}
+            "weights_sha256": hash_arrays(*flow.get_weights())}
 
 
 class FlowTarget:
@@ -269,7 +270,7 @@ class FlowTarget:
     Parameters
     ----------
     log_post : callable
-        The posterior over warped coordinates w (a :class:`~provabgs_sbi.baselines.mcmc.LogPosterior`).
+        The posterior over warped coordinates w (a :class:`~provabgs_sbi.baselines.likelihood.LogPosterior`).
     flow : ConditionalFlow
         Its map w(eps): :class:`FlowMap` for affine flows (float64), else
         :meth:`ConditionalFlow.push_forward`.
@@ -281,7 +282,7 @@ class FlowTarget:
     Calling it on eps (M, 11) returns (M,): ``log_post(w(eps)) + log_det``, -inf where the
     flow overflows or w is outside the prior's support. Seconds in the flow are counted in
     :attr:`flow_s`. A slice sampler needs the density of a point not to depend on the
-    other points of its call (see :func:`~provabgs_sbi.baselines.mcmc.sampling_model`): FlowMap works
+    other points of its call (see :func:`~provabgs_sbi.baselines.sampler.sampling_model`): FlowMap works
     row by row in float64, and push_forward pads every call of up to 16 rows to one
     compiled shape.
     """
@@ -338,7 +339,9 @@ def flow_walkers(target: FlowTarget, n_walkers: int, rng, n_init: int = 4096):
     Returns
     -------
     start : ndarray of shape (n_walkers, 11)
+        The walkers' base noise eps.
     log_prob : ndarray of shape (n_walkers,)
+        ``target(start)``, nats.
 
     Raises
     ------

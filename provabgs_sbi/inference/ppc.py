@@ -15,14 +15,18 @@ Two statistics:
 
 With noise as quoted, chi^2 of the true parameters follows chi^2_5; galaxies above its
 99.9th percentile (:data:`CHI2_POOR_FIT`) get ``FLAG_POOR_FIT`` in catalog fits.
+
+Both use the observed fluxes, inverse variances and chi^2 of the baselines' likelihood
+(:func:`~provabgs_sbi.baselines.likelihood.flux_and_ivar`,
+:func:`~provabgs_sbi.baselines.likelihood.flux_chi2`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from provabgs_sbi.model.parameters import N_PARAMS, from_warped, to_warped
+from provabgs_sbi.baselines.likelihood import flux_and_ivar, flux_chi2
 from provabgs_sbi.model.observation import SDSS as XL
-from provabgs_sbi.model.photometry import flux_error, mag_to_nanomaggies
+from provabgs_sbi.model.parameters import N_PARAMS, from_warped, to_warped
 
 #: 99.9th percentile of chi^2 with 5 degrees of freedom (scipy.stats.chi2.ppf(0.999, 5)).
 CHI2_POOR_FIT = 20.515
@@ -70,18 +74,13 @@ def median_model_chi2(samples, x, model, ivar=None):
     med = median_parameters(samples)
     if len(med) != len(x):
         raise ValueError(f"{len(med)} galaxies of samples but {len(x)} rows of x")
-    flux = mag_to_nanomaggies(XL.mags(x))
-    if ivar is None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ivar = 1.0 / flux_error(flux, XL.errors(x)) ** 2
-    ivar = np.asarray(ivar, dtype=np.float64)
-    model_flux = np.full((len(x), 5), np.nan)
+    flux, ivar = flux_and_ivar(x, ivar)
+    model_flux = np.full((len(x), XL.n_bands), np.nan)
     z = XL.redshift(x)
     ok = np.all(np.isfinite(med), axis=1) & np.isfinite(z) & (z > 0)
     if np.any(ok):
         model_flux[ok] = model.photometry(med[ok], z[ok])
-    with np.errstate(invalid="ignore"):
-        chi2 = np.sum(ivar * (model_flux - flux) ** 2, axis=1)
+    chi2 = flux_chi2(model_flux, flux, ivar)
     return np.where(ok, chi2, np.nan), model_flux
 
 
@@ -115,21 +114,16 @@ def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys: f
     if sigma_sys < 0 or n_draws < 1:
         raise ValueError("need sigma_sys >= 0 and n_draws >= 1")
     k = min(int(n_draws), samples.shape[1])
-    flux = mag_to_nanomaggies(XL.mags(x))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if ivar is None:
-            ivar = 1.0 / flux_error(flux, XL.errors(x)) ** 2
-        var = 1.0 / np.asarray(ivar, dtype=np.float64) + (flux * np.log(10.0) / 2.5 * sigma_sys) ** 2
+    flux, ivar = flux_and_ivar(x, ivar)
     draws = samples[:, :k]
     z = XL.redshift(x)
     ok = np.all(np.isfinite(draws), axis=(1, 2)) & np.isfinite(z) & (z > 0)
     chi2 = np.full(len(x), np.nan)
-    best = np.full((len(x), 5), np.nan)
+    best = np.full((len(x), XL.n_bands), np.nan)
     if np.any(ok):
         mf = np.asarray(model.photometry(draws[ok].reshape(-1, N_PARAMS),
-                                         np.repeat(z[ok], k))).reshape(-1, k, 5)
-        with np.errstate(invalid="ignore"):
-            c = np.sum((mf - flux[ok, None]) ** 2 / var[ok, None], axis=2)     # (m, k)
+                                         np.repeat(z[ok], k))).reshape(-1, k, XL.n_bands)
+        c = flux_chi2(mf, flux[ok, None], ivar[ok, None], sigma_sys=sigma_sys)    # (m, k)
         c = np.where(np.isfinite(c), c, np.inf)
         j = np.argmin(c, axis=1)
         chi2[ok] = c[np.arange(len(j)), j]
