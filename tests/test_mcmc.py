@@ -190,7 +190,7 @@ def test_one_chi2_for_mcmc_and_the_predictive_checks():
     """flux_and_ivar reads many x at once as observed_flux reads one; flux_chi2 is the
     likelihood's chi^2 (LogPosterior = prior - chi^2 / 2 + norm) and, with an error floor,
     divides by the floored variance."""
-    from provabgs_sbi.baselines.likelihood import flux_and_ivar, flux_chi2
+    from provabgs_sbi.model.observation import flux_and_ivar, flux_chi2
 
     toy = LinearToy()
     xs = np.stack([toy_x(seed=s)[0] for s in range(3)])

@@ -17,14 +17,14 @@ With noise as quoted, chi^2 of the true parameters follows chi^2_5; galaxies abo
 99.9th percentile (:data:`CHI2_POOR_FIT`) get ``FLAG_POOR_FIT`` in catalog fits.
 
 Both use the observed fluxes, inverse variances and chi^2 of the baselines' likelihood
-(:func:`~provabgs_sbi.baselines.likelihood.flux_and_ivar`,
-:func:`~provabgs_sbi.baselines.likelihood.flux_chi2`).
+(:func:`~provabgs_sbi.model.observation.flux_and_ivar`,
+:func:`~provabgs_sbi.model.observation.flux_chi2`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from provabgs_sbi.baselines.likelihood import flux_and_ivar, flux_chi2
+from provabgs_sbi.model.observation import flux_and_ivar, flux_chi2
 from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.parameters import N_PARAMS, from_warped, to_warped
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from provabgs_sbi.model.photometry import BANDS
+from provabgs_sbi.model.photometry import BANDS, flux_error, mag_to_nanomaggies
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,62 @@ class XLayout:
             raise ValueError(f"x must have shape (N, {self.size}) = ({', '.join(self.bands)} AB "
                              f"mags, their {self.n_bands} errors, redshift); got {x.shape}")
         return x
+
+
+def flux_and_ivar(x, ivar=None) -> tuple[np.ndarray, np.ndarray]:
+    """Observed fluxes and their inverse variances, for any number of galaxies (no checks).
+
+    Parameters
+    ----------
+    x : array_like of shape (..., 11)
+        [5 AB mags, 5 mag errors, z].
+    ivar : array_like of shape (..., 5), optional
+        Flux inverse variances (nmgy^-2) to use instead of the magnitude errors.
+
+    Returns
+    -------
+    flux : ndarray of shape (..., 5)
+        AB nanomaggies.
+    ivar : ndarray of shape (..., 5)
+        nmgy^-2; without ``ivar``, 1 / (f ln(10) / 2.5 sigma_m)^2 (inf or NaN where an
+        error is 0 or not finite).
+    """
+    flux = mag_to_nanomaggies(SDSS.mags(x))
+    if ivar is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ivar = 1.0 / flux_error(flux, SDSS.errors(x)) ** 2
+    return flux, np.asarray(ivar, dtype=np.float64)
+
+
+def flux_chi2(model_flux, flux, ivar, sigma_sys: float | None = None,
+              per_band: bool = False) -> np.ndarray:
+    """chi^2 of model fluxes against observed ones.
+
+    Parameters
+    ----------
+    model_flux, flux : array_like of shape (..., 5)
+        Model and observed AB nanomaggies (broadcast against each other).
+    ivar : array_like of shape (..., 5)
+        Inverse variances of ``flux``, nmgy^-2.
+    sigma_sys : float, optional
+        A systematic error floor in magnitudes added in quadrature:
+        chi^2 = sum_b (F_b - f_b)^2 / (1 / ivar_b + (f_b ln(10) / 2.5 sigma_sys)^2).
+        Without it, chi^2 = sum_b ivar_b (F_b - f_b)^2.
+    per_band : bool
+        Return the terms of each band instead of their sum over the last axis.
+
+    Returns
+    -------
+    ndarray of shape (...) or (..., 5) with ``per_band``
+        NaN where an input is NaN.
+    """
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if sigma_sys is None:
+            terms = ivar * (model_flux - flux) ** 2
+        else:
+            var = 1.0 / np.asarray(ivar, dtype=np.float64) + flux_error(flux, sigma_sys) ** 2
+            terms = (model_flux - flux) ** 2 / var
+    return terms if per_band else np.sum(terms, axis=-1)
 
 
 #: The SDSS ugriz layout of every committed posterior.
