@@ -27,7 +27,8 @@ import time
 import numpy as np
 
 from provabgs_sbi.inference.flows import BOX_TRANSFORMS, ConditionalFlow, FlowConfig
-from sbibm_tasks import get_task, gaussian_linear_uniform_log_posterior
+from sbibm_tasks import (PRESETS, flow_config, gaussian_linear_uniform_log_posterior,
+                         get_task)
 
 
 def main(argv=None) -> int:
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--maps", nargs="+", default=list(BOX_TRANSFORMS), choices=BOX_TRANSFORMS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--n-test", type=int, default=20_000)
-    ap.add_argument("--preset", default="sbibm-npe", choices=FlowConfig.PRESETS)
+    ap.add_argument("--preset", default="sbibm-npe", choices=PRESETS)
     ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                     help="other FlowConfig fields, e.g. weight_decay=0.3 lr_patience=3")
     args = ap.parse_args(argv)
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         for kind in args.maps:
             for seed in args.seeds:
                 t0 = time.perf_counter()
-                cfg = FlowConfig.preset(args.preset, **{**extra, "seed": seed,
+                cfg = flow_config(args.preset, **{**extra, "seed": seed,
                                                         "box_transform": kind})
                 flow = ConditionalFlow.fit(theta, x, task.low, task.high, config=cfg,
                                            progress=False)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from provabgs_sbi.inference.flows import BOX_TRANSFORMS, FlowConfig
-from sbibm_tasks import PUBLISHED_NPE_C2ST, TASKS, run_task
+from sbibm_tasks import PRESETS, PUBLISHED_NPE_C2ST, TASKS, flow_config, run_task
 
 
 def main(argv=None) -> int:
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
                     help="simulation budgets")
     ap.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)),
                     help="sbibm observation numbers to score (1..10)")
-    ap.add_argument("--preset", default="sbibm-npe", choices=FlowConfig.PRESETS,
+    ap.add_argument("--preset", default="sbibm-npe", choices=PRESETS,
                     help="FlowConfig preset (default: sbibm's NPE MAF, 5 x 2x50 tanh)")
     ap.add_argument("--box-transform", default=None, choices=BOX_TRANSFORMS,
                     help="map from the prior box to the flow's space (default: the preset's)")
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     extra = {} if args.box_transform is None else {"box_transform": args.box_transform}
     try:
         extra.update(FlowConfig.parse_overrides(args.set))
-        config = FlowConfig.preset(args.preset, seed=args.seed, **extra)  # before training
+        config = flow_config(args.preset, seed=args.seed, **extra)  # before training
     except ValueError as err:
         ap.error(str(err))
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from provabgs_sbi.inference.flows import (ChecksumError, ConditionalFlow, FlowConfig,
-                                TrainingInterrupted)
+                                           TrainingInterrupted)
+from provabgs_sbi.inference.flows.checkpoints import resume_key
 
 LOW_2D = np.array([0.0, -3.0])
 HIGH_2D = np.array([2.0, 5.0])
@@ -71,14 +72,14 @@ def flow_2d_spline():
 
 
 def _tf_unbound(u, kind):
-    """The box maps of flows.py written again in TensorFlow (for the autodiff checks)."""
+    """The box maps (flows/box_maps.py) written again in TensorFlow (for the autodiff checks)."""
     import tensorflow as tf
 
     if kind == "logit":
         return tf.math.log(u) - tf.math.log1p(-u)
     if kind == "probit":
         return tf.math.ndtri(u)
-    c = 4.0                                      # flows.PLATEAU_HALF_WIDTH
+    c = 4.0                                      # box_maps.PLATEAU_HALF_WIDTH
     root = math.sqrt(2 * math.pi)
     mass = root / (2 * c + root)                 # mass of each Gaussian shoulder x 2
     lower = tf.math.ndtri(tf.minimum(u, 0.5 * mass) / mass) - c
@@ -466,7 +467,7 @@ def test_weight_decay_shrinks_kernels_and_keeps_masks():
     zero = ConditionalFlow.fit(theta, x, -1, 1, progress=False,
                                config=dataclasses.replace(cfg, weight_decay=0.0))
     assert all(np.array_equal(a, b) for a, b in zip(w0, zero.get_weights()))
-    assert decayed._resume_key() != plain._resume_key()
+    assert resume_key(decayed) != resume_key(plain)
 
 
 def test_step_size_schedule_follows_the_validation_loss():
@@ -538,12 +539,14 @@ def test_plateau_box_map_is_linear_in_the_centre_and_smooth_at_the_joints():
     """The plateau map: inverse to 1e-15, strictly increasing, y linear in u on the centre
     (76% of the box for PLATEAU_HALF_WIDTH = 4), continuous with a continuous derivative at
     the joints, and its log|dy/du| equal to a central finite difference (1e-6)."""
-    from provabgs_sbi.inference.flows import PLATEAU_HALF_WIDTH, _bound, _log_dy_du_from_y, _unbound
+    from provabgs_sbi.inference.flows.box_maps import PLATEAU_HALF_WIDTH, box_map
 
+    plateau = box_map("plateau")
+    assert plateau.half_width == PLATEAU_HALF_WIDTH
     c = PLATEAU_HALF_WIDTH
     u = np.concatenate([np.linspace(1e-9, 1 - 1e-9, 200001), [1e-15, 0.5]])
-    y = _unbound(u, "plateau")
-    np.testing.assert_allclose(_bound(y, "plateau"), u, rtol=0, atol=1e-15)
+    y = plateau.forward(u)
+    np.testing.assert_allclose(plateau.inverse(y), u, rtol=0, atol=1e-15)
     order = np.argsort(u)
     assert np.all(np.diff(y[order]) > 0)
     centre = np.abs(y) < c
@@ -551,25 +554,25 @@ def test_plateau_box_map_is_linear_in_the_centre_and_smooth_at_the_joints():
     assert abs(np.mean(centre[:-2]) - (1 - shoulder)) < 1e-4
     slope = np.polyfit(u[centre], y[centre], 1)
     np.testing.assert_allclose(np.polyval(slope, u[centre]), y[centre], rtol=0, atol=1e-9)
-    joints = _bound(np.array([-c, c]), "plateau")
+    joints = plateau.inverse(np.array([-c, c]))
     for j in joints:
-        left, right = _unbound(np.array([j - 1e-9, j + 1e-9]), "plateau")
+        left, right = plateau.forward(np.array([j - 1e-9, j + 1e-9]))
         assert right - left < 1e-7                                   # continuous
     h = 1e-7
     uu = np.concatenate([np.linspace(1e-3, 1 - 1e-3, 2001), joints])
-    numeric = np.log((_unbound(uu + h, "plateau") - _unbound(uu - h, "plateau")) / (2 * h))
-    np.testing.assert_allclose(_log_dy_du_from_y(_unbound(uu, "plateau"), "plateau"), numeric,
+    numeric = np.log((plateau.forward(uu + h) - plateau.forward(uu - h)) / (2 * h))
+    np.testing.assert_allclose(plateau.log_det(plateau.forward(uu)), numeric,
                                rtol=0, atol=1e-6)
 
 
 def test_plateau_image_of_a_uniform_is_0081_nats_from_its_best_gaussian():
-    """The number quoted in the flows module docstring: a uniform on the box becomes, under
+    """The number quoted in the box_maps module docstring: a uniform on the box becomes, under
     the plateau map, the density exp(-log|dy/du|) of y; its KL from the Gaussian of the
     same variance is 0.081 nats (trapezoid rule on a fine grid)."""
-    from provabgs_sbi.inference.flows import _log_dy_du_from_y
+    from provabgs_sbi.inference.flows.box_maps import box_map
 
     y = np.linspace(-20.0, 20.0, 400001)
-    log_p = -_log_dy_du_from_y(y, "plateau")
+    log_p = -box_map("plateau").log_det(y)
     p = np.exp(log_p)
     assert abs(np.trapezoid(p, y) - 1.0) < 1e-9
     entropy = -np.trapezoid(p * log_p, y)

@@ -182,3 +182,22 @@ def test_run_task_with_an_ensemble():
     assert res.flow.log_prob(theta, x).mean() >= np.mean(members) - 1e-9
     with pytest.raises(ValueError, match="n_members"):
         run_task("gaussian_linear_uniform", 100, cfg, observations=(1,), n_members=0)
+
+
+def test_benchmark_presets_live_with_the_benchmarks():
+    """The sbibm density estimators are benchmark settings, not package presets:
+    flow_config resolves them (and the package's own presets); FlowConfig.preset does not."""
+    from sbibm_tasks import PRESETS, flow_config
+
+    nsf = flow_config("sbibm-nsf", seed=3)
+    assert (nsf.transform, nsf.spline_bins, nsf.spline_bound, nsf.hidden_units, nsf.seed) == \
+        ("spline", 10, 3.0, (50, 50), 3)
+    npe = flow_config("sbibm-npe")
+    assert (npe.n_transforms, npe.activation, npe.learning_rate, npe.batch_size) == \
+        (5, "tanh", 5e-4, 50)
+    assert flow_config("tiny") == FlowConfig.preset("tiny")
+    assert set(FlowConfig.PRESETS) < set(PRESETS)
+    with pytest.raises(ValueError, match="unknown preset"):
+        FlowConfig.preset("sbibm-npe")
+    with pytest.raises(ValueError, match="unknown preset"):
+        flow_config("sbibm-maf")

@@ -26,7 +26,10 @@ from pathlib import Path
 import numpy as np
 from scipy.special import logsumexp
 
-from provabgs_sbi.inference.flows import ChecksumError, ConditionalFlow, _atomic_write_bytes, _sha256_file
+from provabgs_sbi.inference.flows import ConditionalFlow
+from provabgs_sbi.io.artifacts import MANIFEST, read_format_file, verify_files
+from provabgs_sbi.io.atomic import atomic_write_bytes
+from provabgs_sbi.io.hashing import sha256_file
 
 __all__ = ["FlowEnsemble", "load_flow"]
 
@@ -139,14 +142,11 @@ class FlowEnsemble:
 
         Parameters
         ----------
-        x_obs : array_like of shape (n_obs, d_x) or (d_x,)
-        n : int
-            Samples per observation.
+        x_obs, n, chunk_size, nan_policy
+            As :meth:`ConditionalFlow.sample`: observations (n_obs, d_x) or (d_x,), draws
+            per observation, rows per call, what to do on overflow.
         seed : int, numpy Generator or None
             Seeds the member choice and each member's base noise.
-        chunk_size : int
-        nan_policy : {"raise", "nan"}
-            As :meth:`ConditionalFlow.sample`.
 
         Returns
         -------
@@ -183,29 +183,27 @@ class FlowEnsemble:
             member.save(path / f"member_{k}")
             names.append(f"member_{k}")
         index = dict(format=_FORMAT, members=names,
-                     manifests={n: _sha256_file(path / n / "manifest.json") for n in names})
-        _atomic_write_bytes(path / _INDEX, json.dumps(index, indent=1).encode())
+                     manifests={n: sha256_file(path / n / MANIFEST) for n in names})
+        atomic_write_bytes(path / _INDEX, json.dumps(index, indent=1).encode())
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FlowEnsemble":
-        """Read an ensemble written by :meth:`save`, verifying every member's files."""
+        """Read an ensemble written by :meth:`save`, verifying every member's files.
+
+        Raises
+        ------
+        FileNotFoundError
+            No index, or a member's file is missing.
+        provabgs_sbi.io.artifacts.ChecksumError
+            A member's manifest does not match its hash in the index, or a member's file
+            its hash in that manifest.
+        """
         path = Path(path)
-        index_path = path / _INDEX
-        if not index_path.exists():
-            raise FileNotFoundError(f"no {_INDEX} in {path}: not a saved FlowEnsemble")
-        index = json.loads(index_path.read_text())
-        if index.get("format") != _FORMAT:
-            raise ValueError(f"{index_path} holds format {index.get('format')!r}, "
-                             f"expected {_FORMAT!r}")
-        members = []
-        for name in index["members"]:
-            got = _sha256_file(path / name / "manifest.json")
-            if got != index["manifests"].get(name):
-                raise ChecksumError(f"{path / name / 'manifest.json'} does not match the "
-                                    f"hash in {index_path}")
-            members.append(ConditionalFlow.load(path / name))
-        return cls(members)
+        index = read_format_file(path / _INDEX, _FORMAT, "a saved FlowEnsemble")
+        verify_files(path, {f"{name}/{MANIFEST}": index["manifests"].get(name)
+                            for name in index["members"]}, path / _INDEX)
+        return cls([ConditionalFlow.load(path / name) for name in index["members"]])
 
     def __repr__(self) -> str:
         kinds = ", ".join(m.config.box_transform for m in self.members)

@@ -1,10 +1,17 @@
 """Artifact folders: a JSON manifest with versions, config, input hashes, metrics and the
-SHA-256 of every file, written last and verified on load."""
+SHA-256 of every file, written last and verified on load.
+
+Every manifest in the package lists its files the same way, a ``files`` mapping of file
+name (relative to the folder) to hex SHA-256, and every reader checks it with
+:func:`verify_files`: the artifact manifests written by :func:`write_manifest`
+(emulators, posteriors), a saved flow's ``manifest.json`` (``{"format", "files"}``) and a
+flow ensemble's index. :func:`read_format_file` reads the small JSON files that name
+their format (``{"format": "provabgs_sbi.ConditionalFlow/1", ...}``).
+"""
 from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
 from pathlib import Path
 
@@ -12,6 +19,72 @@ from provabgs_sbi.io.atomic import atomic_write_text
 from provabgs_sbi.io.hashing import sha256_file
 
 MANIFEST = "manifest.json"
+
+
+class ChecksumError(ValueError):
+    """A file does not match the SHA-256 its manifest records (or the manifest lists none)."""
+
+
+def verify_files(folder, files: dict, listed_in) -> None:
+    """Check files under ``folder`` against the SHA-256 a manifest records for them.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder the names are relative to.
+    files : dict
+        File name (may contain ``/``) -> hex SHA-256 it must have; ``None`` means the
+        manifest lists no hash for it, which is an error.
+    listed_in : path-like or str
+        The manifest the hashes come from, named in error messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        A listed file is missing.
+    ChecksumError
+        A file's hash differs from the manifest's, or the manifest has none for it.
+    """
+    folder = Path(folder)
+    for name, expected in files.items():
+        f = folder / name
+        if expected is None:
+            raise ChecksumError(f"{listed_in} lists no hash for {name}")
+        if not f.exists():
+            raise FileNotFoundError(f"{f} is listed in {listed_in} but missing")
+        got = sha256_file(f)
+        if got != expected:
+            raise ChecksumError(f"{f}: SHA-256 {got[:12]}... does not match the hash in "
+                                f"{listed_in} ({expected[:12]}...); the file was modified or "
+                                "corrupted")
+
+
+def read_format_file(path, fmt: str, what: str) -> dict:
+    """Read a JSON file whose ``format`` key must be ``fmt``.
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON file (a saved flow's ``manifest.json``, an ensemble's ``ensemble.json``).
+    fmt : str
+        The format name it must hold, e.g. ``"provabgs_sbi.ConditionalFlow/1"``.
+    what : str
+        What the folder should be, for the error message ("a saved ConditionalFlow").
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file holds another format.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {path.name} in {path.parent}: not {what}")
+    content = json.loads(path.read_text())
+    if content.get("format") != fmt:
+        raise ValueError(f"{path} holds format {content.get('format')!r}, expected {fmt!r}")
+    return content
 
 
 def library_versions() -> dict:
@@ -62,8 +135,8 @@ def read_manifest(folder, verify: bool = True) -> dict:
     ------
     FileNotFoundError
         No manifest or a listed file is missing.
-    ValueError
-        A file's hash differs from the manifest.
+    ChecksumError
+        A file's hash differs from the manifest (a ValueError).
     """
     folder = Path(folder)
     path = folder / MANIFEST
@@ -71,14 +144,7 @@ def read_manifest(folder, verify: bool = True) -> dict:
         raise FileNotFoundError(f"{folder} has no {MANIFEST}: not a provabgs-sbi artifact folder")
     manifest = json.loads(path.read_text())
     if verify:
-        for name, digest in manifest.get("files", {}).items():
-            f = folder / name
-            if not f.exists():
-                raise FileNotFoundError(f"{f} is listed in the manifest but missing")
-            got = sha256_file(f)
-            if got != digest:
-                raise ValueError(f"{f}: SHA-256 {got[:12]}... does not match the manifest "
-                                 f"({digest[:12]}...); the artifact was modified or corrupted")
+        verify_files(folder, manifest.get("files", {}), path)
     return manifest
 
 
