@@ -347,7 +347,7 @@ def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_e
     manifest names the starting weights), and a mixture, a changed architecture or two files
     of one seed are refused with a clear error."""
     from provabgs_sbi.cli.main import main
-    from provabgs_sbi.inference.flows import _hash_arrays
+    from provabgs_sbi.io.hashing import hash_arrays as _hash_arrays
 
     post, _, tmp = trained
     extra = ts.make_training_set(tmp_path / "extra.h5", ts.TrainingSetConfig(n=2000, seed=3,

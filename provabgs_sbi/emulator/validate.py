@@ -59,7 +59,7 @@ def validate_emulator(emu, model, n: int = 10_000, seed: int = 12345, wave_range
         "mag_err_median": {b: float(np.median(adm[:, i])) for i, b in enumerate(BANDS)},
     }
     if plot is not None:
-        from provabgs_sbi.plots.sed import plot_emulator_errors
+        from provabgs_sbi.plots.emulator import plot_emulator_errors
 
         plot_emulator_errors(emu.wave[keep], med, p95, p99, adm, plot,
                              title=f"{emu.info.get('sps', '')} emulator vs SED model, {n} held-out prior draws")

@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from provabgs_sbi.inference.flows import _MIN_SCALE, _SCALE_SHIFT, ConditionalFlow
+from provabgs_sbi.inference.flows import ConditionalFlow
+from provabgs_sbi.inference.flows.blocks import MIN_SCALE, SCALE_SHIFT
 from provabgs_sbi.io.hashing import hash_arrays
 from provabgs_sbi.model.observation import N_X
 from provabgs_sbi.model.parameters import N_WARPED
@@ -130,7 +131,7 @@ class _Made:
                     done[l] = stop
                 prev_done = done[l]
             out = (prev_done, np.ascontiguousarray(self.kernels[-1][:prev_done, 2 * i:2 * i + 2]),
-                   base[-1][2 * i:2 * i + 2] + np.array([0.0, _SCALE_SHIFT]))
+                   base[-1][2 * i:2 * i + 2] + np.array([0.0, SCALE_SHIFT]))
             steps.append((hidden, out))
         return steps
 
@@ -158,7 +159,7 @@ class _Made:
             for l, k_in, lo, hi, w, b in hidden:
                 layers[l + 1][:, lo:hi] = act(layers[l][:, :k_in] @ w + b)
             out = layers[-1][:, :k_out] @ w_out + b_out
-            scale = _softplus(out[:, 1]) + _MIN_SCALE
+            scale = _softplus(out[:, 1]) + MIN_SCALE
             y[:, i] = eps[:, i] * scale + out[:, 0]
             scales[:, i] = scale
         return y, np.sum(np.log(scales), axis=1)

@@ -30,7 +30,7 @@ from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X,
 from provabgs_sbi.inference.ensemble import load_flow
 from provabgs_sbi.inference.noise import default_noise_model
 from provabgs_sbi.inference.training_set import emulator_ids
-from provabgs_sbi.io.artifacts import find_emulator, read_manifest, write_manifest
+from provabgs_sbi.io.artifacts import find_emulator, read_manifest, verify_files, write_manifest
 from provabgs_sbi.io.atomic import atomic_write_text
 from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 from provabgs_sbi.io.hashing import sha256_file
@@ -274,9 +274,7 @@ class Posterior:
         """Load ``flows/<configuration>``, verifying every file's SHA-256."""
         folder = Path(folder)
         manifest = read_manifest(folder)
-        for name, digest in manifest.get("flow_files", {}).items():
-            if sha256_file(folder / name) != digest:
-                raise ValueError(f"{folder / name}: SHA-256 does not match the manifest")
+        verify_files(folder, manifest.get("flow_files", {}), folder / "manifest.json")
         meta = json.loads((folder / "posterior.json").read_text())
         flow = load_flow(folder / "flow")
         try:

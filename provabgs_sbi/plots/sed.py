@@ -5,10 +5,6 @@ import numpy as np
 
 from provabgs_sbi.model.photometry import BANDS, load_filters, nanomaggies_to_mag
 from provabgs_sbi.plots._mpl import pyplot
-# Kept importable from here for the callers written before these figures had modules
-# of their own: import them from provabgs_sbi.plots.catalog and provabgs_sbi.plots.emulator.
-from provabgs_sbi.plots.catalog import plot_sdss_summary  # noqa: F401
-from provabgs_sbi.plots.emulator import plot_emulator_errors  # noqa: F401
 
 __all__ = ["plot_sed"]
 

@@ -27,7 +27,8 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
     from provabgs_sbi.io.catalog import load_sdss_sample
     from provabgs_sbi.emulator import Emulator
     from provabgs_sbi.workflows.fit import fit_catalog
-    from provabgs_sbi.plots.sed import plot_sed, plot_sdss_summary
+    from provabgs_sbi.plots.catalog import plot_sdss_summary
+    from provabgs_sbi.plots.sed import plot_sed
     from provabgs_sbi.inference.posterior import Posterior, emulator_of
     from provabgs_sbi.model.sed_model import SEDModel
 

@@ -38,18 +38,11 @@ Examples
 """
 from __future__ import annotations
 
-from provabgs_sbi.inference.flows.blocks import MIN_SCALE, SCALE_SHIFT
 from provabgs_sbi.inference.flows.box_maps import BOX_EPS, BOX_TRANSFORMS, PLATEAU_HALF_WIDTH
 from provabgs_sbi.inference.flows.config import BLOCK_TRANSFORMS, FlowConfig
 from provabgs_sbi.inference.flows.flow import ConditionalFlow
 from provabgs_sbi.inference.flows.training import TrainingInterrupted
 from provabgs_sbi.io.artifacts import ChecksumError
-from provabgs_sbi.io.hashing import hash_arrays
-
-# Old private names that code outside this package still imports (provabgs_sbi.experimental
-# .neutra, tests/test_posterior.py); new code takes them from where they live:
-# blocks.MIN_SCALE, blocks.SCALE_SHIFT and provabgs_sbi.io.hashing.hash_arrays.
-_MIN_SCALE, _SCALE_SHIFT, _hash_arrays = MIN_SCALE, SCALE_SHIFT, hash_arrays
 
 __all__ = ["BLOCK_TRANSFORMS", "BOX_EPS", "BOX_TRANSFORMS", "ChecksumError", "ConditionalFlow",
            "FlowConfig", "PLATEAU_HALF_WIDTH", "TrainingInterrupted"]
