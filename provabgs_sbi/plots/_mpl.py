@@ -1,13 +1,21 @@
-"""matplotlib for the figures: pyplot on the non-interactive Agg backend (PNG files only)."""
+"""matplotlib for the figures, which are written as PNG files."""
 from __future__ import annotations
+
+import sys
 
 
 def pyplot():
-    """``matplotlib.pyplot`` with the Agg backend selected (imported on first use, so that
-    importing a figure module costs nothing)."""
+    """``matplotlib.pyplot``, imported on first use so that importing a figure module costs
+    nothing.
+
+    Outside a Jupyter kernel the non-interactive Agg backend is selected (the figures are
+    only saved, and no window should open from a command-line job); inside one the
+    notebook's own backend is left alone, so figures still show inline.
+    """
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

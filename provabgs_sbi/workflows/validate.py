@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from provabgs_sbi.baselines.importance import read_importance_results, run_importance_catalog
-from provabgs_sbi.diagnostics import (ValidationConfig, binomial_band, pp_curve, sbc_histogram,
+from provabgs_sbi.diagnostics import (ValidationConfig, binomial_band, pp_curve,
+                                      sbc_bin_probabilities, sbc_histogram,
                                       sbc_ranks, summary, tarp)
 from provabgs_sbi.inference.training_set import (TrainingSetConfig, check_emulator, check_held_out,
                                                  load_training_set, make_training_set)
@@ -163,7 +164,10 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     plot_pp(pp, out_dir / "fig3_pp.png", names=names,
             title=f"p-p, {len(x)} test galaxies (99% simultaneous band)")
     counts = sbc_histogram(ranks, n_samples, vcfg.n_bins)
-    band = binomial_band(len(x), vcfg.n_bins, vcfg.sbc_level)
+    # The band of validation.json: bins of unequal probability when n_samples + 1 ranks do
+    # not divide evenly into n_bins.
+    band = binomial_band(len(x), vcfg.n_bins, vcfg.sbc_level,
+                         bin_prob=sbc_bin_probabilities(n_samples, vcfg.n_bins))
     plot_sbc(counts, band, out_dir / "fig4_sbc.png", names=names,
              title=f"SBC, {len(x)} test galaxies (99% binomial band)")
     plot_tarp(tarp(samples, theta), out_dir / "tarp.png")
