@@ -5,6 +5,9 @@ Subcommands
 ``run``        the main job on the embedded default (see ``provabgs-sbi run --help``)
 ``sps build``  build and cache an SSP table (``--backend bc03|fsps``)
 ``sed``        ugriz nanomaggies and magnitudes of one galaxy, optionally a spectrum plot
+
+TensorFlow's, absl's, XLA's and CUDA's log lines are hidden; ``--verbose`` (before or
+after the command) shows them.
 """
 from __future__ import annotations
 
@@ -15,8 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.model.parameters import PARAM_NAMES
+from provabgs_sbi.flags import NO_SAMPLES
 from provabgs_sbi.io.paths import DEFAULT_FLOW
+from provabgs_sbi.model.parameters import PARAM_NAMES
+
+#: The global flag that shows TensorFlow's log lines (accepted before or after a command).
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def _emulator_of(emulator, flow=DEFAULT_FLOW):
@@ -350,7 +357,7 @@ def cmd_figures(args) -> int:
         med = np.full((len(summ), 12), np.nan)
         med[:, 0], med[:, 1] = summ["log_mstar_p50"], summ["beta1_p50"]
     else:
-        ok = post.flags(real_x) & 3 == 0
+        ok = post.flags(real_x) & NO_SAMPLES == 0
         med = np.full((len(real_x), 12), np.nan)
         med[ok] = np.median(post.sample(real_x[ok], 200, seed=args.seed, strict=False), axis=1)
     plot_training_vs_real(theta, x, med, real_x, out / "fig1_training_vs_sdss.png")
@@ -372,7 +379,14 @@ def cmd_run(args) -> int:
     from provabgs_sbi.workflows.main_job import run_main_job
 
     return run_main_job(out=args.out, n_samples=args.n_samples, flow_dir=args.flow,
-                        emulator_dir=args.emulator)
+                        emulator_dir=args.emulator, limit=args.limit)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_mcmc_validation_args(p) -> None:
@@ -402,6 +416,8 @@ EMULATOR_HELP = ("emulator folder (default: the committed one the posterior's tr
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="provabgs-sbi", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(*VERBOSE_FLAGS, action="store_true",
+                        help="show TensorFlow's, absl's, XLA's and CUDA's log lines")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="the main job on the embedded default")
@@ -409,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, default=1000, help="posterior samples per galaxy")
     p.add_argument("--flow", default=str(DEFAULT_FLOW), help="posterior folder (default %(default)s)")
     p.add_argument("--emulator", help=EMULATOR_HELP)
+    p.add_argument("--limit", type=_positive_int, metavar="N",
+                   help="fit only the first N galaxies of the sample (a quick try; the same "
+                        "numbers as those rows of a full run)")
     p.set_defaults(func=cmd_run)
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)
@@ -565,13 +584,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="draw the rest-frame spectrum and filters")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_sed)
+    _accept_verbose_after_commands(parser)
     return parser
 
 
+def _accept_verbose_after_commands(parser: argparse.ArgumentParser) -> None:
+    """Let every command take ``--verbose`` too (``provabgs-sbi run --verbose``); given
+    there, it sets the same flag as before the command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument(*VERBOSE_FLAGS, action="store_true",
+                                     default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                _accept_verbose_after_commands(command)
+
+
+def recipe_arguments(argv: list[str]) -> list[str]:
+    """The arguments after a two-word command (``flow train ...``), as RECIPE.md files
+    record them: without ``--verbose``, which changes no result."""
+    return [a for a in argv if a not in VERBOSE_FLAGS][2:]
+
+
 def main(argv=None) -> int:
+    """Run ``provabgs-sbi [--verbose] COMMAND ...``; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name. None (the console script, ``python -m
+        provabgs_sbi.cli``): this process's own, and unless ``--verbose`` the console is
+        quieted (:func:`provabgs_sbi.cli.console.quiet_console`) before the command imports
+        TensorFlow. Given from Python, the calling process's console is left alone.
+    """
+    own_process = argv is None
+    argv = list(sys.argv[1:] if own_process else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[3:] if argv is None else argv[2:])
+    if own_process and not args.verbose:
+        from provabgs_sbi.cli.console import quiet_console
+
+        quiet_console()
+    args.argv = recipe_arguments(argv)
     try:
         return args.func(args)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

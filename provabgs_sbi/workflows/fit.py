@@ -138,10 +138,11 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             for k in DERIVED:
                 fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
             commit(fh, n_done=sl.stop)
-            if bar is not None:
+            if bar is not None and sl.stop < n_gal:
                 bar.update(m)
         if bar is not None:
-            bar.close()
+            bar.n = n_gal           # the last step is drawn once, by close() (an update
+            bar.close()             # would draw it too: twice in a log file)
         stats = fh["stats"][:]
         no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
         flags[no_draws] |= FLAG_FLOW_FAILED
