@@ -101,18 +101,24 @@ class NativeStderrFilter:
         self._thread.join(timeout)
 
 
-def quiet_console() -> NativeStderrFilter:
+def quiet_console() -> NativeStderrFilter | None:
     """Hide TensorFlow's, absl's, XLA's and CUDA's log lines for the rest of this process.
 
     Call it before TensorFlow is imported (the command line does, unless ``--verbose``).
 
     Returns
     -------
-    NativeStderrFilter
-        Already registered to close at exit.
+    NativeStderrFilter or None
+        Already registered to close at exit; None when the process has no usable standard
+        error (then only step 1 applies).
     """
     quiet_environment()
-    stderr_filter = NativeStderrFilter()
+    if sys.stderr is None:
+        return None
+    try:
+        stderr_filter = NativeStderrFilter()
+    except OSError:                        # descriptor 2 closed
+        return None
     faulthandler.enable(file=sys.stderr)
     atexit.register(stderr_filter.close)
     return stderr_filter
