@@ -426,8 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow", default=str(DEFAULT_FLOW), help="posterior folder (default %(default)s)")
     p.add_argument("--emulator", help=EMULATOR_HELP)
     p.add_argument("--limit", type=_positive_int, metavar="N",
-                   help="fit only the first N galaxies of the sample (a quick try; the same "
-                        "numbers as those rows of a full run)")
+                   help="fit only the first N galaxies of the sample (a quick try; with N a "
+                        "multiple of 200, the numbers of those rows in a full run)")
     p.set_defaults(func=cmd_run)
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)

@@ -46,8 +46,9 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
         Emulator of the posterior predictive check and the example spectrum; default the
         committed emulator the posterior's training set was made with.
     limit : int, optional
-        Fit only the first ``limit`` galaxies of the sample (all when None). Each
-        galaxy's draws do not depend on it: the first rows of a full run are the same.
+        Fit only the first ``limit`` galaxies of the sample (all when None). Draws are
+        seeded per chunk of 200 galaxies (:func:`~provabgs_sbi.workflows.fit.fit_catalog`),
+        so a limit that is a multiple of 200 gives the first rows of a full run exactly.
 
     Returns
     -------
