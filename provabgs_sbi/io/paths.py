@@ -1,31 +1,78 @@
-"""Where provabgs-sbi finds its inputs and keeps its cache.
+"""Where provabgs-sbi finds its artifacts and inputs, and keeps its cache.
 
-Two settings, each an environment variable with a sensible default:
+Three settings, each an environment variable with a sensible default:
 
+``PROVABGS_SBI_ARTIFACTS``
+    Folder holding the trained artifacts: ``emulator/`` (one folder per emulator),
+    ``flows/`` (one folder per posterior) and ``data/`` (the SDSS noise model). Default
+    (:func:`artifact_root`): the repository checkout the package sits in (a clone, or an
+    editable install of one); else the copy a wheel installs as package data in
+    ``provabgs_sbi/_artifacts/``.
 ``PROVABGS_SBI_DATA``
-    Folder holding the PROVABGS NMF basis files and pretrained emulator
-    (``sfh_t_int.txt``, ``NMF_2basis_*.txt``, ``nmf.v0.1.*.npz``). Default: the
-    ``shared/data/provabgs`` folder beside the repository checkout
-    (``<repo>/../shared/data/provabgs``). These files are read in place, never
-    copied into the repository.
+    Folder holding the optional PROVABGS pretrained FSPS emulator (``nmf.v0.1.*.npz``),
+    read in place, never copied. Default: ``<repo>/../shared/data/provabgs``.
 ``PROVABGS_SBI_CACHE``
     Folder for files the package derives or downloads at run time (SSP tables,
     the wheels they come from, the SDSS sample). Default:
     ``~/.cache/provabgs_sbi`` (``$XDG_CACHE_HOME/provabgs_sbi`` when set).
+
+The module constants :data:`EMULATOR_ROOT`, :data:`FLOW_ROOT` and :data:`DEFAULT_FLOW`
+are read once, when the module is imported; set ``PROVABGS_SBI_ARTIFACTS`` before that.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The installed package folder (``.../provabgs_sbi``).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+#: The folder the package folder sits in: the repository root in a clone or an editable
+#: install, ``site-packages`` in a wheel install.
+CHECKOUT_DIR = PACKAGE_DIR.parent
+#: Where a wheel installs the artifacts (package data copied from the repository's
+#: ``emulator/``, ``flows/`` and ``data/`` folders; see ``setup.cfg``).
+PACKAGED_ARTIFACTS = PACKAGE_DIR / "_artifacts"
 
+ARTIFACTS_ENV = "PROVABGS_SBI_ARTIFACTS"
 DATA_ENV = "PROVABGS_SBI_DATA"
 CACHE_ENV = "PROVABGS_SBI_CACHE"
 
 
+def checkout_root() -> Path | None:
+    """The repository checkout the package sits in, or None (a wheel install).
+
+    A checkout is recognised by its ``setup.cfg`` and committed ``flows/`` folder beside
+    the package folder.
+    """
+    if (CHECKOUT_DIR / "setup.cfg").is_file() and (CHECKOUT_DIR / "flows").is_dir():
+        return CHECKOUT_DIR
+    return None
+
+
+def artifact_root() -> Path:
+    """Folder holding ``emulator/``, ``flows/`` and ``data/``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$PROVABGS_SBI_ARTIFACTS`` if set; else the repository checkout the package sits
+        in (:func:`checkout_root`); else the package data of a wheel install,
+        ``provabgs_sbi/_artifacts``. The folder is not checked here: loading an artifact
+        from it names the file that is missing.
+    """
+    env = os.environ.get(ARTIFACTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return checkout_root() or PACKAGED_ARTIFACTS
+
+
+def default_noise_file() -> Path:
+    """The committed SDSS noise model, ``artifact_root()/data/noise_model_sdss.ecsv``."""
+    return artifact_root() / "data" / "noise_model_sdss.ecsv"
+
+
 def data_dir() -> Path:
-    """Folder with the PROVABGS NMF bases and emulator files.
+    """Folder with the optional PROVABGS pretrained emulator files (``nmf.v0.1.*.npz``).
 
     Returns
     -------
@@ -38,12 +85,11 @@ def data_dir() -> Path:
         If the folder does not exist, with the setting to change.
     """
     env = os.environ.get(DATA_ENV)
-    path = Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "provabgs"
+    path = Path(env) if env else CHECKOUT_DIR.parent / "shared" / "data" / "provabgs"
     if not path.is_dir():
         raise FileNotFoundError(
             f"PROVABGS data folder {path} not found. Point the environment variable "
-            f"{DATA_ENV} at the folder holding sfh_t_int.txt and the NMF_2basis_*.txt files."
-        )
+            f"{DATA_ENV} at the folder holding the PROVABGS files (nmf.v0.1.*.npz).")
     return path
 
 
@@ -60,7 +106,10 @@ def cache_dir() -> Path:
 
 
 #: The committed artifacts: one folder per configuration under each.
-EMULATOR_ROOT = REPO_ROOT / "emulator"
-FLOW_ROOT = REPO_ROOT / "flows"
+EMULATOR_ROOT = artifact_root() / "emulator"
+FLOW_ROOT = artifact_root() / "flows"
 #: The posterior of the main job and the default of every command that takes a flow.
 DEFAULT_FLOW = FLOW_ROOT / "bc03_logbeta1"
+#: Deprecated: the folder holding ``data/`` (and the other artifacts), kept for modules
+#: not yet switched to :func:`artifact_root` / :func:`default_noise_file`.
+REPO_ROOT = artifact_root()

@@ -68,6 +68,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     out : path-like
         Output HDF5. While running, rows go to ``<out>.part`` (resumed if present with the
         same settings); it is renamed to ``out`` when complete.
+    n_samples : int
+        Posterior draws per galaxy.
+    seed, chunk : int
+        Galaxies are sampled ``chunk`` at a time with the seed ``[seed, first row of the
+        chunk]``: a galaxy's draws depend on the chunk it falls in, so the first ``k *
+        chunk`` rows of a catalog get the same draws as in any longer catalog.
     derived_model : SEDModel, optional
         For derived properties; default the SED model of the posterior's SPS configuration.
     model : object, optional
@@ -138,10 +144,11 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             for k in DERIVED:
                 fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
             commit(fh, n_done=sl.stop)
-            if bar is not None:
+            if bar is not None and sl.stop < n_gal:
                 bar.update(m)
         if bar is not None:
-            bar.close()
+            bar.n = n_gal           # the last step is drawn once, by close() (an update
+            bar.close()             # would draw it too: twice in a log file)
         stats = fh["stats"][:]
         no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
         flags[no_draws] |= FLAG_FLOW_FAILED

@@ -1,0 +1,360 @@
+"""The commands of ``provabgs-sbi``: each takes the parsed arguments, calls the library
+(:mod:`provabgs_sbi.workflows` and below) and prints what it did; returns the exit status.
+The parser is :func:`provabgs_sbi.cli.main.build_parser`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from provabgs_sbi.flags import NO_SAMPLES
+from provabgs_sbi.io.paths import DEFAULT_FLOW
+from provabgs_sbi.model.parameters import PARAM_NAMES
+
+
+def _emulator_of(emulator, flow=DEFAULT_FLOW):
+    """``emulator`` if given, else the committed emulator folder that ``flow``'s training
+    set was made with (a flow and the emulator it learned are a pair)."""
+    if emulator:
+        return emulator
+    from provabgs_sbi.inference.posterior import emulator_of
+
+    return emulator_of(flow)
+
+
+def _parse_theta(text: str) -> np.ndarray:
+    vals = [float(v) for v in text.replace(",", " ").split()]
+    if len(vals) != len(PARAM_NAMES):
+        raise SystemExit(f"--theta needs {len(PARAM_NAMES)} numbers in the order "
+                         f"{', '.join(PARAM_NAMES)}; got {len(vals)}")
+    return np.array(vals)
+
+
+def cmd_sps_build(args) -> int:
+    from provabgs_sbi.model.sps import build_ssp_table, read_ssp_table
+
+    path = build_ssp_table(args.backend, force=args.force)
+    table = read_ssp_table(path)
+    print(f"{args.backend} SSP table: {path}")
+    print(f"  {len(table.log_age)} ages ({table.age_gyr[0]:.2e}-{table.age_gyr[-1]:.2f} Gyr), "
+          f"{len(table.metallicity)} metallicities ({table.metallicity[0]:.2e}-"
+          f"{table.metallicity[-1]:.3g}), {len(table.wavelength)} wavelengths "
+          f"({table.wavelength[0]:.1f}-{table.wavelength[-1]:.3g} A)")
+    print(f"  content hash {table.content_hash}")
+    return 0
+
+
+def cmd_sed(args) -> int:
+    from provabgs_sbi.model.photometry import BANDS, nanomaggies_to_mag
+    from provabgs_sbi.model.sed_model import SEDModel
+
+    theta = _parse_theta(args.theta)
+    model = SEDModel(args.sps)
+    flux = model.photometry(theta, args.z)[0]
+    mags = nanomaggies_to_mag(flux)
+    props = {k: float(v[0]) for k, v in model.derived(theta, args.z).items()}
+    if args.json:
+        print(json.dumps({"theta": dict(zip(PARAM_NAMES, theta.tolist())), "z": args.z,
+                          "nanomaggies": dict(zip(BANDS, flux.tolist())),
+                          "ab_mag": dict(zip(BANDS, mags.tolist())), "derived": props}, indent=2))
+    else:
+        print(f"z = {args.z}   SPS = {model.sps_name}")
+        print("band  nanomaggies      AB mag")
+        for b, f, m in zip(BANDS, flux, mags):
+            print(f"{b:>4}  {f:11.5g}  {m:10.4f}")
+        for k, v in props.items():
+            print(f"{k:>20} = {v:.5g}")
+    if args.plot:
+        from provabgs_sbi.plots.sed import plot_sed
+        wave, lum = model.spectrum(theta, args.z)
+        plot_sed(wave, lum[0], args.z, flux, args.plot, title=f"{model.sps_name}, z = {args.z}")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_emulator_train(args) -> int:
+    from provabgs_sbi.emulator.training import EmulatorConfig, train_emulator
+
+    cfg = EmulatorConfig(name=args.name or args.sps, sps=args.sps, n_train=args.n_train,
+                         n_val=args.n_val, n_pca=args.n_pca,
+                         hidden=tuple(int(h) for h in args.hidden.split(",")),
+                         max_minutes=args.max_minutes, seed=args.seed,
+                         input_mode=args.input_mode,
+                         small_beta1_fraction=args.small_beta1_fraction)
+    out = args.out or f"emulator/{cfg.name}"
+    _, metrics = train_emulator(cfg, out, work_dir=args.work_dir)
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_emulator_validate(args) -> int:
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.emulator.validate import validate_emulator
+
+    emu = Emulator.load(_emulator_of(args.path))
+    metrics = validate_emulator(emu, emu.burst_model, n=args.n, seed=args.seed, plot=args.plot)
+    print(json.dumps(metrics, indent=2))
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    from provabgs_sbi.io.catalog import load_sdss_sample
+    from provabgs_sbi.model.sps import build_ssp_table
+
+    print(f"bc03 SSP table: {build_ssp_table('bc03')}")
+    cat = load_sdss_sample()
+    print(f"SDSS sample: {len(cat)} galaxies ({cat.source})")
+    return 0
+
+
+def cmd_trainset_make(args) -> int:
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.inference.training_set import TrainingSetConfig, make_training_set
+
+    emu = Emulator.load(_emulator_of(args.emulator))
+    cfg = TrainingSetConfig(n=args.n, seed=args.seed, prior=args.prior,
+                            z_range=(args.z_min, args.z_max), chunk=args.chunk)
+    path = make_training_set(args.out, cfg, emu,
+                             emulator_id=emu.manifest_sha256,
+                             backend=args.backend)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_flow_train(args) -> int:
+    from provabgs_sbi.workflows.train import train_posterior
+    from provabgs_sbi.inference.flows import FlowConfig
+
+    overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("batch_size", args.batch_size),
+                                   ("seed", args.seed), ("box_transform", args.box_transform))
+                 if v is not None}
+    overrides.update(FlowConfig.parse_overrides(args.set))
+    cfg = FlowConfig.preset(args.preset, **overrides)
+    recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
+              "\n```\n\nThe training set was made with the command recorded in "
+              "posterior.json (`training_set`).\n")
+    init, init_sets = _load_init_flow(args.init) if args.init else (None, None)
+    _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
+                                 checkpoint_dir=args.checkpoint_dir, recipe=recipe,
+                                 inputs={"emulator": args.emulator_id or ""}, init=init,
+                                 init_training_sets=init_sets)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _load_init_flow(path):
+    """The single flow to fine-tune, a saved ConditionalFlow folder (e.g. a mixture's
+    ``flow/member_0``) or a posterior folder holding one flow, and the settings of the
+    training sets it was fitted to (None when they are not recorded beside it)."""
+    from provabgs_sbi.inference.flows import ConditionalFlow
+    from provabgs_sbi.inference.posterior import Posterior, seen_training_set_settings
+
+    path = Path(path)
+    if not (path / "weights.npz").exists():
+        post = Posterior.load(path)
+        if not isinstance(post.flow, ConditionalFlow):
+            members = ", ".join(f"{path}/flow/member_{i}" for i in range(len(post.flow.members)))
+            raise ValueError(f"{path} holds a mixture of flows: pass one member to --init "
+                             f"({members})")
+        return post.flow, post.seen_training_set_settings()
+    flow = ConditionalFlow.load(path)
+    if path.name == "flow":                                  # <posterior>/flow
+        folder, member = path.parent, None
+    elif path.parent.name == "flow" and path.name.startswith("member_"):
+        folder, member = path.parent.parent, int(path.name.split("_")[1])
+    else:
+        return flow, None
+    if not (folder / "posterior.json").exists():
+        return flow, None
+    info = json.loads((folder / "posterior.json").read_text())
+    return flow, seen_training_set_settings(info, member)
+
+
+def cmd_flow_combine(args) -> int:
+    from provabgs_sbi.workflows.train import combine_posteriors
+
+    recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "combine"] + args.argv) +
+              "\n```\n\nThe members' own recipes are in the members' folders.\n")
+    _, metrics = combine_posteriors(args.members, args.out, test_path=args.test,
+                                    recipe=recipe)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_posterior(args) -> int:
+    from provabgs_sbi.workflows.fit import fit_catalog
+    from provabgs_sbi.inference.posterior import Posterior
+
+    post = Posterior.load(args.flow)
+    cat = _read_cli_catalog(args, z_range=tuple(post.z_range))
+    rows = slice(None) if args.rows is None else _parse_rows(args.rows, len(cat))
+    if args.rows is not None:
+        cat = cat.subset(rows)
+    model = None
+    if not args.no_ppc:
+        from provabgs_sbi.emulator import Emulator
+
+        model = Emulator.load(_emulator_of(args.emulator, args.flow))
+    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model)
+    flags = post.flags(cat.to_x())
+    print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
+          f"{post.describe_flags(flags)}")
+    return 0
+
+
+def _read_cli_catalog(args, z_range=None):
+    from provabgs_sbi.io.catalog import read_catalog
+
+    split = lambda s: s.split(",") if s else None  # noqa: E731
+    return read_catalog(args.catalog, preset=args.preset, mag_cols=split(args.mag_cols),
+                        err_cols=split(args.err_cols), flux_cols=split(args.flux_cols),
+                        ivar_cols=split(args.ivar_cols), z_col=args.z_col, z_range=z_range)
+
+
+def cmd_mcmc(args) -> int:
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.baselines.mcmc import run_mcmc_catalog
+
+    pairs_with = DEFAULT_FLOW
+    if args.precondition and (Path(args.precondition) / "posterior.json").exists():
+        pairs_with = args.precondition
+    emu = Emulator.load(_emulator_of(args.emulator, pairs_with))
+    model = emu
+    if args.direct:
+        from provabgs_sbi.model.sed_model import SEDModel
+
+        model = SEDModel(emu.info["sps"])
+    cat = _read_cli_catalog(args, z_range=emu.z_range)
+    rows = None if args.rows is None else _parse_rows(args.rows, len(cat))
+    flow = None
+    if args.precondition:
+        from provabgs_sbi.inference.ensemble import load_flow
+
+        folder = Path(args.precondition)     # a posterior folder (flows/bc03) or a flow
+        flow = load_flow(folder / "flow" if (folder / "posterior.json").exists() else folder)
+    res = run_mcmc_catalog(cat, rows, model, args.out, n_walkers=args.walkers,
+                           n_steps=args.steps, burn_in=args.burn_in, seed=args.seed,
+                           likelihood=args.likelihood, derived_model=emu.burst_model,
+                           precondition=flow)
+    import h5py
+
+    with h5py.File(args.out, "r") as fh:
+        groups = [fh[k] for k in fh if k.startswith("row_")]
+        conv = sum(bool(g.attrs.get("converged", False)) for g in groups)
+    print(f"wrote {args.out}: {len(res['done'])} fitted now, {len(res['skipped'])} already "
+          f"there, {len(res['failed'])} failed; {conv} of {len(groups)} rows converged "
+          "(n_post >= 50 tau and split-R-hat < 1.05 for every parameter)")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.workflows.validate import validate_posterior
+
+    post = Posterior.load(args.flow)
+    emu = Emulator.load(_emulator_of(args.emulator, args.flow))
+    real = None
+    if args.mcmc_real > 0:
+        from provabgs_sbi.io.catalog import load_sdss_sample
+
+        real = load_sdss_sample(z_range=tuple(post.z_range))
+    mcmc_kwargs = {"n_walkers": args.mcmc_walkers, "n_steps": args.mcmc_steps,
+                   "burn_in": args.mcmc_burn_in, "precondition": args.mcmc_precondition}
+    res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,
+                             seed=args.seed, n_mcmc_test=args.mcmc_test,
+                             n_mcmc_real=args.mcmc_real, real_catalog=real,
+                             mcmc_kwargs=mcmc_kwargs, test_path=args.test_set,
+                             allow_other_emulator=args.other_emulator)
+    _print_validation(res)
+    print(f"wrote {args.out}/validation.json and PNGs")
+    return 0
+
+
+def _print_validation(res) -> None:
+    print(f"{'parameter':>22} {'cov68':>6} {'cov95':>6} {'pp in 99% band':>14} {'pp p':>6} "
+          f"{'SBC out':>8} {'z mean':>7} {'z sd':>6}")
+    for name, p in res["parameters"].items():
+        print(f"{name:>22} {p['coverage']['0.68']:6.3f} {p['coverage']['0.95']:6.3f} "
+              f"{str(p['pp_inside_band']):>14} {p['pp_pvalue']:6.3f} {p['sbc_outside_band']:8d} "
+              f"{p['zscore_mean']:+7.3f} {p['zscore_std']:6.3f}")
+    print(f"SBC: {res['sbc_band']['expected_outside']:.2f} bins expected outside by chance; "
+          f"TARP p-value {res['tarp']['p_value']:.3f}")
+    mc = res.get("mcmc", {})
+    for subset in ("test", "real"):
+        if subset not in mc:
+            continue
+        c, e = mc[subset], mc["importance"][subset]
+        fmt = ", ".join
+        print(f"{subset} galaxies ({c['n_galaxies']}): mean |d median| / sigma of the reference")
+        print(f"  ANPE vs MCMC ({c['converged']} converged): "
+              + fmt(f"{k} {v:.2f}" for k, v in c["median_offset_mean"].items()))
+        print(f"  ANPE vs importance sampling ({e['reliable']} reliable): "
+              + fmt(f"{k} {v:.2f}" for k, v in e["median_offset_mean"].items()))
+        between = mc["mcmc_vs_importance"][subset].get("median_offset_mean")
+        print("  MCMC vs importance sampling: "
+              + (fmt(f"{k} {v:.2f}" for k, v in between.items()) if between
+                 else "no reliable importance-sampled posterior"))
+
+
+#: Figure 1's galaxies drawn like the training set: validate_flow.test_set's seed offset
+#: keeps them apart from every training set (seeds < 10,000) and from validate's (seed 0).
+FIGURE1_N, FIGURE1_SEED = 100_000, 1
+
+
+def cmd_figures(args) -> int:
+    import h5py
+
+    from provabgs_sbi.io.catalog import load_sdss_sample
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.plots.paper import plot_training_vs_real
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.inference.training_set import load_training_set
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    post = Posterior.load(args.flow)
+    emu = Emulator.load(_emulator_of(args.emulator, args.flow))
+    cat = load_sdss_sample(z_range=tuple(post.z_range))
+    # Figure 1: the training set against the real sample (posterior medians of log M*, beta1).
+    trainset = args.trainset
+    if not trainset:
+        from provabgs_sbi.workflows.validate import test_set
+
+        trainset, _ = test_set(post, emu, n_test=FIGURE1_N, seed=FIGURE1_SEED)
+    theta, _, x, _ = load_training_set(trainset)
+    real_x = cat.to_x()
+    if args.fit and Path(args.fit).exists():
+        with h5py.File(args.fit, "r") as fh:
+            summ = fh["summary"][:]
+        med = np.full((len(summ), 12), np.nan)
+        med[:, 0], med[:, 1] = summ["log_mstar_p50"], summ["beta1_p50"]
+    else:
+        ok = post.flags(real_x) & NO_SAMPLES == 0
+        med = np.full((len(real_x), 12), np.nan)
+        med[ok] = np.median(post.sample(real_x[ok], 200, seed=args.seed, strict=False), axis=1)
+    plot_training_vs_real(theta, x, med, real_x, out / "fig1_training_vs_sdss.png")
+    print(f"wrote {out / 'fig1_training_vs_sdss.png'}")
+    # Figures 2-4 and the ANPE-MCMC comparison, on fresh test galaxies of the flow's emulator.
+    args.n_samples = 1000
+    args.test_set, args.other_emulator = None, False
+    return cmd_validate(args)
+
+
+def _parse_rows(text, n):
+    if ":" in text:
+        a, b = text.split(":")
+        return np.arange(int(a or 0), min(int(b or n), n))
+    return np.array([int(r) for r in text.split(",")])
+
+
+def cmd_run(args) -> int:
+    from provabgs_sbi.workflows.main_job import run_main_job
+
+    return run_main_job(out=args.out, n_samples=args.n_samples, flow_dir=args.flow,
+                        emulator_dir=args.emulator, limit=args.limit)
