@@ -1,6 +1,5 @@
 """The emulator: PROVABGS import against an independent forward pass, save/load, hashes,
 a tiny emulator trained on a fake SSP table, numpy vs TensorFlow paths."""
-import glob
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,22 +7,7 @@ import pytest
 
 from provabgs_sbi import Prior
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.io.paths import data_dir
 from provabgs_sbi.model.sps import write_ssp_table
-
-
-def provabgs_npz():
-    """The four files of PROVABGS's pretrained FSPS emulator (optional, not package data):
-    the test skips when they are absent."""
-    try:
-        folder = data_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(f"PROVABGS pretrained emulator not available: {exc}")
-    paths = sorted(glob.glob(str(folder / "nmf.v0.1.seed0_99.w*.npz")))
-    if len(paths) != 4:
-        pytest.skip(f"PROVABGS pretrained emulator (nmf.v0.1.seed0_99.w*.npz) not found in "
-                    f"{folder}; set PROVABGS_SBI_DATA to the folder holding it")
-    return paths
 
 
 def independent_forward(path, x):
@@ -43,8 +27,8 @@ def independent_forward(path, x):
 REF_THETA = np.array([10, 0.1, 0.2, 0.3, 0.4, 0, 1, 3e-3, 3e-3, 0.5, 0.3, -0.5])
 
 
-def test_provabgs_import_matches_independent_forward_pass():
-    emu = Emulator.from_speculator_npz(provabgs_npz())
+def test_provabgs_import_matches_independent_forward_pass(provabgs_npz_files):
+    emu = Emulator.from_speculator_npz(provabgs_npz_files)
     assert len(emu.wave) == 4899 and emu.wave[0] == 2005.0 and emu.wave[-1] == 59900.0
     rng = np.random.default_rng(0)
     n = 20
@@ -53,13 +37,13 @@ def test_provabgs_import_matches_independent_forward_pass():
     u = betas_to_u(beta)
     x = np.column_stack([u, rng.uniform(1e-4, 1e-2, (n, 2)), rng.uniform(0, 3, (n, 2)),
                          rng.uniform(-2, 1, n), rng.uniform(10, 13.7, n)])
-    ref = np.concatenate([independent_forward(p, x) for p in provabgs_npz()], axis=1)
+    ref = np.concatenate([independent_forward(p, x) for p in provabgs_npz_files], axis=1)
     np.testing.assert_allclose(emu.ln_spectrum_nmf(x), ref, atol=1e-5, rtol=0)
 
 
-def test_provabgs_reference_galaxy():
+def test_provabgs_reference_galaxy(provabgs_npz_files):
     """model-spec 3's reference evaluation: ugriz nanomaggies and L at 5500 A."""
-    emu = Emulator.from_speculator_npz(provabgs_npz())
+    emu = Emulator.from_speculator_npz(provabgs_npz_files)
     wave, lum = emu.spectrum(REF_THETA, 0.05)
     assert lum[0, np.argmin(np.abs(wave - 5500))] == pytest.approx(3.89e5, rel=0.01)
     np.testing.assert_allclose(emu.photometry(REF_THETA, 0.05)[0],

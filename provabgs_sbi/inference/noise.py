@@ -46,11 +46,11 @@ from astropy.table import Table
 from provabgs_sbi._version import __version__
 from provabgs_sbi.flags import CATALOG_FLAG_NAMES
 from provabgs_sbi.io.catalog import PhotometryCatalog
-from provabgs_sbi.io.paths import REPO_ROOT
+from provabgs_sbi.io.paths import default_noise_file
 from provabgs_sbi.model.photometry import BANDS, mag_to_nanomaggies
 
 #: The committed default model (fitted to the kcorrect SDSS sample).
-DEFAULT_NOISE_FILE = REPO_ROOT / "data" / "noise_model_sdss.ecsv"
+DEFAULT_NOISE_FILE = default_noise_file()
 #: 1 / Phi^-1(3/4): scales a median absolute deviation to a Gaussian standard deviation.
 MAD_TO_SIGMA = 1.4826
 FORMAT_NAME = "provabgs_sbi.noise.NoiseModel"

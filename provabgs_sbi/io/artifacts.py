@@ -160,7 +160,8 @@ def find_emulator(emulator_id: str, root=None) -> Path:
     emulator_id : str
         Manifest SHA-256 (64 hex digits).
     root : path-like, optional
-        Folder of emulator folders (default ``<repo>/emulator``).
+        Folder of emulator folders (default ``artifact_root()/emulator``, see
+        :func:`provabgs_sbi.io.paths.artifact_root`).
 
     Raises
     ------

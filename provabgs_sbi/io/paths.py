@@ -110,6 +110,3 @@ EMULATOR_ROOT = artifact_root() / "emulator"
 FLOW_ROOT = artifact_root() / "flows"
 #: The posterior of the main job and the default of every command that takes a flow.
 DEFAULT_FLOW = FLOW_ROOT / "bc03_logbeta1"
-#: Deprecated: the folder holding ``data/`` (and the other artifacts), kept for modules
-#: not yet switched to :func:`artifact_root` / :func:`default_noise_file`.
-REPO_ROOT = artifact_root()

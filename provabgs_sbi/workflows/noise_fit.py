@@ -15,11 +15,11 @@ from pathlib import Path
 
 from provabgs_sbi.inference.noise import DEFAULT_NOISE_FILE, NoiseConfig, NoiseModel
 from provabgs_sbi.io.catalog import PhotometryCatalog, load_sdss_sample
-from provabgs_sbi.io.paths import REPO_ROOT
+from provabgs_sbi.io.paths import artifact_root
 from provabgs_sbi.plots.noise import plot_noise_model
 
 #: Where the figure of the default model goes.
-DEFAULT_NOISE_FIGURE = REPO_ROOT / "docs" / "figures" / "noise_model.png"
+DEFAULT_NOISE_FIGURE = artifact_root() / "docs" / "figures" / "noise_model.png"
 
 
 def fit_noise_model(catalog: PhotometryCatalog | None = None,
