@@ -1,14 +1,19 @@
 """The on-disk SSP table: one per SPS configuration.
 
-File format (HDF5, written by :func:`write_ssp_table`)
------------------------------------------------------
-``log_age``        (n_age,) float64, log10 of the SSP age in years, ascending.
-``metallicity``    (n_z,) float64, absolute metallicity Z (mass fraction), ascending.
-``wavelength``     (n_wave,) float64, rest-frame wavelength in Angstrom, ascending.
-``luminosity``     (n_age, n_z, n_wave) float64, L_lambda in Lsun/Angstrom per Msun formed.
-``surviving_mass`` (n_age, n_z) float64, fraction of the formed mass still in stars
-                   (plus remnants where the backend counts them; see the ``mass_definition``
-                   attribute).
+File format (HDF5, written by :func:`write_ssp_table`):
+
+``log_age``
+    (n_age,) float64, log10 of the SSP age in years, ascending.
+``metallicity``
+    (n_z,) float64, absolute metallicity Z (mass fraction), ascending.
+``wavelength``
+    (n_wave,) float64, rest-frame wavelength in Angstrom, ascending.
+``luminosity``
+    (n_age, n_z, n_wave) float64, L_lambda in Lsun/Angstrom per Msun formed.
+``surviving_mass``
+    (n_age, n_z) float64, fraction of the formed mass still in stars (plus remnants
+    where the backend counts them; see the ``mass_definition`` attribute).
+
 Root attributes: ``format`` ("provabgs_sbi.ssp_table"), ``format_version`` (1),
 ``backend``, ``configuration`` (JSON of the backend settings), ``source`` (where the
 numbers came from), ``mass_definition``, ``created``, ``package_version`` and
