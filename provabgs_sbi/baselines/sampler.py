@@ -209,10 +209,6 @@ class MCMCResult:
         """Per-coordinate posterior median in warped coordinates, shape (11,)."""
         return np.median(self.samples_warped, axis=0)
 
-    def quantiles(self, q) -> np.ndarray:
-        """Quantiles ``q`` (in [0, 1]) of the physical samples, shape (len(q), 12)."""
-        return np.quantile(self.samples, np.atleast_1d(q), axis=0)
-
 
 def sampling_model(model, z: float):
     """The evaluator an MCMC of one galaxy at redshift ``z`` calls.

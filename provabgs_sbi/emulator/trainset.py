@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from provabgs_sbi.model import cosmology
@@ -111,11 +110,3 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
         if bar is not None:
             bar.close()
     return path
-
-
-def read_rows(path, start: int = 0, stop: int | None = None):
-    """(inputs, ln_lum) rows [start, stop) of a complete training file."""
-    with h5py.File(path, "r") as fh:
-        n_done = int(fh.attrs["n_done"])
-        stop = n_done if stop is None else min(stop, n_done)
-        return fh["inputs"][start:stop], fh["ln_lum"][start:stop]

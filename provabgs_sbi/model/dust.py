@@ -58,14 +58,6 @@ def bump_strength(n_dust):
     return BUMP_E0 - BUMP_E_SLOPE * n_dust
 
 
-def drude_bump(wave, n_dust) -> np.ndarray:
-    """UV bump D(lambda) with E_b = 0.85 - 1.9 n_dust (Kriek & Conroy 2013).
-
-    ``wave`` (n_wave,) in Angstrom and ``n_dust`` (N,) broadcast to (N, n_wave).
-    """
-    return bump_strength(np.asarray(n_dust, dtype=np.float64))[..., None] * drude_profile(wave)
-
-
 def kc_optical_depth(tau_ism, n_dust, ln_x, kprime, bump_shape, exp):
     """tau_ISM(lambda) of Kriek & Conroy (2013) from the curve's cached shapes, in any array
     library: numpy arrays, or TensorFlow tensors (the TensorFlow emulator path).
@@ -111,12 +103,6 @@ def diffuse_optical_depth(wave, tau_ism, n_dust) -> np.ndarray:
                             dust.ln_x, dust.kprime, dust.bump_shape, np.exp)
 
 
-def birth_cloud_optical_depth(wave, tau_bc) -> np.ndarray:
-    """tau_BC(lambda) = tau_BC (lambda / 5500 A)^-1, shape (N, n_wave)."""
-    wave = np.asarray(wave, dtype=np.float64)
-    return np.asarray(tau_bc, dtype=np.float64)[:, None] * (wave / V_WAVE)[None, :] ** -1.0
-
-
 class DiffuseDust:
     """Kriek & Conroy (2013) transmission on a fixed wavelength grid, its shapes cached.
 
@@ -158,15 +144,6 @@ class DiffuseDust:
         out *= (-tau_ism / RV_CALZETTI).astype(dtype)[:, None]
         np.exp(out, out=out)
         return out
-
-
-def diffuse_transmission(wave, tau_ism, n_dust, dtype=np.float64) -> np.ndarray:
-    """exp(-tau_ISM(lambda)) of Kriek & Conroy (2013), computed in place for speed.
-
-    Same as ``np.exp(-diffuse_optical_depth(wave, tau_ism, n_dust))``, shape (N, n_wave),
-    in ``dtype``. Repeated calls on one grid: use :class:`DiffuseDust`.
-    """
-    return DiffuseDust(wave).transmission(tau_ism, n_dust, dtype)
 
 
 def birth_cloud_transmission(wave, tau_bc, dtype=np.float64) -> np.ndarray:

@@ -51,11 +51,6 @@ class XLayout:
         return (tuple(f"mag_{b}" for b in self.bands) + tuple(f"sigma_{b}" for b in self.bands)
                 + ("redshift",))
 
-    @property
-    def units(self) -> tuple[str, ...]:
-        """Unit of each column (AB magnitudes, magnitudes, dimensionless)."""
-        return ("mag(AB)",) * self.n_bands + ("mag",) * self.n_bands + ("",)
-
     def mags(self, x: np.ndarray) -> np.ndarray:
         """AB magnitudes, shape (..., n_bands), a view of ``x`` (..., size)."""
         return np.asarray(x)[..., :self.n_bands]
