@@ -15,12 +15,13 @@ import numpy as np
 from _timing import timed
 from provabgs_sbi import Prior
 from provabgs_sbi.emulator import Emulator
+from provabgs_sbi.io.paths import EMULATOR_ROOT
 
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--emulator", default="emulator/bc03")
+    ap.add_argument("--emulator", default=str(EMULATOR_ROOT / "bc03"))
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()

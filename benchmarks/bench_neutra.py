@@ -29,14 +29,14 @@ from provabgs_sbi.inference.ensemble import load_flow
 from provabgs_sbi.baselines.mcmc import convergence_report, run_mcmc
 from provabgs_sbi.baselines.zeus_state import blas_limit
 from provabgs_sbi.experimental.neutra import FlowMap, preconditioning_flow
-from provabgs_sbi.io.paths import cache_dir
+from provabgs_sbi.io.paths import EMULATOR_ROOT, FLOW_ROOT, cache_dir
 from provabgs_sbi.inference.training_set import load_training_set
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--flow", default="flows/bc03/flow")
-    ap.add_argument("--emulator", default="emulator/bc03")
+    ap.add_argument("--flow", default=str(FLOW_ROOT / "bc03" / "flow"))
+    ap.add_argument("--emulator", default=str(EMULATOR_ROOT / "bc03"))
     ap.add_argument("--test-set", default=str(cache_dir() / "validation" / "test_default_1000_s0.h5"))
     ap.add_argument("--rows", default="0,3")
     ap.add_argument("--steps", type=int, default=2000)
