@@ -20,6 +20,7 @@ the chain until the chain is many tau long), so the estimate of the time is one 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +30,9 @@ from provabgs_sbi.inference.ensemble import load_flow
 from provabgs_sbi.baselines.mcmc import convergence_report, run_mcmc
 from provabgs_sbi.baselines.zeus_state import blas_limit
 from provabgs_sbi.experimental.neutra import FlowMap, preconditioning_flow
-from provabgs_sbi.io.paths import EMULATOR_ROOT, FLOW_ROOT, cache_dir
+from provabgs_sbi.inference.posterior import Posterior
+from provabgs_sbi.io.paths import EMULATOR_ROOT, FLOW_ROOT
+from provabgs_sbi.workflows.validate import test_set
 from provabgs_sbi.inference.training_set import load_training_set
 
 
@@ -37,7 +40,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--flow", default=str(FLOW_ROOT / "bc03" / "flow"))
     ap.add_argument("--emulator", default=str(EMULATOR_ROOT / "bc03"))
-    ap.add_argument("--test-set", default=str(cache_dir() / "validation" / "test_default_1000_s0.h5"))
+    ap.add_argument("--test-set", help="training-set file of test galaxies (default: the 1,000 "
+                                       "that 'provabgs-sbi validate' draws for the flow's "
+                                       "posterior, made and cached if missing)")
     ap.add_argument("--rows", default="0,3")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--burn-in", type=int, default=500)
@@ -51,7 +56,10 @@ def main(argv=None) -> int:
 
     emu = Emulator.load(args.emulator)
     flow = load_flow(args.flow)
-    _, _, x, _ = load_training_set(args.test_set)
+    test_path = args.test_set
+    if test_path is None:
+        test_path, _ = test_set(Posterior.load(Path(args.flow).parent), emu, n_test=1000, seed=0)
+    _, _, x, _ = load_training_set(test_path)
     rows = [int(r) for r in args.rows.split(",")]
     member = preconditioning_flow(flow)
     eps = np.random.default_rng(0).standard_normal((15, member.d_theta))
