@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     args.argv = recipe_arguments(argv)
     try:
         return args.func(args)
-    except (ValueError, RuntimeError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"provabgs-sbi: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

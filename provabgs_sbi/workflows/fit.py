@@ -159,6 +159,11 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
             "posterior_files": manifest.get("files", {}), "ppc": ppc}
 
 
+class OutputExistsError(FileExistsError, ValueError):
+    """The output would replace an input, or an existing file without ``overwrite`` (a
+    ValueError too, so that the command line reports it in one line)."""
+
+
 def check_output_path(out, overwrite: bool = False, inputs=()) -> Path:
     """Refuse an output that would replace an input or, unless ``overwrite``, any file.
 
@@ -177,15 +182,15 @@ def check_output_path(out, overwrite: bool = False, inputs=()) -> Path:
 
     Raises
     ------
-    FileExistsError
+    OutputExistsError
         ``out`` is one of ``inputs`` (same resolved path), or exists and not ``overwrite``.
     """
     out = Path(out)
     for src in inputs:
         if out.resolve() == Path(src).resolve():
-            raise FileExistsError(f"the output {out} is the input catalog; choose another --out")
+            raise OutputExistsError(f"the output {out} is the input catalog; choose another --out")
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+        raise OutputExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     return out
 
 
@@ -243,8 +248,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
 
     Raises
     ------
-    FileExistsError
-        ``out`` exists and not ``overwrite``.
+    OutputExistsError
+        ``out`` exists and not ``overwrite`` (a FileExistsError and a ValueError).
     SettingsMismatch
         ``<out>.part`` was made for other work and not ``overwrite``.
     ValueError
