@@ -187,24 +187,40 @@ def cmd_flow_combine(args) -> int:
 
 
 def cmd_posterior(args) -> int:
-    from provabgs_sbi.workflows.fit import fit_catalog
+    import h5py
+
+    from provabgs_sbi.flags import count_flags
+    from provabgs_sbi.workflows.fit import check_output_path, fit_catalog
     from provabgs_sbi.inference.posterior import Posterior
 
+    check_output_path(args.out, args.overwrite, inputs=(args.catalog,))
     post = Posterior.load(args.flow)
     cat = _read_cli_catalog(args, z_range=tuple(post.z_range))
-    rows = slice(None) if args.rows is None else _parse_rows(args.rows, len(cat))
-    if args.rows is not None:
+    rows = None if args.rows is None else _parse_rows(args.rows, len(cat))
+    if rows is not None:
         cat = cat.subset(rows)
+    _refuse_duplicate_ids(cat.ids)
     model = None
     if not args.no_ppc:
         from provabgs_sbi.emulator import Emulator
 
         model = Emulator.load(_emulator_of(args.emulator, args.flow))
-    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model)
-    flags = post.flags(cat.to_x())
+    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model,
+                      rows=rows, overwrite=args.overwrite)
+    with h5py.File(out, "r") as fh:
+        flags = fh["summary"]["flags"]
     print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
-          f"{post.describe_flags(flags)}")
+          f"{count_flags(flags)}")
     return 0
+
+
+def _refuse_duplicate_ids(ids, shown: int = 5) -> None:
+    """Raise ValueError naming up to ``shown`` ids that occur more than once."""
+    values, counts = np.unique(np.asarray(ids), return_counts=True)
+    dup = values[counts > 1]
+    if len(dup):
+        raise ValueError(f"{len(dup)} id(s) occur more than once, e.g. "
+                         f"{', '.join(str(v) for v in dup[:shown])}; ids must be unique")
 
 
 def _read_cli_catalog(args, z_range=None):
@@ -347,10 +363,35 @@ def cmd_figures(args) -> int:
 
 
 def _parse_rows(text, n):
-    if ":" in text:
-        a, b = text.split(":")
-        return np.arange(int(a or 0), min(int(b or n), n))
-    return np.array([int(r) for r in text.split(",")])
+    """Row indices of ``--rows`` ('a:b', 'a:', ':b' or 'i,j,k') in a table of ``n`` rows.
+
+    Indices count from 0 and must be inside the table, non-negative (Python's negative
+    indices are refused: '-2:' would be read as an option, and a mix of negative and
+    positive indices can name a row twice) and distinct; a range must not be empty.
+
+    Raises
+    ------
+    ValueError
+        With a one-line message saying what is wrong and the table's size.
+    """
+    where = f"--rows {text!r} on a table of {n} rows (0 to {n - 1})"
+    try:
+        if ":" in text:
+            a, b = text.split(":")
+            a, b = int(a or 0), int(b) if b else n
+            if a < 0 or b < 0 or b > n or a >= b:
+                raise ValueError(f"{where}: need 0 <= a < b <= {n} in 'a:b'")
+            return np.arange(a, b)
+        rows = np.array([int(r) for r in text.split(",")])
+    except ValueError as exc:
+        if str(exc).startswith("--rows"):
+            raise
+        raise ValueError(f"{where}: give 'a:b' or comma-separated indices") from None
+    if np.any(rows < 0) or np.any(rows >= n):
+        raise ValueError(f"{where}: index outside the table")
+    if len(np.unique(rows)) != len(rows):
+        raise ValueError(f"{where}: a row is named more than once")
+    return rows
 
 
 def cmd_run(args) -> int:

@@ -165,17 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")
     p.set_defaults(func=commands.cmd_flow_combine)
 
-    p = sub.add_parser("posterior", help="posterior samples for a catalog")
+    p = sub.add_parser("posterior", help="posterior samples for a catalog (resumable)")
     _add_catalog_args(p)
     p.add_argument("--flow", default=str(DEFAULT_FLOW))
-    p.add_argument("--n-samples", type=int, default=1000)
-    p.add_argument("--out", required=True, help="output HDF5")
-    p.add_argument("--rows", help="rows to fit: 'a:b' or 'i,j,k'")
+    p.add_argument("--n-samples", type=_positive_int, default=1000)
+    p.add_argument("--out", required=True,
+                   help="output HDF5 (not the catalog; its folder is created)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out and discard an interrupted fit's .part "
+                        "(start afresh)")
+    p.add_argument("--rows", help="rows to fit, counted from 0: 'a:b' or 'i,j,k'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--emulator", help="model of the posterior predictive check; "
                                       + EMULATOR_HELP)
     p.add_argument("--no-ppc", action="store_true", help="skip the posterior predictive check")
-    p.set_defaults(func=commands.cmd_posterior)
+    p.set_defaults(func=commands.cmd_posterior, resumes=True)
 
     p = sub.add_parser("mcmc", help="zeus MCMC of catalog rows with the emulator (resumable)")
     _add_catalog_args(p)
@@ -281,6 +285,11 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"provabgs-sbi: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("provabgs-sbi: interrupted"
+              + ("; finished chunks are kept, rerunning the same command resumes"
+                 if getattr(args, "resumes", False) else ""), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -296,6 +296,14 @@ class PhotometryCatalog:
 # --------------------------------------------------------------------------- reading
 
 
+class MissingColumnError(KeyError, ValueError):
+    """A column the reader needs is not in the table (a KeyError, and a ValueError so that
+    the command line reports it in one line); ``str()`` is the plain message."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class _Columns:
     """Case-insensitive column lookup with errors that list what the table has."""
 
@@ -314,8 +322,8 @@ class _Columns:
     def has(self, *names: str) -> bool:
         return all(self.find(n) is not None for n in names)
 
-    def missing_error(self, missing: Sequence[str], role: str) -> KeyError:
-        return KeyError(
+    def missing_error(self, missing: Sequence[str], role: str) -> MissingColumnError:
+        return MissingColumnError(
             f"{self.what}: column(s) {', '.join(repr(m) for m in missing)} needed for {role} "
             f"not found. Columns found: {', '.join(self.table.colnames)}")
 
@@ -439,10 +447,11 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
 
     Raises
     ------
-    KeyError
+    MissingColumnError
         A needed column (e.g. one band) is missing; the message lists the columns found.
+        It is both a KeyError and a ValueError.
     ValueError
-        No layout matches, or the arguments are inconsistent.
+        No layout matches, the arguments are inconsistent, or the table has no rows.
     """
     sha = None
     if isinstance(source, Table):
@@ -452,6 +461,8 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
         table = Table.read(path, **read_kwargs)
         label = str(path)
         sha = sha256_file(path)
+    if len(table) == 0:
+        raise ValueError(f"catalog {label} has no rows (columns: {', '.join(table.colnames)})")
     cols = _Columns(table, f"catalog {label}")
     generic = any(c is not None for c in (mag_cols, err_cols, flux_cols, ivar_cols))
     if preset is not None:

@@ -11,7 +11,16 @@ Output file layout::
     x                 (n_gal, 11) the conditioning vectors
     attrs: settings (JSON), flag_names, param_names
 
-Galaxies flagged invalid or outside the trained redshift range have NaN samples.
+Galaxies flagged invalid or outside the trained redshift range have NaN samples. Stored
+samples lie inside the prior's support: float32 values that rounding would put outside
+the box are moved to the nearest float32 inside (:func:`stored_samples`).
+
+Resuming: the ``.part`` file is keyed to the exact work (:func:`fit_settings`: the rows'
+ids and x, which rows, the posterior's manifest, seed, n_samples, chunk and the predictive
+check). A ``.part`` made for other work is never merged: the fit is refused
+(:class:`~provabgs_sbi.io.h5store.SettingsMismatch`) until it is deleted or
+``overwrite=True`` starts afresh. An existing output is never replaced without
+``overwrite=True``.
 """
 from __future__ import annotations
 
@@ -20,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.io.h5store import commit, finish, open_store
+from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store, settings_json
+from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
 from provabgs_sbi.model.observation import SDSS as XL
 
-from provabgs_sbi.model.parameters import PARAM_NAMES
+from provabgs_sbi.model.parameters import N_PARAMS, PARAM_NAMES, from_warped, to_warped
+from provabgs_sbi.model.priors import HIGH, LOW
 from provabgs_sbi.flags import FIT_FLAG_NAMES, FLAG_FLOW_FAILED, FLAG_POOR_FIT, NO_SAMPLES
 from provabgs_sbi.inference.posterior import Posterior
 from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2
@@ -56,9 +67,156 @@ def summary_percentiles(values: np.ndarray) -> np.ndarray:
     return q
 
 
+def _float32_inside(bound: np.ndarray, inward: np.ndarray, inside) -> np.ndarray:
+    """The float32 nearest to each ``bound`` for which ``inside(value)`` holds, stepping
+    towards ``inward`` (one float32 at a time) when the rounded bound is outside."""
+    out = bound.astype(np.float32)
+    for _ in range(8):
+        bad = ~inside(out)
+        if not np.any(bad):
+            return out
+        out[bad] = np.nextafter(out[bad], inward[bad].astype(np.float32))
+    raise AssertionError("no float32 inside the prior box near its bounds")
+
+
+def _physical_box_float32() -> tuple[np.ndarray, np.ndarray]:
+    """Per physical parameter (PARAM_NAMES order), the smallest and largest float32 whose
+    warped value lies inside the prior's box ``[LOW, HIGH]`` (the betas: [0, 1])."""
+    # Corners of the warped box mapped to physical coordinates; the betas' bounds are 0, 1.
+    low, high = from_warped(LOW[None])[0], from_warped(HIGH[None])[0]
+    low[1:5], high[1:5] = 0.0, 1.0
+
+    def inside_box(values):
+        theta = np.tile(from_warped(((LOW + HIGH) / 2)[None]), (len(values), 1))
+        idx = np.arange(N_PARAMS)
+        theta[idx, idx] = values.astype(np.float64)
+        w = to_warped(theta)
+        ok = np.ones(N_PARAMS, dtype=bool)
+        for j, wj in ((0, 0), (5, 4), (6, 5), (7, 6), (8, 7), (9, 8), (10, 9), (11, 10)):
+            ok[j] = LOW[wj] <= w[j, wj] <= HIGH[wj]
+        ok[1:5] = (0.0 <= values[1:5]) & (values[1:5] <= 1.0)
+        return ok
+
+    return (_float32_inside(low, high, inside_box), _float32_inside(high, low, inside_box))
+
+
+def stored_samples(samples: np.ndarray) -> np.ndarray:
+    """Physical samples (..., 12) as stored: float32 inside the prior's box.
+
+    Rounding to float32 can put a sample at a bound just outside it (tburst = 13.27 becomes
+    13.2700005 > 13.27, where ``Prior.log_prob`` is -inf); such values are moved to the
+    nearest float32 inside. Other values and NaN are the plain float32 cast.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (..., 12)
+        Physical parameters in the order of PARAM_NAMES.
+
+    Returns
+    -------
+    ndarray of float32, same shape
+    """
+    low, high = _physical_box_float32()
+    return np.clip(samples.astype(np.float32), low, high)
+
+
+def catalog_rows_hash(ids, x) -> str:
+    """SHA-256 of a catalog's ids and conditioning vectors: what the fit's rows contain."""
+    ids = np.asarray(ids)
+    id_bytes = ids.astype("<i8" if ids.dtype.kind in "iub" else "S").tobytes()
+    return sha256_bytes(f"{ids.shape}".encode() + id_bytes + hash_arrays(x).encode())
+
+
+def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk: int,
+                 model) -> dict:
+    """What a catalog fit is, to key its resumable ``.part`` file.
+
+    Parameters
+    ----------
+    post : Posterior
+    ids, x : ndarray
+        The catalog rows' ids and conditioning vectors (hashed with ``rows``).
+    rows : array-like of int or None
+        Which rows of the input table these are (None: all, or not known).
+    n_samples, seed, chunk : int
+    model : object or None
+        The predictive check's model: its type and manifest (if it has one) are recorded.
+
+    Returns
+    -------
+    dict
+        JSON-able settings; two fits may share a ``.part`` only when these are equal.
+    """
+    manifest = getattr(post, "manifest", None) or {}
+    ppc = None
+    if model is not None:
+        ppc = {"model": type(model).__name__, "chi2_poor_fit": float(CHI2_POOR_FIT),
+               "manifest": sha256_bytes(settings_json(getattr(model, "manifest", None) or {}).encode())}
+    return {"n_samples": int(n_samples), "seed": int(seed), "chunk": int(chunk), "n_gal": len(x),
+            "rows": None if rows is None else hash_arrays(np.asarray(rows)),
+            "catalog_rows": catalog_rows_hash(ids, x),
+            "posterior": sha256_bytes(settings_json(manifest).encode()),
+            "posterior_files": manifest.get("files", {}), "ppc": ppc}
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """The output would replace an input, or an existing file without ``overwrite`` (a
+    ValueError too, so that the command line reports it in one line)."""
+
+
+def check_output_path(out, overwrite: bool = False, inputs=()) -> Path:
+    """Refuse an output that would replace an input or, unless ``overwrite``, any file.
+
+    Parameters
+    ----------
+    out : path-like
+    overwrite : bool
+        Allow replacing an existing ``out`` (never an input).
+    inputs : sequence of path-like
+        Files the job reads (the catalog).
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` is one of ``inputs`` (same resolved path), or exists and not ``overwrite``.
+    """
+    out = Path(out)
+    for src in inputs:
+        if out.resolve() == Path(src).resolve():
+            raise OutputExistsError(f"the output {out} is the input catalog; choose another --out")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    return out
+
+
+def _open_part(part: Path, settings: dict, create, overwrite: bool):
+    """Open the ``.part`` file of this fit: deleted first if ``overwrite``; refused with a
+    message naming what differs if it was made for other work."""
+    if overwrite and part.exists():
+        part.unlink()
+    try:
+        return open_store(part, settings, create, on_mismatch="raise")
+    except SettingsMismatch:
+        import h5py
+
+        with h5py.File(part, "r") as fh:
+            stored = json.loads(fh.attrs.get("settings", "{}"))
+        differ = sorted(k for k in set(stored) | set(settings)
+                        if settings_json({"v": stored.get(k)}) != settings_json({"v": settings.get(k)}))
+        raise SettingsMismatch(
+            f"{part} holds an interrupted fit of other work (differs in: {', '.join(differ)}); "
+            "it is not merged. To start afresh delete it or pass overwrite=True (--overwrite); "
+            "to resume it rerun with its inputs.") from None
+
+
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
                 chunk: int = 200, derived_model=None, progress: bool = True,
-                model=None) -> Path:
+                model=None, rows=None, overwrite: bool = False) -> Path:
     """Posterior samples for every galaxy of ``catalog``; see the module docstring.
 
     Parameters
@@ -66,8 +224,9 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     post : Posterior
     catalog : PhotometryCatalog
     out : path-like
-        Output HDF5. While running, rows go to ``<out>.part`` (resumed if present with the
-        same settings); it is renamed to ``out`` when complete.
+        Output HDF5 (its folder is created). While running, rows go to ``<out>.part``
+        (resumed if present for the same work, :func:`fit_settings`; refused if made for
+        other work); it is renamed to ``out`` when complete.
     n_samples : int
         Posterior draws per galaxy.
     seed, chunk : int
@@ -82,10 +241,27 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fluxes and inverse variances with a 0.02 mag systematic floor
         (:func:`provabgs_sbi.inference.ppc.best_draw_chi2`), one model call per chunk; above
         :data:`~provabgs_sbi.inference.ppc.CHI2_POOR_FIT` the galaxy is flagged ``poor_fit_chi2``.
+    rows : array-like of int, optional
+        Which rows of the input table ``catalog`` holds (recorded in the resume key).
+    overwrite : bool
+        Replace an existing ``out`` and discard any ``.part`` (start afresh).
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` exists and not ``overwrite`` (a FileExistsError and a ValueError).
+    SettingsMismatch
+        ``<out>.part`` was made for other work and not ``overwrite``.
+    ValueError
+        ``n_samples`` or ``chunk`` below 1, or an empty catalog.
     """
     from provabgs_sbi.model.sed_model import SEDModel
 
-    out = Path(out)
+    if int(n_samples) < 1 or int(chunk) < 1:
+        raise ValueError(f"n_samples and chunk must be at least 1, got {n_samples} and {chunk}")
+    if len(catalog) == 0:
+        raise ValueError("the catalog has no rows to fit")
+    out = check_output_path(out, overwrite)
     part = out.with_name(out.name + ".part")
     x = catalog.to_x()
     n_gal = len(x)
@@ -94,11 +270,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     if ids.dtype.kind in "UO":
         ids = ids.astype("S")
     derived_model = derived_model or SEDModel(post.info.get("sps", "bc03"))
-    settings = json.dumps({"n_samples": int(n_samples), "seed": int(seed), "n_gal": n_gal,
-                           "catalog": getattr(catalog, "source", ""),
-                           "posterior": post.manifest.get("files", {}) if hasattr(post, "manifest") else {},
-                           "ppc_model": type(model).__name__ if model is not None else None},
-                          sort_keys=True)
+    settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model)
     names = list(PARAM_NAMES) + list(DERIVED)
     def create(fh):
         fh.create_dataset("samples", shape=(n_gal, n_samples, 12), dtype="f4",
@@ -112,40 +284,45 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fh.create_dataset("x", data=x)
         fh.attrs["n_done"] = 0
 
-    with open_store(part, settings, create, on_mismatch="restart") as fh:
+    with _open_part(part, settings, create, overwrite) as fh:
         start = int(fh.attrs["n_done"])
         bar = None
         if progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=n_gal, initial=start, desc="posteriors", unit="gal")
-        for s in range(start, n_gal, chunk):
-            sl = slice(s, min(s + chunk, n_gal))
-            samp = post.sample(x[sl], n_samples, seed=[seed, s], strict=False)
-            m = samp.shape[0]
-            der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
-            ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
-            if np.any(ok):
-                flat = samp[ok].reshape(-1, 12)
-                zz = np.repeat(XL.redshift(x[sl])[ok], n_samples)
-                d = derived_model.derived(flat, zz)
+        try:
+            for s in range(start, n_gal, chunk):
+                sl = slice(s, min(s + chunk, n_gal))
+                samp = post.sample(x[sl], n_samples, seed=[seed, s], strict=False)
+                m = samp.shape[0]
+                der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
+                ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
+                if np.any(ok):
+                    flat = samp[ok].reshape(-1, 12)
+                    zz = np.repeat(XL.redshift(x[sl])[ok], n_samples)
+                    d = derived_model.derived(flat, zz)
+                    for k in DERIVED:
+                        der[k][ok] = d[k].reshape(-1, n_samples)
+                fh["samples"][sl] = stored_samples(samp)
+                if model is not None and np.any(ok):
+                    ivar = getattr(catalog, "ivar", None)
+                    chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl])
+                    fh["chi2_best"][sl] = chi2
+                    fh["model_flux_best"][sl] = mflux
+                allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
+                stats = np.full((3, m, len(names)), np.nan)    # rows with no samples stay NaN
+                if np.any(ok):
+                    stats[:, ok] = summary_percentiles(allv[ok])
+                fh["stats"][sl] = np.moveaxis(stats, 0, -1)
                 for k in DERIVED:
-                    der[k][ok] = d[k].reshape(-1, n_samples)
-            fh["samples"][sl] = samp.astype(np.float32)
-            if model is not None and np.any(ok):
-                ivar = getattr(catalog, "ivar", None)
-                chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl])
-                fh["chi2_best"][sl] = chi2
-                fh["model_flux_best"][sl] = mflux
-            allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
-            stats = np.full((3, m, len(names)), np.nan)    # rows with no samples stay NaN
-            if np.any(ok):
-                stats[:, ok] = summary_percentiles(allv[ok])
-            fh["stats"][sl] = np.moveaxis(stats, 0, -1)
-            for k in DERIVED:
-                fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
-            commit(fh, n_done=sl.stop)
-            if bar is not None and sl.stop < n_gal:
-                bar.update(m)
+                    fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
+                commit(fh, n_done=sl.stop)
+                if bar is not None and sl.stop < n_gal:
+                    bar.update(m)
+        except BaseException:
+            if bar is not None:     # the bar's line ends before the caller's message
+                bar.close()
+            raise
         if bar is not None:
             bar.n = n_gal           # the last step is drawn once, by close() (an update
             bar.close()             # would draw it too: twice in a log file)
