@@ -135,8 +135,10 @@ def test_existing_output_is_kept_without_overwrite(post, tmp_path):
     out = tmp_path / "new" / "dir" / "fit.h5"             # a missing folder is created
     fit_catalog(post, cat, out, **KW)
     stamp = out.read_bytes()
+    assert fit_catalog(post, cat, out, **KW) == out       # this very fit again: its file, untouched
+    assert out.read_bytes() == stamp
     with pytest.raises(FileExistsError, match="overwrite"):
-        fit_catalog(post, cat, out, **KW)
+        fit_catalog(post, cat, out, **dict(KW, seed=3))   # other work into the same file
     assert out.read_bytes() == stamp
     fit_catalog(post, cat, out, overwrite=True, **dict(KW, seed=3))
     assert out.read_bytes() != stamp
@@ -310,3 +312,4 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(csv, tmp_path, capsys, mo
     whole = tmp_path / "whole.h5"
     assert posterior_cli(csv, whole) == 0
     assert_same_file(out, whole)
+

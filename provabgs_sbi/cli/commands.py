@@ -398,4 +398,4 @@ def cmd_run(args) -> int:
     from provabgs_sbi.workflows.main_job import run_main_job
 
     return run_main_job(out=args.out, n_samples=args.n_samples, flow_dir=args.flow,
-                        emulator_dir=args.emulator, limit=args.limit)
+                        emulator_dir=args.emulator, limit=args.limit, overwrite=args.overwrite)

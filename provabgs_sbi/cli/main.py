@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="fit only the first N galaxies of the sample (a quick try; with N a "
                         "multiple of 200, the numbers of those rows in a full run)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing out/sdss_posteriors.h5 made with other settings "
+                        "(a rerun with the same settings reuses the finished file)")
     p.set_defaults(func=commands.cmd_run)
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)

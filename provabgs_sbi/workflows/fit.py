@@ -20,7 +20,7 @@ ids and x, which rows, the posterior's manifest, seed, n_samples, chunk and the 
 check). A ``.part`` made for other work is never merged: the fit is refused
 (:class:`~provabgs_sbi.io.h5store.SettingsMismatch`) until it is deleted or
 ``overwrite=True`` starts afresh. An existing output is never replaced without
-``overwrite=True``.
+``overwrite=True``; rerunning a finished fit with the same work returns its file.
 """
 from __future__ import annotations
 
@@ -194,6 +194,20 @@ def check_output_path(out, overwrite: bool = False, inputs=()) -> Path:
     return out
 
 
+def _finished_for(out: Path, settings: dict) -> bool:
+    """Whether ``out`` is the finished output of the fit these ``settings`` describe."""
+    if not out.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(out, "r") as fh:
+            stored = fh.attrs.get("settings")
+    except OSError:
+        return False
+    return stored == settings_json(settings)
+
+
 def _open_part(part: Path, settings: dict, create, overwrite: bool):
     """Open the ``.part`` file of this fit: deleted first if ``overwrite``; refused with a
     message naming what differs if it was made for other work."""
@@ -244,12 +258,15 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     rows : array-like of int, optional
         Which rows of the input table ``catalog`` holds (recorded in the resume key).
     overwrite : bool
-        Replace an existing ``out`` and discard any ``.part`` (start afresh).
+        Replace an existing ``out`` and discard any ``.part`` (start afresh). Without it, an
+        ``out`` that is the finished output of this very fit (same :func:`fit_settings`) is
+        returned as it is, and any other existing ``out`` is refused.
 
     Raises
     ------
     OutputExistsError
-        ``out`` exists and not ``overwrite`` (a FileExistsError and a ValueError).
+        ``out`` exists, is not this fit's finished output, and not ``overwrite`` (a
+        FileExistsError and a ValueError).
     SettingsMismatch
         ``<out>.part`` was made for other work and not ``overwrite``.
     ValueError
@@ -261,8 +278,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         raise ValueError(f"n_samples and chunk must be at least 1, got {n_samples} and {chunk}")
     if len(catalog) == 0:
         raise ValueError("the catalog has no rows to fit")
-    out = check_output_path(out, overwrite)
-    part = out.with_name(out.name + ".part")
+    out = Path(out)
     x = catalog.to_x()
     n_gal = len(x)
     flags = post.flags(x)
@@ -271,6 +287,10 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         ids = ids.astype("S")
     derived_model = derived_model or SEDModel(post.info.get("sps", "bc03"))
     settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model)
+    if not overwrite and _finished_for(out, settings):
+        return out                           # this very fit is done: a rerun returns it
+    out = check_output_path(out, overwrite)
+    part = out.with_name(out.name + ".part")
     names = list(PARAM_NAMES) + list(DERIVED)
     def create(fh):
         fh.create_dataset("samples", shape=(n_gal, n_samples, 12), dtype="f4",

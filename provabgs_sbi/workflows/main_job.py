@@ -32,7 +32,7 @@ from provabgs_sbi.workflows.fit import fit_catalog
 
 
 def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=None,
-                 limit: int | None = None) -> int:
+                 limit: int | None = None, overwrite: bool = False) -> int:
     """Run the main job (see the module docstring) and print one line per step.
 
     Parameters
@@ -50,6 +50,9 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
         Fit only the first ``limit`` galaxies of the sample (all when None). Draws are
         seeded per chunk of 200 galaxies (:func:`~provabgs_sbi.workflows.fit.fit_catalog`),
         so a limit that is a multiple of 200 gives the first rows of a full run exactly.
+    overwrite : bool
+        Replace an existing ``out/sdss_posteriors.h5`` made with other settings (a rerun with
+        the same settings reuses the finished file without it).
 
     Returns
     -------
@@ -75,7 +78,7 @@ def run_main_job(out="out", n_samples: int = 1000, flow_dir=None, emulator_dir=N
           f"trained redshift range {post.z_range}")
     t0 = time.perf_counter()
     path = fit_catalog(post, cat, out / "sdss_posteriors.h5", n_samples=n_samples,
-                       derived_model=model, model=emu)
+                       derived_model=model, model=emu, overwrite=overwrite)
     dt = time.perf_counter() - t0
     with h5py.File(path, "r") as fh:
         flags = fh["summary"]["flags"]
