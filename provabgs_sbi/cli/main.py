@@ -15,7 +15,6 @@ import argparse
 import sys
 
 from provabgs_sbi.cli import commands
-from provabgs_sbi.cli.commands import _load_init_flow  # noqa: F401  (tests/test_posterior.py)
 from provabgs_sbi.io.paths import DEFAULT_FLOW
 from provabgs_sbi.model.parameters import PARAM_NAMES
 
