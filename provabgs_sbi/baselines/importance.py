@@ -226,15 +226,6 @@ def importance_sample(x, posterior, model, n_resample: int = 10000, target_ess: 
                                     "model_s": log_post.model_s, "flow_s": flow_s})
 
 
-def _adopt_legacy_file(path: Path, settings: str) -> None:
-    """Record ``settings`` in a results file written before files recorded them (they
-    resumed whatever asked), so that it resumes as before."""
-    if path.exists():
-        with h5py.File(path, "a") as fh:
-            if "settings" not in fh.attrs:
-                fh.attrs["settings"] = settings
-
-
 def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: int = 0,
                            likelihood: str = "mag", ivar=None, progress: bool = True,
                            **kwargs) -> Path:
@@ -279,8 +270,8 @@ def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: 
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     out_path = Path(out_path)
     settings = settings_json({"seed": seed, "likelihood": likelihood})
-    _adopt_legacy_file(out_path, settings)
-    with open_store(out_path, settings, create=lambda fh: None) as fh:
+    # files written before they recorded settings resumed whatever asked: adopted
+    with open_store(out_path, settings, create=lambda fh: None, adopt_unkeyed=True) as fh:
         done = {k for k in finished_groups(fh) if fh[k].attrs.get("status") == "ok"}
     for row in tqdm(list(rows), desc="importance sampling", disable=not progress):
         name = f"row_{int(row)}"

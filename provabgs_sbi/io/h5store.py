@@ -47,7 +47,8 @@ class SettingsMismatch(ValueError):
 
 
 def open_store(path, settings, create: Callable, *, on_mismatch: str = "raise",
-               same: Callable[[str, str], bool] | None = None, atomic_create: bool = False):
+               same: Callable[[str, str], bool] | None = None, atomic_create: bool = False,
+               adopt_unkeyed: bool = False):
     """Open ``path`` for appending, creating it with ``create(fh)`` if it does not exist.
 
     Parameters
@@ -67,6 +68,9 @@ def open_store(path, settings, create: Callable, *, on_mismatch: str = "raise",
     atomic_create : bool
         Create the new file under a temporary name and rename it once ``create`` has run,
         so the file never exists without its settings.
+    adopt_unkeyed : bool
+        A file with no ``settings`` attribute (written before its kind recorded them) is
+        given these settings and resumed, instead of being treated as a mismatch.
 
     Returns
     -------
@@ -85,8 +89,10 @@ def open_store(path, settings, create: Callable, *, on_mismatch: str = "raise",
     wanted = settings_json(settings)
     same = same or (lambda a, b: a == b)
     if path.exists():
-        with h5py.File(path, "r") as fh:
+        with h5py.File(path, "r+" if adopt_unkeyed else "r") as fh:
             stored = fh.attrs.get("settings")
+            if stored is None and adopt_unkeyed:
+                fh.attrs["settings"] = stored = wanted
         if stored is None or not same(stored, wanted):
             if on_mismatch == "restart":
                 path.unlink()

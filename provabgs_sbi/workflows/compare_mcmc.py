@@ -28,8 +28,7 @@ from provabgs_sbi.baselines.mcmc import run_mcmc_catalog
 from provabgs_sbi.diagnostics import coverage_by_name, ks_per_parameter, marginal_agreement
 from provabgs_sbi.io.catalog import PhotometryCatalog
 from provabgs_sbi.model.parameters import PARAM_NAMES, WARPED_NAMES, to_warped
-from provabgs_sbi.model.observation import SDSS as XL
-from provabgs_sbi.model.photometry import flux_error, mag_to_nanomaggies
+from provabgs_sbi.model.observation import SDSS as XL, flux_and_ivar
 
 #: Default MCMC settings of the comparison: the paper's walkers, shorter chains. With the
 #: emulator a 10,000-step chain costs ~4-8 CPU minutes here; 4,000 steps with 1,000 of
@@ -49,9 +48,8 @@ def catalog_from_x(x, ids=None, z_range=None):
     errors to first order, so ``catalog.to_x()`` gives back ``x``.
     """
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    flux = mag_to_nanomaggies(XL.mags(x))
-    sigma_f = flux_error(flux, XL.errors(x))
-    return PhotometryCatalog.from_arrays(flux, 1.0 / sigma_f**2, XL.redshift(x), ids=ids,
+    flux, ivar = flux_and_ivar(x)
+    return PhotometryCatalog.from_arrays(flux, ivar, XL.redshift(x), ids=ids,
                                          z_range=z_range, source="x vectors")
 
 
