@@ -21,9 +21,10 @@ FLAG_FLUX_NONFINITE = 1 << 0
 FLAG_IVAR_BAD = 1 << 1
 #: Finite flux <= 0 in at least one band (magnitude undefined).
 FLAG_FLUX_NONPOSITIVE = 1 << 2
-#: Redshift not finite or negative.
+#: Redshift not finite or at or below
+#: :data:`~provabgs_sbi.model.observation.Z_MIN` (no usable distance).
 FLAG_Z_BAD = 1 << 3
-#: Redshift finite and >= 0 but outside the ``z_range`` the catalog was read with.
+#: Redshift finite and above ``Z_MIN`` but outside the ``z_range`` the catalog was read with.
 FLAG_Z_OUT_OF_RANGE = 1 << 4
 #: Catalog bit -> short name, in bit order.
 CATALOG_FLAG_NAMES = {
@@ -37,9 +38,10 @@ CATALOG_FLAG_NAMES = {
 FLAGS_UNCONVERTIBLE = FLAG_FLUX_NONFINITE | FLAG_IVAR_BAD | FLAG_FLUX_NONPOSITIVE | FLAG_Z_BAD
 
 # ---------------------------------------------------------------- fit flags
-#: x has a non-finite value or an error <= 0.
+#: The redshift in x is not a finite number.
 FLAG_INVALID_X = 1 << 0
-#: Redshift outside the range the posterior was trained on.
+#: Redshift outside the range the posterior was trained on, or at or below
+#: :data:`~provabgs_sbi.model.observation.Z_MIN`.
 FLAG_Z_RANGE = 1 << 1
 #: A magnitude outside the training set's range.
 FLAG_MAG_RANGE = 1 << 2
@@ -50,14 +52,23 @@ FLAG_FLOW_FAILED = 1 << 4
 #: Posterior predictive check: best-draw chi^2 above
 #: :data:`provabgs_sbi.inference.ppc.CHI2_POOR_FIT`.
 FLAG_POOR_FIT = 1 << 5
+#: A band is missing: its magnitude or error is not a finite number, the error is <= 0,
+#: or the catalog held a sentinel (-99, 99, -9999, ...) or a flux <= 0 there
+#: (:func:`provabgs_sbi.model.observation.missing_bands`).
+FLAG_MISSING_BAND = 1 << 6
+#: The galaxy has samples but the posterior predictive check could not be computed
+#: (the model gave no finite chi^2 for any checked draw).
+FLAG_CHECK_FAILED = 1 << 7
 #: Fit bit -> short name, in bit order.
 FIT_FLAG_NAMES = {FLAG_INVALID_X: "invalid_x", FLAG_Z_RANGE: "z_outside_trained_range",
                   FLAG_MAG_RANGE: "mag_outside_training_range",
                   FLAG_SIGMA_HIGH: "sigma_above_noise_model",
                   FLAG_FLOW_FAILED: "flow_overflow_no_samples",
-                  FLAG_POOR_FIT: "poor_fit_chi2"}
+                  FLAG_POOR_FIT: "poor_fit_chi2",
+                  FLAG_MISSING_BAND: "missing_band",
+                  FLAG_CHECK_FAILED: "check_not_computed"}
 #: Fit flags for which no samples are drawn (NaN instead).
-NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE
+NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE | FLAG_MISSING_BAND
 #: Fit flags of galaxies without posterior samples, whatever the reason.
 NOT_SAMPLED = NO_SAMPLES | FLAG_FLOW_FAILED
 

@@ -10,6 +10,7 @@ from provabgs_sbi.io import fetch
 from provabgs_sbi.io.hashing import sha256_file
 from provabgs_sbi.flags import (FLAG_FLUX_NONFINITE, FLAG_FLUX_NONPOSITIVE, FLAG_IVAR_BAD,
                                 FLAG_Z_BAD, FLAG_Z_OUT_OF_RANGE)
+from provabgs_sbi.model.observation import Z_MIN
 from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 
 LN10 = np.log(10.0)
@@ -249,7 +250,14 @@ def test_bad_rows_are_flagged_not_dropped(tmp_path, fmt):
     np.testing.assert_array_equal(c.valid, [True] + [False] * 7)
     x = c.to_x()
     assert np.isfinite(x[0]).all()
-    assert np.isnan(x[1:7]).all()            # unconvertible rows are NaN throughout
+    # only the bad value is NaN: the rest of a flagged row keeps its numbers (issue 18)
+    nan = np.isnan(x)
+    assert nan[1].tolist() == [False, False, True, False, False, False, False, True] + [False] * 3
+    assert np.flatnonzero(nan[2]).tolist() == [5]          # u error (ivar 0)
+    assert np.flatnonzero(nan[3]).tolist() == [9]          # z-band error (ivar < 0)
+    assert np.flatnonzero(nan[5]).tolist() == [3, 8]       # i flux < 0: mag and error
+    assert np.flatnonzero(nan[6]).tolist() == [10]         # the redshift
+    assert (x[1:6, 10] == 0.1).all()
     assert np.isfinite(x[7]).all() and x[7, 10] == pytest.approx(0.45)
     counts = c.flag_counts()
     assert counts == {"flux_nonfinite": 1, "ivar_bad": 3, "flux_nonpositive": 1, "z_bad": 1,
@@ -265,9 +273,12 @@ def test_negative_z_and_z_range_flags():
     flux = np.full((4, 5), 10.0)
     ivar = np.ones((4, 5))
     c = PhotometryCatalog.from_arrays(flux, ivar, [-0.01, 0.0, 0.2, 0.21], z_range=(0.0, 0.2))
-    np.testing.assert_array_equal(c.flags, [FLAG_Z_BAD, 0, 0, FLAG_Z_OUT_OF_RANGE])
+    # z = 0 has no distance: flagged like a negative one (issue 18, case 3)
+    np.testing.assert_array_equal(c.flags, [FLAG_Z_BAD, FLAG_Z_BAD, 0, FLAG_Z_OUT_OF_RANGE])
     wide = c.with_z_range(None)
-    np.testing.assert_array_equal(wide.flags, [FLAG_Z_BAD, 0, 0, 0])
+    np.testing.assert_array_equal(wide.flags, [FLAG_Z_BAD, FLAG_Z_BAD, 0, 0])
+    edge = PhotometryCatalog.from_arrays(flux[:3], ivar[:3], [Z_MIN, np.nextafter(Z_MIN, 1), 0.5])
+    np.testing.assert_array_equal(edge.flags, [FLAG_Z_BAD, 0, 0])
     with pytest.raises(ValueError, match="zmin < zmax"):
         c.with_z_range((0.3, 0.1))
 

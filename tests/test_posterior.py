@@ -8,7 +8,7 @@ import pytest
 from provabgs_sbi.inference import training_set as ts
 from provabgs_sbi.io.catalog import PhotometryCatalog
 from provabgs_sbi.model.photometry import mag_to_nanomaggies
-from provabgs_sbi.flags import FLAG_INVALID_X, FLAG_Z_RANGE
+from provabgs_sbi.flags import FLAG_INVALID_X, FLAG_MISSING_BAND, FLAG_Z_RANGE
 from provabgs_sbi.inference.posterior import Posterior
 
 
@@ -43,16 +43,22 @@ def test_samples_inside_prior_support(trained):
 def test_flags_and_strict(trained):
     post, _, tmp = trained
     _, _, x, _ = ts.load_training_set(tmp / "test.h5")
-    bad = x[:4].copy()
+    bad = x[:6].copy()
     bad[0, 2] = np.nan
     bad[1, 6] = -0.1
     bad[2, 10] = 0.5
+    bad[4, 10] = np.nan
+    bad[5, 10] = 0.0
     f = post.flags(bad)
-    assert f[0] & FLAG_INVALID_X and f[1] & FLAG_INVALID_X and f[2] & FLAG_Z_RANGE and f[3] == 0
+    assert f.tolist() == [FLAG_MISSING_BAND, FLAG_MISSING_BAND, FLAG_Z_RANGE, 0,
+                          FLAG_INVALID_X, FLAG_Z_RANGE]
+    problems = post.band_problems(bad)
+    assert np.flatnonzero(problems["missing"][0]).tolist() == [2]
+    assert np.flatnonzero(problems["missing"][1]).tolist() == [1]
     with pytest.raises(ValueError, match="cannot be fitted"):
         post.sample(bad, 10)
     s = post.sample(bad, 10, strict=False)
-    assert np.all(np.isnan(s[:3])) and np.all(np.isfinite(s[3]))
+    assert np.all(np.isnan(s[[0, 1, 2, 4, 5]])) and np.all(np.isfinite(s[3]))
 
 
 def test_save_load_roundtrip(trained):

@@ -190,7 +190,7 @@ def cmd_posterior(args) -> int:
     import h5py
 
     from provabgs_sbi.flags import count_flags
-    from provabgs_sbi.workflows.fit import check_output_path, fit_catalog
+    from provabgs_sbi.workflows.fit import check_output_path, check_unique_ids, fit_catalog
     from provabgs_sbi.inference.posterior import Posterior
 
     check_output_path(args.out, args.overwrite, inputs=(args.catalog,))
@@ -199,7 +199,7 @@ def cmd_posterior(args) -> int:
     rows = None if args.rows is None else _parse_rows(args.rows, len(cat))
     if rows is not None:
         cat = cat.subset(rows)
-    _refuse_duplicate_ids(cat.ids)
+    check_unique_ids(cat.ids)
     model = None
     if not args.no_ppc:
         from provabgs_sbi.emulator import Emulator
@@ -212,15 +212,6 @@ def cmd_posterior(args) -> int:
     print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
           f"{count_flags(flags)}")
     return 0
-
-
-def _refuse_duplicate_ids(ids, shown: int = 5) -> None:
-    """Raise ValueError naming up to ``shown`` ids that occur more than once."""
-    values, counts = np.unique(np.asarray(ids), return_counts=True)
-    dup = values[counts > 1]
-    if len(dup):
-        raise ValueError(f"{len(dup)} id(s) occur more than once, e.g. "
-                         f"{', '.join(str(v) for v in dup[:shown])}; ids must be unique")
 
 
 def _read_cli_catalog(args, z_range=None):

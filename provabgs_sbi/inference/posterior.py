@@ -10,12 +10,13 @@ Folder layout (``flows/<configuration>/``)::
     RECIPE.md        how it was rebuilt
     manifest.json    SHA-256 of every file above (checked on load), inputs, metrics
 
-Input flags (bit mask, :data:`FIT_FLAG_NAMES`): invalid x (NaN, sigma <= 0), redshift
-outside the trained range, a magnitude outside the training range, a magnitude error
-far above the noise model (mu + 3 s, SEDflow's main failure mode). Galaxies with the
-first two flags get NaN samples; the others are sampled and flagged. Catalog fits add
-two output flags: the flow produced no finite samples, and the posterior predictive check
-failed (:mod:`provabgs_sbi.inference.ppc`).
+Input flags (bit mask, :data:`FIT_FLAG_NAMES`): the redshift is not finite, outside the
+trained range or at or below ``Z_MIN``, a band is missing (NaN, sentinel, error <= 0), a
+magnitude outside the training range, a magnitude error far above the noise model
+(mu + 3 s, SEDflow's main failure mode). Galaxies with the first three get NaN samples;
+the others are sampled and flagged. Catalog fits add output flags: the flow produced no
+finite samples, the posterior predictive check failed or could not be computed
+(:mod:`provabgs_sbi.inference.ppc`).
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X,
-                                FLAG_MAG_RANGE, FLAG_SIGMA_HIGH, FLAG_Z_RANGE,
+from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X, FLAG_MAG_RANGE,
+                                FLAG_MISSING_BAND, FLAG_SIGMA_HIGH, FLAG_Z_RANGE,
                                 NO_SAMPLES, count_flags)
 from provabgs_sbi.inference.ensemble import load_flow
 from provabgs_sbi.inference.noise import default_noise_model
@@ -34,7 +35,7 @@ from provabgs_sbi.io.artifacts import find_emulator, read_manifest, verify_files
 from provabgs_sbi.io.atomic import atomic_write_text
 from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 from provabgs_sbi.io.hashing import sha256_file
-from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
 from provabgs_sbi.model.parameters import (N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped,
                                            to_warped, warp_log_jacobian)
 from provabgs_sbi.model.priors import Prior
@@ -140,22 +141,51 @@ class Posterior:
         self.info = dict(info or {})
 
     # --------------------------------------------------------------- flags
-    def flags(self, x) -> np.ndarray:
-        """Input flags (N,) of x (N, 11); see the module docstring."""
-        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        f = np.zeros(len(x), dtype=np.int32)
-        bad = ~np.all(np.isfinite(x), axis=1)
+    def band_problems(self, x) -> dict[str, np.ndarray]:
+        """Per band, what is wrong with each galaxy's x, as masks of shape (N, 5).
+
+        Parameters
+        ----------
+        x : array_like of shape (N, 11)
+
+        Returns
+        -------
+        dict of str -> ndarray of shape (N, 5), bool
+            ``"missing"``: no usable magnitude or error (:meth:`XLayout.missing`);
+            ``"mag_range"``: a present magnitude outside the training set's range;
+            ``"sigma_high"``: a present error above the noise model's mu + 3 s at that
+            magnitude (all False without a noise model).
+        """
+        x = XL.check(x)
+        missing = XL.missing(x)
+        mags, errs = XL.mags(x), XL.errors(x)
         with np.errstate(invalid="ignore"):
-            bad |= np.any(XL.errors(x) <= 0, axis=1)
-            z = XL.redshift(x)
-            f[bad] |= FLAG_INVALID_X
-            f[(z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
-            mags = XL.mags(x)
-            out = np.any((mags < self.mag_range[:, 0]) | (mags > self.mag_range[:, 1]), axis=1)
-            f[out & ~bad] |= FLAG_MAG_RANGE
+            mag_range = ~missing & ((mags < self.mag_range[:, 0]) | (mags > self.mag_range[:, 1]))
+            sigma_high = np.zeros_like(missing)
             if self.noise is not None:
                 limit = self.noise.median_sigma(mags) + 3 * self.noise.scatter_sigma(mags)
-                f[np.any(XL.errors(x) > limit, axis=1) & ~bad] |= FLAG_SIGMA_HIGH
+                sigma_high = ~missing & (errs > limit)
+        return {"missing": missing, "mag_range": mag_range, "sigma_high": sigma_high}
+
+    def flags(self, x) -> np.ndarray:
+        """Input flags (N,) of x (N, 11); see the module docstring.
+
+        ``invalid_x``: the redshift is not finite; ``z_outside_trained_range``: it is
+        outside the trained range or at or below
+        :data:`~provabgs_sbi.model.observation.Z_MIN`; ``missing_band``: a band's magnitude
+        or error is missing; ``mag_outside_training_range`` and ``sigma_above_noise_model``:
+        a present band is outside what the flow was trained on (:meth:`band_problems`).
+        """
+        x = XL.check(x)
+        f = np.zeros(len(x), dtype=np.int32)
+        z = XL.redshift(x)
+        with np.errstate(invalid="ignore"):
+            f[~np.isfinite(z)] |= FLAG_INVALID_X
+            f[(z <= Z_MIN) | (z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
+        bands = self.band_problems(x)
+        f[bands["missing"].any(axis=1)] |= FLAG_MISSING_BAND
+        f[bands["mag_range"].any(axis=1)] |= FLAG_MAG_RANGE
+        f[bands["sigma_high"].any(axis=1)] |= FLAG_SIGMA_HIGH
         return f
 
     def training_set_settings(self) -> list[dict]:

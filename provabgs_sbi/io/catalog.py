@@ -41,13 +41,13 @@ from typing import Sequence
 import numpy as np
 
 from provabgs_sbi.io.hashing import sha256_file
-from provabgs_sbi.model.observation import SDSS
+from provabgs_sbi.model.observation import SDSS, Z_MIN, missing_mag
 from astropy.table import Table
 
 from provabgs_sbi.io import fetch
 from provabgs_sbi.flags import (CATALOG_FLAG_NAMES, FLAG_FLUX_NONFINITE,
                                 FLAG_FLUX_NONPOSITIVE, FLAG_IVAR_BAD, FLAG_Z_BAD,
-                                FLAG_Z_OUT_OF_RANGE, FLAGS_UNCONVERTIBLE)
+                                FLAG_Z_OUT_OF_RANGE)
 from provabgs_sbi.model.photometry import (BANDS, ivar_to_sigma, mag_error, mag_to_nanomaggies,
                          nanomaggies_to_mag, sdss_to_ab)
 
@@ -72,6 +72,8 @@ def compute_flags(flux, ivar, z, z_range: tuple[float, float] | None = None) -> 
         Redshifts.
     z_range : (float, float), optional
         Trained redshift range [zmin, zmax]; rows outside get ``FLAG_Z_OUT_OF_RANGE``.
+        Redshifts not finite or at or below
+        :data:`~provabgs_sbi.model.observation.Z_MIN` get ``FLAG_Z_BAD`` instead.
 
     Returns
     -------
@@ -87,7 +89,7 @@ def compute_flags(flux, ivar, z, z_range: tuple[float, float] | None = None) -> 
         ivar_ok = np.isfinite(ivar) & (ivar > 0)
         flags[~ivar_ok.all(axis=1)] |= FLAG_IVAR_BAD
         flags[(finite_flux & (flux <= 0)).any(axis=1)] |= FLAG_FLUX_NONPOSITIVE
-        z_ok = np.isfinite(z) & (z >= 0)
+        z_ok = np.isfinite(z) & (z > Z_MIN)
     flags[~z_ok] |= FLAG_Z_BAD
     if z_range is not None:
         zmin, zmax = z_range
@@ -235,12 +237,12 @@ class PhotometryCatalog:
         """SEDflow conditioning vectors, shape (N, 11).
 
         Columns: u, g, r, i, z AB magnitudes; their five magnitude errors; redshift
-        (model-spec 2.2). Rows carrying any of ``FLAGS_UNCONVERTIBLE`` are all NaN; rows
-        flagged only ``FLAG_Z_OUT_OF_RANGE`` keep their numbers (check :attr:`valid`).
+        (model-spec 2.2). Only what cannot be converted is NaN: the magnitude and error of
+        a band whose flux is not finite or <= 0, the error of a band without a usable
+        inverse variance. The redshift is kept as read, even where it is flagged, and the
+        other bands of a flagged row keep their values (check :attr:`valid`).
         """
-        x = SDSS.assemble(self.mags(), self.mag_errors(), self.z)
-        x[(self.flags & FLAGS_UNCONVERTIBLE) != 0] = np.nan
-        return x
+        return SDSS.assemble(self.mags(), self.mag_errors(), self.z)
 
     def flag_counts(self) -> dict[str, int]:
         """Number of rows carrying each flag (a row can carry several), plus ``valid``."""
@@ -331,7 +333,7 @@ class _Columns:
         real = self.find(name)
         if real is None:
             raise self.missing_error([name], role)
-        return _as_float(self.table[real])
+        return _as_float(self.table[real], f"{self.what}: column {real!r} ({role})")
 
     def bands(self, cols, role: str, n_cols: int = len(BANDS), take=slice(None)) -> np.ndarray:
         """(N, 5) array from five column names or one (N, n_cols) column."""
@@ -355,10 +357,31 @@ class _Columns:
         return np.stack(arrs, axis=1)
 
 
-def _as_float(col) -> np.ndarray:
-    """Column -> float64 ndarray, masked entries as NaN, units dropped."""
-    values = getattr(col, "value", col)  # Quantity columns of a QTable
-    return np.ma.filled(np.ma.asarray(values).astype(np.float64), np.nan)
+def _as_float(col, what: str = "column") -> np.ndarray:
+    """Column -> float64 ndarray, masked (empty) entries as NaN, units dropped.
+
+    Raises
+    ------
+    ValueError
+        An entry is not a number; the message names ``what`` (the column), the first such
+        row (0-based, data rows) and its value.
+    """
+    values = np.ma.asarray(getattr(col, "value", col))  # Quantity columns of a QTable
+    try:
+        return np.ma.filled(values.astype(np.float64), np.nan)
+    except (ValueError, TypeError):
+        pass
+    flat = values.reshape(len(values), -1)
+    out = np.full(flat.shape, np.nan)
+    mask = np.ma.getmaskarray(flat)
+    for i, j in zip(*np.nonzero(~mask)):
+        v = flat[i, j]
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        try:
+            out[i, j] = float(text)
+        except (ValueError, TypeError):
+            raise ValueError(f"{what}: row {i} holds {text!r}, not a number") from None
+    return out.reshape(values.shape)
 
 
 def _detect_preset(cols: _Columns) -> str | None:
@@ -399,11 +422,13 @@ def _read_generic(cols: _Columns, mag_cols, err_cols, flux_cols, ivar_cols, z_co
             raise ValueError("give mag_cols with err_cols, or flux_cols with ivar_cols, not a mix")
         mag = cols.bands(mag_cols, "AB magnitudes")
         err = cols.bands(err_cols, "magnitude errors")
-        flux = mag_to_nanomaggies(mag)
-        sigma_f = err * flux * np.log(10.0) / 2.5
-        with np.errstate(divide="ignore", invalid="ignore"):
+        missing = missing_mag(mag, err)     # NaN, sentinels (99, -9999, ...), error <= 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            flux = np.where(missing, np.nan, mag_to_nanomaggies(mag))
+            sigma_f = err * flux * np.log(10.0) / 2.5
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ivar = 1.0 / sigma_f**2
-        ivar = np.where(np.isfinite(sigma_f) & (sigma_f > 0), ivar, 0.0)
+        ivar = np.where(~missing & np.isfinite(ivar) & (ivar > 0), ivar, 0.0)
     else:
         if flux_cols is None or ivar_cols is None or err_cols is not None:
             raise ValueError("give mag_cols with err_cols, or flux_cols with ivar_cols, not a mix")

@@ -18,6 +18,15 @@ import numpy as np
 
 from provabgs_sbi.model.photometry import BANDS, flux_error, mag_to_nanomaggies
 
+#: Smallest usable redshift: at or below it (cz <= 300 km/s) peculiar velocities dominate
+#: the Hubble-flow distance and the model's luminosity distance goes to 0, so the
+#: magnitudes of a given mass diverge; such rows are flagged, never fitted.
+Z_MIN = 1e-3
+#: Magnitude and error values that catalogs write for "no measurement".
+MAG_SENTINELS = (-9999.0, -999.0, -99.0, 99.0, 999.0, 9999.0)
+#: AB magnitudes outside this open interval are no measurement of a galaxy (read as missing).
+MAG_PLAUSIBLE = (-30.0, 50.0)
+
 
 @dataclass(frozen=True)
 class XLayout:
@@ -73,6 +82,16 @@ class XLayout:
                              f"shape (N,); got {mags.shape}, {errors.shape}, {z.shape}")
         return np.concatenate([mags, errors, z[:, None]], axis=1)
 
+    def missing(self, x) -> np.ndarray:
+        """Which bands of ``x`` (..., size) are missing, shape (..., n_bands), bool.
+
+        A band is missing where its magnitude or error is not finite or the error is <= 0
+        (catalog readers turn sentinels and fluxes <= 0 into NaN, :func:`missing_mag`).
+        """
+        with np.errstate(invalid="ignore"):
+            err = self.errors(x)
+            return ~(np.isfinite(self.mags(x)) & np.isfinite(err) & (err > 0))
+
     def check(self, x) -> np.ndarray:
         """``x`` as a float64 array of shape (N, size) (one row is made 2-D).
 
@@ -86,6 +105,26 @@ class XLayout:
             raise ValueError(f"x must have shape (N, {self.size}) = ({', '.join(self.bands)} AB "
                              f"mags, their {self.n_bands} errors, redshift); got {x.shape}")
         return x
+
+
+def missing_mag(mag, err) -> np.ndarray:
+    """Where catalog magnitudes and errors hold no measurement (elementwise, bool).
+
+    Missing: either value not finite, the error <= 0, either value one of
+    :data:`MAG_SENTINELS`, or the magnitude outside :data:`MAG_PLAUSIBLE`.
+
+    Parameters
+    ----------
+    mag, err : array_like, same shape
+        AB magnitudes and their errors (mag).
+    """
+    mag = np.asarray(mag, dtype=np.float64)
+    err = np.asarray(err, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = (np.isfinite(mag) & np.isfinite(err) & (err > 0)
+              & (mag > MAG_PLAUSIBLE[0]) & (mag < MAG_PLAUSIBLE[1])
+              & ~np.isin(mag, MAG_SENTINELS) & ~np.isin(err, MAG_SENTINELS))
+    return ~ok
 
 
 def flux_and_ivar(x, ivar=None) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,8 @@ PARAM_NAMES = ("log_mstar", "beta1", "beta2", "beta3", "beta4", "fburst", "tburs
                "gamma1", "gamma2", "tau_bc", "tau_ism", "n_dust")
 WARPED_NAMES = ("log_mstar", "u1", "u2", "u3", "fburst", "tburst", "log_gamma1",
                 "log_gamma2", "tau_bc", "tau_ism", "n_dust")
+#: Unit of each physical parameter ("" = dimensionless), in the order of PARAM_NAMES.
+PARAM_UNITS = ("log10(Msun)", "", "", "", "", "", "Gyr", "", "", "", "", "")
 N_PARAMS = len(PARAM_NAMES)
 N_WARPED = len(WARPED_NAMES)
 

@@ -5,13 +5,21 @@ Output file layout::
 
     samples           (n_gal, n_samples, 12) float32  physical parameters (PARAM_NAMES)
     derived/<name>    (n_gal, n_samples) float32      derived properties (SEDModel.derived)
-    summary           table: id, z, flags, chi2_best (posterior predictive check, NaN
-                      without a model), and <name>_p16/_p50/_p84 per parameter and property
+    summary           table: id, z, flags, bad_bands (bit 2**b per band with a problem),
+                      reason (UTF-8 text: which band or value; "" when unflagged),
+                      chi2_best (posterior predictive check, NaN without a model), and
+                      <name>_p16/_p50/_p84 per parameter and property
     model_flux_best   (n_gal, 5) AB nanomaggies of the best-fitting of the checked draws
-    x                 (n_gal, 11) the conditioning vectors
-    attrs: settings (JSON), flag_names, param_names
+    x                 (n_gal, 11) the conditioning vectors (NaN only where a band or the
+                      redshift is missing: flagged rows keep their valid values)
+    attrs: settings (JSON), flag_names, param_names, derived_names, bands
 
-Galaxies flagged invalid or outside the trained redshift range have NaN samples. Stored
+Every dataset says what it holds in attributes (JSON lists): ``columns`` or ``quantities``
+and ``units`` (``unit`` for one), ``axes``; ``summary.attrs["units"]`` maps each summary
+column to its unit (:func:`summary_units`).
+
+Galaxies with a missing band or redshift, or a redshift outside the trained range (or at
+or below ``Z_MIN``), have NaN samples. Stored
 samples lie inside the prior's support: float32 values that rounding would put outside
 the box are moved to the nearest float32 inside (:func:`stored_samples`).
 
@@ -33,13 +41,19 @@ from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store
 from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
 from provabgs_sbi.model.observation import SDSS as XL
 
-from provabgs_sbi.model.parameters import N_PARAMS, PARAM_NAMES, from_warped, to_warped
+from provabgs_sbi.model.parameters import N_PARAMS, PARAM_NAMES, PARAM_UNITS, from_warped, to_warped
 from provabgs_sbi.model.priors import HIGH, LOW
-from provabgs_sbi.flags import FIT_FLAG_NAMES, FLAG_FLOW_FAILED, FLAG_POOR_FIT, NO_SAMPLES
+from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_CHECK_FAILED, FLAG_FLOW_FAILED,
+                                FLAG_POOR_FIT, NO_SAMPLES, has_samples)
 from provabgs_sbi.inference.posterior import Posterior
 from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2
+from provabgs_sbi.inference.reasons import bad_band_mask, row_reasons
 
 DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
+#: Unit of each derived property ("" = dimensionless), in the order of DERIVED.
+DERIVED_UNITS = ("log10(Msun)", "Msun/yr", "Msun/yr", "log10(1/yr)", "", "Gyr")
+#: Unit of each column of x, in the order of ``XLayout.names``.
+X_UNITS = ("mag (AB)",) * XL.n_bands + ("mag",) * XL.n_bands + ("",)
 
 
 def summary_percentiles(values: np.ndarray) -> np.ndarray:
@@ -159,6 +173,43 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
             "posterior_files": manifest.get("files", {}), "ppc": ppc}
 
 
+def check_unique_ids(ids, shown: int = 5) -> None:
+    """Raise ValueError naming up to ``shown`` ids that occur more than once in ``ids`` (N,)."""
+    values, counts = np.unique(np.asarray(ids), return_counts=True)
+    dup = values[counts > 1]
+    if len(dup):
+        raise ValueError(f"{len(dup)} id(s) occur more than once, e.g. "
+                         f"{', '.join(str(v) for v in dup[:shown])}; ids must be unique")
+
+
+def summary_units() -> dict[str, str]:
+    """Unit of each column of a fit's ``summary`` table ("" = dimensionless or a code)."""
+    units = {"id": "", "z": "", "flags": "", "bad_bands": "", "reason": "", "chi2_best": ""}
+    for name, unit in zip(list(PARAM_NAMES) + list(DERIVED), PARAM_UNITS + DERIVED_UNITS):
+        for tag in ("p16", "p50", "p84"):
+            units[f"{name}_{tag}"] = unit
+    return units
+
+
+def _describe_datasets(fh, names) -> None:
+    """Column names and units as attributes of every dataset of a fit's output."""
+    js = json.dumps
+    fh["samples"].attrs.update(columns=js(list(PARAM_NAMES)), units=js(list(PARAM_UNITS)),
+                               axes=js(["galaxy", "draw", "parameter"]))
+    for name, unit in zip(DERIVED, DERIVED_UNITS):
+        fh[f"derived/{name}"].attrs.update(unit=unit, axes=js(["galaxy", "draw"]))
+    fh["stats"].attrs.update(quantities=js(names), units=js(list(PARAM_UNITS + DERIVED_UNITS)),
+                             percentiles=js([16, 50, 84]),
+                             axes=js(["galaxy", "quantity", "percentile"]))
+    fh["x"].attrs.update(columns=js(list(XL.names)), units=js(list(X_UNITS)))
+    fh["chi2_best"].attrs.update(unit="", description=(
+        "smallest chi^2 over the first 32 draws against the catalog fluxes, with a 0.02 mag "
+        "floor; NaN without samples or without a predictive check"))
+    fh["model_flux_best"].attrs.update(columns=js(list(XL.bands)), unit="nanomaggy (AB)")
+    fh["summary"].attrs.update(units=js(summary_units()), bad_bands_bits=js(
+        {b: 1 << j for j, b in enumerate(XL.bands)}))
+
+
 class OutputExistsError(FileExistsError, ValueError):
     """The output would replace an input, or an existing file without ``overwrite`` (a
     ValueError too, so that the command line reports it in one line)."""
@@ -228,6 +279,11 @@ def _open_part(part: Path, settings: dict, create, overwrite: bool):
             "to resume it rerun with its inputs.") from None
 
 
+def _width(texts) -> int:
+    """Longest UTF-8 length among ``texts``."""
+    return max((len(t.encode("utf-8")) for t in texts), default=1)
+
+
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
                 chunk: int = 200, derived_model=None, progress: bool = True,
                 model=None, rows=None, overwrite: bool = False) -> Path:
@@ -282,6 +338,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     x = catalog.to_x()
     n_gal = len(x)
     flags = post.flags(x)
+    check_unique_ids(catalog.ids)
     ids = np.asarray(catalog.ids)
     if ids.dtype.kind in "UO":
         ids = ids.astype("S")
@@ -352,7 +409,15 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         chi2 = fh["chi2_best"][:]
         with np.errstate(invalid="ignore"):
             flags[chi2 > CHI2_POOR_FIT] |= FLAG_POOR_FIT
-        cols = {"id": ids, "z": XL.redshift(x), "flags": flags, "chi2_best": chi2}
+        if model is not None:
+            flags[has_samples(flags) & ~np.isfinite(chi2)] |= FLAG_CHECK_FAILED
+        problems = post.band_problems(x)
+        reasons = row_reasons(x, flags, problems, post.z_range, chi2, CHI2_POOR_FIT,
+                              flux=getattr(catalog, "flux", None))
+        cols = {"id": ids, "z": XL.redshift(x), "flags": flags,
+                "bad_bands": bad_band_mask(problems),
+                "reason": np.char.encode(reasons, "utf-8").astype(f"S{max(1, _width(reasons))}"),
+                "chi2_best": chi2}
         for j, name in enumerate(names):
             for q, tag in enumerate(("p16", "p50", "p84")):
                 cols[f"{name}_{tag}"] = stats[:, j, q]
@@ -363,4 +428,6 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fh.attrs["flag_names"] = json.dumps({str(k): v for k, v in FIT_FLAG_NAMES.items()})
         fh.attrs["param_names"] = json.dumps(list(PARAM_NAMES))
         fh.attrs["derived_names"] = json.dumps(list(DERIVED))
+        fh.attrs["bands"] = json.dumps(list(XL.bands))
+        _describe_datasets(fh, names)
     return finish(part, out)
