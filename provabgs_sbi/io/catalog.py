@@ -376,7 +376,7 @@ def _as_float(col, what: str = "column") -> np.ndarray:
     mask = np.ma.getmaskarray(flat)
     for i, j in zip(*np.nonzero(~mask)):
         v = flat[i, j]
-        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
         try:
             out[i, j] = float(text)
         except (ValueError, TypeError):
