@@ -54,11 +54,15 @@ FLAG_FLOW_FAILED = 1 << 4
 FLAG_POOR_FIT = 1 << 5
 #: A band is missing: its magnitude or error is not a finite number, the error is <= 0,
 #: or the catalog held a sentinel (-99, 99, -9999, ...) or a flux <= 0 there
-#: (:func:`provabgs_sbi.model.observation.missing_bands`).
+#: (:meth:`provabgs_sbi.model.observation.XLayout.missing`). On its own it only says so: a
+#: posterior trained with band masks fits the galaxy with the bands it has.
 FLAG_MISSING_BAND = 1 << 6
 #: The galaxy has samples but the posterior predictive check could not be computed
 #: (the model gave no finite chi^2 for any checked draw).
 FLAG_CHECK_FAILED = 1 << 7
+#: Fewer bands present than the posterior needs (``Posterior.min_bands``; all of them for
+#: a posterior trained without band masks): no samples.
+FLAG_TOO_FEW_BANDS = 1 << 8
 #: Fit bit -> short name, in bit order.
 FIT_FLAG_NAMES = {FLAG_INVALID_X: "invalid_x", FLAG_Z_RANGE: "z_outside_trained_range",
                   FLAG_MAG_RANGE: "mag_outside_training_range",
@@ -66,9 +70,10 @@ FIT_FLAG_NAMES = {FLAG_INVALID_X: "invalid_x", FLAG_Z_RANGE: "z_outside_trained_
                   FLAG_FLOW_FAILED: "flow_overflow_no_samples",
                   FLAG_POOR_FIT: "poor_fit_chi2",
                   FLAG_MISSING_BAND: "missing_band",
-                  FLAG_CHECK_FAILED: "check_not_computed"}
+                  FLAG_CHECK_FAILED: "check_not_computed",
+                  FLAG_TOO_FEW_BANDS: "too_few_bands"}
 #: Fit flags for which no samples are drawn (NaN instead).
-NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE | FLAG_MISSING_BAND
+NO_SAMPLES = FLAG_INVALID_X | FLAG_Z_RANGE | FLAG_TOO_FEW_BANDS
 #: Fit flags of galaxies without posterior samples, whatever the reason.
 NOT_SAMPLED = NO_SAMPLES | FLAG_FLOW_FAILED
 

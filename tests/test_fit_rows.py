@@ -10,7 +10,8 @@ from astropy.table import Table
 
 from provabgs_sbi.cli.main import main
 from provabgs_sbi.flags import (FLAG_CHECK_FAILED, FLAG_FLOW_FAILED, FLAG_MAG_RANGE,
-                                FLAG_MISSING_BAND, FLAG_POOR_FIT, FLAG_Z_RANGE, NO_SAMPLES)
+                                FLAG_MISSING_BAND, FLAG_POOR_FIT, FLAG_TOO_FEW_BANDS,
+                                FLAG_Z_RANGE, NO_SAMPLES)
 from provabgs_sbi.inference.posterior import Posterior
 from provabgs_sbi.io.catalog import read_catalog
 from provabgs_sbi.io.paths import DEFAULT_FLOW
@@ -83,10 +84,11 @@ def test_missing_band_gets_its_own_flag_not_a_flow_overflow(post, tmp_path, band
     path = write_csv(tmp_path, [good(1), row])
     summary, x, samples = fit(post, read(path), tmp_path / "fit.h5")
     assert summary["flags"][0] == 0
-    assert summary["flags"][1] == FLAG_MISSING_BAND, summary["flags"][1]
+    assert summary["flags"][1] == FLAG_MISSING_BAND | FLAG_TOO_FEW_BANDS, summary["flags"][1]
     assert not summary["flags"][1] & FLAG_FLOW_FAILED
     assert summary["bad_bands"][1] == 1 << band
-    assert text(summary["reason"][1]) == f"missing band: {'ugriz'[band]}"
+    assert text(summary["reason"][1]) == (f"missing band: {'ugriz'[band]}; 4 of 5 bands "
+                                          "present, the posterior needs 5")
     assert np.isnan(samples[1]).all()
     keep = [j for j in range(11) if j not in (band, 5 + band)]
     assert np.isfinite(x[1, keep]).all() and np.isnan(x[1, [band, 5 + band]]).all()

@@ -8,7 +8,7 @@ import pytest
 from provabgs_sbi.inference import training_set as ts
 from provabgs_sbi.io.catalog import PhotometryCatalog
 from provabgs_sbi.model.photometry import mag_to_nanomaggies
-from provabgs_sbi.flags import FLAG_INVALID_X, FLAG_MISSING_BAND, FLAG_Z_RANGE
+from provabgs_sbi.flags import FLAG_INVALID_X, FLAG_MISSING_BAND, FLAG_TOO_FEW_BANDS, FLAG_Z_RANGE
 from provabgs_sbi.inference.posterior import Posterior
 
 
@@ -50,8 +50,8 @@ def test_flags_and_strict(trained):
     bad[4, 10] = np.nan
     bad[5, 10] = 0.0
     f = post.flags(bad)
-    assert f.tolist() == [FLAG_MISSING_BAND, FLAG_MISSING_BAND, FLAG_Z_RANGE, 0,
-                          FLAG_INVALID_X, FLAG_Z_RANGE]
+    few = FLAG_MISSING_BAND | FLAG_TOO_FEW_BANDS     # this flow needs all five bands
+    assert f.tolist() == [few, few, FLAG_Z_RANGE, 0, FLAG_INVALID_X, FLAG_Z_RANGE]
     problems = post.band_problems(bad)
     assert np.flatnonzero(problems["missing"][0]).tolist() == [2]
     assert np.flatnonzero(problems["missing"][1]).tolist() == [1]

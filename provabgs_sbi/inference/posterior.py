@@ -11,9 +11,10 @@ Folder layout (``flows/<configuration>/``)::
     manifest.json    SHA-256 of every file above (checked on load), inputs, metrics
 
 Input flags (bit mask, :data:`FIT_FLAG_NAMES`): the redshift is not finite, outside the
-trained range or at or below ``Z_MIN``, a band is missing (NaN, sentinel, error <= 0), a
-magnitude outside the training range, a magnitude error far above the noise model
-(mu + 3 s, SEDflow's main failure mode). Galaxies with the first three get NaN samples;
+trained range or at or below ``Z_MIN``, fewer bands than the posterior needs, a band is
+missing (NaN, sentinel, error <= 0), a magnitude outside the training range, a magnitude
+error far above the noise model (mu + 3 s, SEDflow's main failure mode). Galaxies with
+the first three get NaN samples;
 the others are sampled and flagged. Catalog fits add output flags: the flow produced no
 finite samples, the posterior predictive check failed or could not be computed
 (:mod:`provabgs_sbi.inference.ppc`).
@@ -26,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X, FLAG_MAG_RANGE,
-                                FLAG_MISSING_BAND, FLAG_SIGMA_HIGH, FLAG_Z_RANGE,
+                                FLAG_MISSING_BAND, FLAG_SIGMA_HIGH, FLAG_TOO_FEW_BANDS,
+                                FLAG_Z_RANGE,
                                 NO_SAMPLES, count_flags)
 from provabgs_sbi.inference.ensemble import load_flow
 from provabgs_sbi.inference.noise import default_noise_model
@@ -140,6 +142,12 @@ class Posterior:
         self.noise = noise
         self.info = dict(info or {})
 
+    @property
+    def min_bands(self) -> int:
+        """Fewest bands a galaxy needs to be fitted: all of them unless the flow was trained
+        with band masks (``info["min_bands"]``)."""
+        return int(self.info.get("min_bands", XL.n_bands))
+
     # --------------------------------------------------------------- flags
     def band_problems(self, x) -> dict[str, np.ndarray]:
         """Per band, what is wrong with each galaxy's x, as masks of shape (N, 5).
@@ -151,7 +159,8 @@ class Posterior:
         Returns
         -------
         dict of str -> ndarray of shape (N, 5), bool
-            ``"missing"``: no usable magnitude or error (:meth:`XLayout.missing`);
+            ``"missing"``: no usable magnitude or error
+            (:meth:`~provabgs_sbi.model.observation.XLayout.missing`);
             ``"mag_range"``: a present magnitude outside the training set's range;
             ``"sigma_high"``: a present error above the noise model's mu + 3 s at that
             magnitude (all False without a noise model).
@@ -173,7 +182,8 @@ class Posterior:
         ``invalid_x``: the redshift is not finite; ``z_outside_trained_range``: it is
         outside the trained range or at or below
         :data:`~provabgs_sbi.model.observation.Z_MIN`; ``missing_band``: a band's magnitude
-        or error is missing; ``mag_outside_training_range`` and ``sigma_above_noise_model``:
+        or error is missing, and ``too_few_bands`` (no samples) when fewer than
+        :attr:`min_bands` are present; ``mag_outside_training_range`` and ``sigma_above_noise_model``:
         a present band is outside what the flow was trained on (:meth:`band_problems`).
         """
         x = XL.check(x)
@@ -184,6 +194,7 @@ class Posterior:
             f[(z <= Z_MIN) | (z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
         bands = self.band_problems(x)
         f[bands["missing"].any(axis=1)] |= FLAG_MISSING_BAND
+        f[(~bands["missing"]).sum(axis=1) < self.min_bands] |= FLAG_TOO_FEW_BANDS
         f[bands["mag_range"].any(axis=1)] |= FLAG_MAG_RANGE
         f[bands["sigma_high"].any(axis=1)] |= FLAG_SIGMA_HIGH
         return f

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from provabgs_sbi.flags import (FLAG_CHECK_FAILED, FLAG_FLOW_FAILED, FLAG_INVALID_X,
-                                FLAG_POOR_FIT, FLAG_Z_RANGE)
+                                FLAG_POOR_FIT, FLAG_TOO_FEW_BANDS, FLAG_Z_RANGE)
 from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
 
 
@@ -33,7 +33,7 @@ def _fmt(v: float) -> str:
 
 
 def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None = None,
-                flux=None, layout=XL) -> np.ndarray:
+                flux=None, min_bands: int | None = None, layout=XL) -> np.ndarray:
     """A short text per row saying what each set flag refers to; "" for rows without flags.
 
     Parameters
@@ -52,6 +52,8 @@ def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None
         The chi^2 above which ``poor_fit_chi2`` is set.
     flux : ndarray of shape (N, 5), optional
         The catalog's AB nanomaggies, to tell a flux <= 0 from a missing value.
+    min_bands : int, optional
+        Bands the posterior needs (default: all), quoted for ``too_few_bands``.
 
     Returns
     -------
@@ -78,6 +80,10 @@ def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None
                 names.append(f"{bands[b]} (flux {f:.3g} nmgy <= 0)"
                              if f is not None and np.isfinite(f) and f <= 0 else bands[b])
             parts.append("missing band: " + ", ".join(names))
+        if flags[i] & FLAG_TOO_FEW_BANDS:
+            need = len(bands) if min_bands is None else min_bands
+            parts.append(f"{len(bands) - len(miss)} of {len(bands)} bands present, "
+                         f"the posterior needs {need}")
         mags, errs = layout.mags(x[i]), layout.errors(x[i])
         for key, text, vals in (("mag_range", "mag outside training range", mags),
                                 ("sigma_high", "error above noise model", errs)):

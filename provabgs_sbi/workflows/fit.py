@@ -413,7 +413,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             flags[has_samples(flags) & ~np.isfinite(chi2)] |= FLAG_CHECK_FAILED
         problems = post.band_problems(x)
         reasons = row_reasons(x, flags, problems, post.z_range, chi2, CHI2_POOR_FIT,
-                              flux=getattr(catalog, "flux", None))
+                              flux=getattr(catalog, "flux", None), min_bands=post.min_bands)
         cols = {"id": ids, "z": XL.redshift(x), "flags": flags,
                 "bad_bands": bad_band_mask(problems),
                 "reason": np.char.encode(reasons, "utf-8").astype(f"S{max(1, _width(reasons))}"),
