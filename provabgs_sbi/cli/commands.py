@@ -205,8 +205,10 @@ def cmd_posterior(args) -> int:
         from provabgs_sbi.emulator import Emulator
 
         model = Emulator.load(_emulator_of(args.emulator, args.flow))
+    if args.floor is not None:
+        post.check_floor(args.floor)           # refused before any work
     out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model,
-                      rows=rows, overwrite=args.overwrite)
+                      rows=rows, overwrite=args.overwrite, floor=args.floor)
     with h5py.File(out, "r") as fh:
         flags = fh["summary"]["flags"]
     print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "

@@ -39,6 +39,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _floor(text: str) -> list[float]:
+    """``--floor``: one value or five comma-separated values (ugriz), mag, each >= 0."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give one number or five comma-separated numbers "
+                                         f"(mag), got {text!r}") from None
+    if len(values) not in (1, 5) or not all(v >= 0 and v == v and v != float("inf")
+                                            for v in values):
+        raise argparse.ArgumentTypeError(f"give one value or five (ugriz), each >= 0 mag, "
+                                         f"got {text!r}")
+    return values
+
+
 def _add_mcmc_validation_args(p) -> None:
     from provabgs_sbi.workflows.compare_mcmc import MCMC_DEFAULTS, PRECONDITION_DEFAULT
 
@@ -181,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emulator", help="model of the posterior predictive check; "
                                       + EMULATOR_HELP)
     p.add_argument("--no-ppc", action="store_true", help="skip the posterior predictive check")
+    p.add_argument("--floor", type=_floor, default=None,
+                   help="systematic floor added to the errors in quadrature, mag: one value or "
+                        "five comma-separated (ugriz); within the posterior's trained range "
+                        "(default: the posterior's own; a posterior trained without floors "
+                        "takes only 0)")
     p.set_defaults(func=commands.cmd_posterior, resumes=True)
 
     p = sub.add_parser("mcmc", help="zeus MCMC of catalog rows with the emulator (resumable)")

@@ -30,6 +30,7 @@ from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X, FLAG_MAG_RANGE,
                                 FLAG_MISSING_BAND, FLAG_SIGMA_HIGH, FLAG_TOO_FEW_BANDS,
                                 FLAG_Z_RANGE,
                                 NO_SAMPLES, count_flags)
+from provabgs_sbi.inference.conditioning import Conditioning, floor_array
 from provabgs_sbi.inference.ensemble import load_flow
 from provabgs_sbi.inference.noise import default_noise_model
 from provabgs_sbi.inference.training_set import emulator_ids
@@ -131,8 +132,14 @@ class Posterior:
     """
 
     def __init__(self, flow, prior: Prior, z_range, mag_range, noise=None, info=None):
-        if flow.d_theta != N_WARPED or flow.d_x != XL.size:
-            raise ValueError("the flow must map 11 warped parameters given 11-dimensional x")
+        info = dict(info or {})
+        self.conditioning = (Conditioning.from_dict(info["conditioning"])
+                             if info.get("conditioning") else None)
+        d_x = XL.size if self.conditioning is None else self.conditioning.size
+        if flow.d_theta != N_WARPED or flow.d_x != d_x:
+            raise ValueError(f"the flow must map {N_WARPED} warped parameters given "
+                             f"{d_x}-dimensional conditioning inputs, got {flow.d_theta} and "
+                             f"{flow.d_x}")
         if not (np.allclose(flow.low, prior.low) and np.allclose(flow.high, prior.high)):
             raise ValueError("the flow's box is not the prior's box")
         self.flow = flow
@@ -140,13 +147,63 @@ class Posterior:
         self.z_range = (float(z_range[0]), float(z_range[1]))
         self.mag_range = np.asarray(mag_range, dtype=np.float64)
         self.noise = noise
-        self.info = dict(info or {})
+        self.info = info
 
     @property
     def min_bands(self) -> int:
         """Fewest bands a galaxy needs to be fitted: all of them unless the flow was trained
-        with band masks (``info["min_bands"]``)."""
-        return int(self.info.get("min_bands", XL.n_bands))
+        with band masks (its :class:`Conditioning`)."""
+        return XL.n_bands if self.conditioning is None else int(self.conditioning.min_bands)
+
+    @property
+    def default_floor(self) -> float:
+        """The systematic floor (mag) fits use unless told otherwise: 0 for a posterior
+        trained without floors, else ``info["default_floor"]`` (chosen from data)."""
+        if self.conditioning is None:
+            return 0.0
+        return float(self.info.get("default_floor", 0.0))
+
+    def check_floor(self, floor=None) -> np.ndarray:
+        """A systematic floor as an array of shape (5,), mag (default :attr:`default_floor`).
+
+        Raises
+        ------
+        ValueError
+            A value < 0 or not finite, the wrong length, a floor above what a mask-aware
+            posterior was trained for, or any floor but 0 for a posterior trained without.
+        """
+        if floor is None:
+            floor = self.default_floor
+        if self.conditioning is not None:
+            return self.conditioning.check_floor(floor)
+        f = floor_array(floor, XL.n_bands)
+        if np.any(f != 0):
+            raise ValueError("this posterior was trained without a systematic floor; "
+                             "only floor=0 is possible (train one with a Conditioning)")
+        return f
+
+    def flow_input(self, x, floor=None) -> np.ndarray:
+        """What the flow is conditioned on for catalog vectors ``x`` (N, 11) and a floor.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, 11)
+        floor : float or array_like of shape (5,) or (N, 5), optional
+            Systematic floor per band, mag (default :attr:`default_floor`). A posterior
+            trained without floors accepts only 0.
+
+        Returns
+        -------
+        ndarray of shape (N, d_x)
+            ``x`` itself, or its :meth:`Conditioning.encode` for a mask-aware posterior.
+        """
+        x = XL.check(x)
+        if self.conditioning is None:
+            if floor is not None:
+                f = np.asarray(floor, dtype=np.float64)
+                self.check_floor(f if f.ndim < 2 else f.reshape(-1, XL.n_bands).max(axis=0))
+            return x
+        return self.conditioning.encode(x, self.default_floor if floor is None else floor)
 
     # --------------------------------------------------------------- flags
     def band_problems(self, x) -> dict[str, np.ndarray]:
@@ -163,7 +220,8 @@ class Posterior:
             (:meth:`~provabgs_sbi.model.observation.XLayout.missing`);
             ``"mag_range"``: a present magnitude outside the training set's range;
             ``"sigma_high"``: a present error above the noise model's mu + 3 s at that
-            magnitude (all False without a noise model).
+            magnitude, times the largest inflation of a mask-aware posterior's training
+            (:meth:`Conditioning.sigma_limit`; all False without a noise model).
         """
         x = XL.check(x)
         missing = XL.missing(x)
@@ -171,7 +229,9 @@ class Posterior:
         with np.errstate(invalid="ignore"):
             mag_range = ~missing & ((mags < self.mag_range[:, 0]) | (mags > self.mag_range[:, 1]))
             sigma_high = np.zeros_like(missing)
-            if self.noise is not None:
+            if self.noise is not None and self.conditioning is not None:
+                limit = self.conditioning.sigma_limit(self.noise, mags)
+            elif self.noise is not None:
                 limit = self.noise.median_sigma(mags) + 3 * self.noise.scatter_sigma(mags)
                 sigma_high = ~missing & (errs > limit)
         return {"missing": missing, "mag_range": mag_range, "sigma_high": sigma_high}
@@ -228,7 +288,8 @@ class Posterior:
         return count_flags(flags)
 
     # --------------------------------------------------------------- sampling
-    def sample_warped(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384):
+    def sample_warped(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384,
+                      floor=None):
         """Samples in warped coordinates, (n_gal, n, 11); see :meth:`sample`."""
         x = as_x(data)
         flags = self.flags(x)
@@ -241,8 +302,12 @@ class Posterior:
                              "samples and flags instead")
         out = np.full((len(x), int(n), N_WARPED), np.nan)
         ok = np.nonzero(~skip)[0]
+        fl = None if floor is None else np.asarray(floor, dtype=np.float64)
+        if fl is not None and fl.ndim == 2:
+            fl = fl[ok]
+        inputs = self.flow_input(x[ok], fl)
         if len(ok):
-            out[ok] = self.flow.sample(x[ok], int(n), seed=seed, chunk_size=chunk_size,
+            out[ok] = self.flow.sample(inputs, int(n), seed=seed, chunk_size=chunk_size,
                                        nan_policy="nan")
         failed = np.any(~np.isfinite(out), axis=(1, 2)) & ~skip
         if np.any(failed):
@@ -255,7 +320,8 @@ class Posterior:
                                  f"data: {x[i].tolist()}); use strict=False for NaN samples")
         return out
 
-    def sample(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384) -> np.ndarray:
+    def sample(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384,
+               floor=None) -> np.ndarray:
         """Posterior samples of the 12 physical parameters.
 
         Parameters
@@ -268,19 +334,24 @@ class Posterior:
         strict : bool
             Raise on galaxies that cannot be fitted (invalid x, z outside the trained range);
             with False they get NaN samples (see :meth:`flags`).
+        floor : float or array_like of shape (5,) or (n_gal, 5), optional
+            Systematic floor per band in mag, added to the errors in quadrature (default
+            :attr:`default_floor`; see :meth:`flow_input`).
 
         Returns
         -------
         ndarray of shape (n_gal, n, 12)
             Physical parameters (order of PARAM_NAMES), always inside the prior support.
         """
-        w = self.sample_warped(data, n, seed=seed, strict=strict, chunk_size=chunk_size)
+        w = self.sample_warped(data, n, seed=seed, strict=strict, chunk_size=chunk_size,
+                               floor=floor)
         flat = w.reshape(-1, N_WARPED)
         return from_warped(flat).reshape(w.shape[0], w.shape[1], len(PARAM_NAMES))
 
-    def log_prob(self, theta, x) -> np.ndarray:
+    def log_prob(self, theta, x, floor=None) -> np.ndarray:
         """log q(theta | x) of physical parameters (N, 12), with the warp's Jacobian
-        (the same measure as :meth:`Prior.log_prob`); -inf outside the prior support."""
+        (the same measure as :meth:`Prior.log_prob`); -inf outside the prior support.
+        ``floor`` as in :meth:`sample`."""
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         w = to_warped(theta)
         jac = warp_log_jacobian(theta, w)
@@ -289,7 +360,10 @@ class Posterior:
         if np.any(inside):
             xx = np.atleast_2d(np.asarray(x, dtype=np.float64))
             xx = np.broadcast_to(xx, (len(theta), XL.size)) if len(xx) == 1 else xx
-            lp[inside] = self.flow.log_prob(w[inside], xx[inside]) + jac[inside]
+            fl = None if floor is None else np.asarray(floor, dtype=np.float64)
+            if fl is not None and fl.ndim == 2:
+                fl = fl[inside]
+            lp[inside] = self.flow.log_prob(w[inside], self.flow_input(xx[inside], fl)) + jac[inside]
         return lp
 
     # --------------------------------------------------------------- I/O

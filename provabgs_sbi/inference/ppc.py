@@ -30,6 +30,23 @@ from provabgs_sbi.model.parameters import N_PARAMS, from_warped, to_warped
 
 #: 99.9th percentile of chi^2 with 5 degrees of freedom (scipy.stats.chi2.ppf(0.999, 5)).
 CHI2_POOR_FIT = 20.515
+#: Tail probability of the poor-fit threshold.
+POOR_FIT_TAIL = 1e-3
+
+
+def chi2_poor_fit(n_bands) -> np.ndarray:
+    """Poor-fit threshold for a chi^2 summed over ``n_bands`` bands: the 99.9th percentile of
+    chi^2 with that many degrees of freedom (20.515 for five; NaN for zero bands).
+
+    Parameters
+    ----------
+    n_bands : int or array_like of int
+    """
+    from scipy.stats import chi2
+
+    k = np.asarray(n_bands, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(k > 0, chi2.isf(POOR_FIT_TAIL, np.maximum(k, 1)), np.nan)
 
 
 def median_parameters(samples) -> np.ndarray:
@@ -84,7 +101,7 @@ def median_model_chi2(samples, x, model, ivar=None):
     return np.where(ok, chi2, np.nan), model_flux
 
 
-def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys: float = 0.02):
+def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys=0.02):
     """Smallest chi^2 among posterior draws, one batched model call for all galaxies.
 
     Parameters
@@ -98,12 +115,15 @@ def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys: f
         Flux inverse variances (default from the magnitude errors in x).
     n_draws : int
         The first ``min(n_draws, n)`` draws of each galaxy are evaluated.
-    sigma_sys : float
-        Systematic error floor in magnitudes, added in quadrature.
+    sigma_sys : float or array_like of shape (5,)
+        Systematic error floor in magnitudes (one value or one per band), added in
+        quadrature: the fit's sigma_eff.
 
     Returns
     -------
     chi2 : ndarray of shape (n_gal,)
+        Summed over the bands present in x (missing bands, :meth:`XLayout.missing`, are
+        left out: compare with :func:`chi2_poor_fit` of their number).
     model_flux : ndarray of shape (n_gal, 5)
         AB nanomaggies of the best of the draws.
     """
@@ -111,7 +131,8 @@ def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys: f
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     if samples.ndim != 3 or samples.shape[2] != N_PARAMS or len(samples) != len(x):
         raise ValueError(f"samples must have shape ({len(x)}, n, {N_PARAMS}), got {samples.shape}")
-    if sigma_sys < 0 or n_draws < 1:
+    sigma_sys = np.asarray(sigma_sys, dtype=np.float64)
+    if np.any(~np.isfinite(sigma_sys) | (sigma_sys < 0)) or n_draws < 1:
         raise ValueError("need sigma_sys >= 0 and n_draws >= 1")
     k = min(int(n_draws), samples.shape[1])
     flux, ivar = flux_and_ivar(x, ivar)
@@ -123,8 +144,11 @@ def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys: f
     if np.any(ok):
         mf = np.asarray(model.photometry(draws[ok].reshape(-1, N_PARAMS),
                                          np.repeat(z[ok], k))).reshape(-1, k, XL.n_bands)
-        c = flux_chi2(mf, flux[ok, None], ivar[ok, None], sigma_sys=sigma_sys)    # (m, k)
-        c = np.where(np.isfinite(c), c, np.inf)
+        terms = flux_chi2(mf, flux[ok, None], ivar[ok, None], sigma_sys=sigma_sys,
+                          per_band=True)                                  # (m, k, 5)
+        present = ~XL.missing(x[ok])[:, None, :]
+        c = np.where(present, terms, 0.0).sum(axis=-1)                  # (m, k)
+        c = np.where(np.isfinite(c) & present.any(axis=-1), c, np.inf)
         j = np.argmin(c, axis=1)
         chi2[ok] = c[np.arange(len(j)), j]
         best[ok] = mf[np.arange(len(j)), j]

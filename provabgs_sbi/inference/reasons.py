@@ -32,7 +32,7 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if np.isfinite(v) else str(v)
 
 
-def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None = None,
+def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit=None,
                 flux=None, min_bands: int | None = None, layout=XL) -> np.ndarray:
     """A short text per row saying what each set flag refers to; "" for rows without flags.
 
@@ -48,8 +48,9 @@ def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None
         The posterior's trained redshift range.
     chi2 : ndarray of shape (N,), optional
         Best-draw chi^2 of the predictive check.
-    chi2_limit : float, optional
-        The chi^2 above which ``poor_fit_chi2`` is set.
+    chi2_limit : float or ndarray of shape (N,), optional
+        The chi^2 above which ``poor_fit_chi2`` is set (per row: it depends on the number
+        of bands present).
     flux : ndarray of shape (N, 5), optional
         The catalog's AB nanomaggies, to tell a flux <= 0 from a missing value.
     min_bands : int, optional
@@ -64,6 +65,7 @@ def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None
     flags = np.asarray(flags)
     bands = layout.bands
     out = np.full(len(x), "", dtype=object)
+    limit = None if chi2_limit is None else np.broadcast_to(np.asarray(chi2_limit, float), (len(x),))
     for i in np.nonzero(flags)[0]:
         parts = []
         z = float(layout.redshift(x[i]))
@@ -93,7 +95,7 @@ def row_reasons(x, flags, problems, z_range, chi2=None, chi2_limit: float | None
         if flags[i] & FLAG_FLOW_FAILED:
             parts.append("flow gave no finite draw")
         if flags[i] & FLAG_POOR_FIT and chi2 is not None:
-            parts.append(f"chi2_best={chi2[i]:.1f} > {chi2_limit:.1f}")
+            parts.append(f"chi2_best={chi2[i]:.1f} > {limit[i]:.1f}")
         if flags[i] & FLAG_CHECK_FAILED:
             parts.append("predictive check gave no finite chi2")
         out[i] = "; ".join(parts)

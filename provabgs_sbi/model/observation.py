@@ -152,7 +152,7 @@ def flux_and_ivar(x, ivar=None) -> tuple[np.ndarray, np.ndarray]:
     return flux, np.asarray(ivar, dtype=np.float64)
 
 
-def flux_chi2(model_flux, flux, ivar, sigma_sys: float | None = None,
+def flux_chi2(model_flux, flux, ivar, sigma_sys=None,
               per_band: bool = False) -> np.ndarray:
     """chi^2 of model fluxes against observed ones.
 
@@ -162,8 +162,9 @@ def flux_chi2(model_flux, flux, ivar, sigma_sys: float | None = None,
         Model and observed AB nanomaggies (broadcast against each other).
     ivar : array_like of shape (..., 5)
         Inverse variances of ``flux``, nmgy^-2.
-    sigma_sys : float, optional
-        A systematic error floor in magnitudes added in quadrature:
+    sigma_sys : float or array_like broadcasting against (..., 5), optional
+        A systematic error floor in magnitudes (one value, or one per band) added in
+        quadrature:
         chi^2 = sum_b (F_b - f_b)^2 / (1 / ivar_b + (f_b ln(10) / 2.5 sigma_sys)^2).
         Without it, chi^2 = sum_b ivar_b (F_b - f_b)^2.
     per_band : bool

@@ -6,13 +6,15 @@ Output file layout::
     samples           (n_gal, n_samples, 12) float32  physical parameters (PARAM_NAMES)
     derived/<name>    (n_gal, n_samples) float32      derived properties (SEDModel.derived)
     summary           table: id, z, flags, bad_bands (bit 2**b per band with a problem),
+                      bands_used (bit 2**b per band the posterior was conditioned on),
                       reason (UTF-8 text: which band or value; "" when unflagged),
                       chi2_best (posterior predictive check, NaN without a model), and
                       <name>_p16/_p50/_p84 per parameter and property
     model_flux_best   (n_gal, 5) AB nanomaggies of the best-fitting of the checked draws
     x                 (n_gal, 11) the conditioning vectors (NaN only where a band or the
                       redshift is missing: flagged rows keep their valid values)
-    attrs: settings (JSON), flag_names, param_names, derived_names, bands
+    attrs: settings (JSON), flag_names, param_names, derived_names, bands, floor (the
+           systematic floor per band, mag), ppc_sigma_sys (the check's floor)
 
 Every dataset says what it holds in attributes (JSON lists): ``columns`` or ``quantities``
 and ``units`` (``unit`` for one), ``axes``; ``summary.attrs["units"]`` maps each summary
@@ -46,7 +48,7 @@ from provabgs_sbi.model.priors import HIGH, LOW
 from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_CHECK_FAILED, FLAG_FLOW_FAILED,
                                 FLAG_POOR_FIT, NO_SAMPLES, has_samples)
 from provabgs_sbi.inference.posterior import Posterior
-from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2
+from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2, chi2_poor_fit
 from provabgs_sbi.inference.reasons import bad_band_mask, row_reasons
 
 DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
@@ -142,7 +144,7 @@ def catalog_rows_hash(ids, x) -> str:
 
 
 def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk: int,
-                 model) -> dict:
+                 model, floor=None) -> dict:
     """What a catalog fit is, to key its resumable ``.part`` file.
 
     Parameters
@@ -155,6 +157,8 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
     n_samples, seed, chunk : int
     model : object or None
         The predictive check's model: its type and manifest (if it has one) are recorded.
+    floor : ndarray of shape (5,), optional
+        The systematic floor of a mask-aware posterior's fit (recorded; None for others).
 
     Returns
     -------
@@ -170,7 +174,8 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
             "rows": None if rows is None else hash_arrays(np.asarray(rows)),
             "catalog_rows": catalog_rows_hash(ids, x),
             "posterior": sha256_bytes(settings_json(manifest).encode()),
-            "posterior_files": manifest.get("files", {}), "ppc": ppc}
+            "posterior_files": manifest.get("files", {}), "ppc": ppc,
+            **({} if floor is None else {"floor": [float(f) for f in floor]})}
 
 
 def check_unique_ids(ids, shown: int = 5) -> None:
@@ -184,7 +189,8 @@ def check_unique_ids(ids, shown: int = 5) -> None:
 
 def summary_units() -> dict[str, str]:
     """Unit of each column of a fit's ``summary`` table ("" = dimensionless or a code)."""
-    units = {"id": "", "z": "", "flags": "", "bad_bands": "", "reason": "", "chi2_best": ""}
+    units = {"id": "", "z": "", "flags": "", "bad_bands": "", "bands_used": "", "reason": "",
+             "chi2_best": ""}
     for name, unit in zip(list(PARAM_NAMES) + list(DERIVED), PARAM_UNITS + DERIVED_UNITS):
         for tag in ("p16", "p50", "p84"):
             units[f"{name}_{tag}"] = unit
@@ -206,8 +212,8 @@ def _describe_datasets(fh, names) -> None:
         "smallest chi^2 over the first 32 draws against the catalog fluxes, with a 0.02 mag "
         "floor; NaN without samples or without a predictive check"))
     fh["model_flux_best"].attrs.update(columns=js(list(XL.bands)), unit="nanomaggy (AB)")
-    fh["summary"].attrs.update(units=js(summary_units()), bad_bands_bits=js(
-        {b: 1 << j for j, b in enumerate(XL.bands)}))
+    bits = js({b: 1 << j for j, b in enumerate(XL.bands)})
+    fh["summary"].attrs.update(units=js(summary_units()), bad_bands_bits=bits, bands_used_bits=bits)
 
 
 class OutputExistsError(FileExistsError, ValueError):
@@ -286,7 +292,7 @@ def _width(texts) -> int:
 
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
                 chunk: int = 200, derived_model=None, progress: bool = True,
-                model=None, rows=None, overwrite: bool = False) -> Path:
+                model=None, rows=None, overwrite: bool = False, floor=None) -> Path:
     """Posterior samples for every galaxy of ``catalog``; see the module docstring.
 
     Parameters
@@ -313,6 +319,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         :data:`~provabgs_sbi.inference.ppc.CHI2_POOR_FIT` the galaxy is flagged ``poor_fit_chi2``.
     rows : array-like of int, optional
         Which rows of the input table ``catalog`` holds (recorded in the resume key).
+    floor : float or array_like of shape (5,), optional
+        Systematic floor per band (mag) for a mask-aware posterior
+        (:class:`~provabgs_sbi.inference.conditioning.Conditioning`): the errors become
+        sqrt(sigma^2 + floor^2) for the flow and for the predictive check. Default the
+        posterior's :attr:`~provabgs_sbi.inference.posterior.Posterior.default_floor`.
+        A posterior trained without floors takes only 0 (its check keeps a 0.02 mag floor).
     overwrite : bool
         Replace an existing ``out`` and discard any ``.part`` (start afresh). Without it, an
         ``out`` that is the finished output of this very fit (same :func:`fit_settings`) is
@@ -343,7 +355,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     if ids.dtype.kind in "UO":
         ids = ids.astype("S")
     derived_model = derived_model or SEDModel(post.info.get("sps", "bc03"))
-    settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model)
+    floor = post.check_floor(floor)          # refuses a floor the posterior was not trained for
+    floor_kw, sigma_sys = {}, 0.02            # a posterior without floors: SEDflow's inputs
+    if post.conditioning is not None:
+        floor_kw, sigma_sys = {"floor": floor}, floor
+    settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model,
+                            floor_kw.get("floor"))
     if not overwrite and _finished_for(out, settings):
         return out                           # this very fit is done: a rerun returns it
     out = check_output_path(out, overwrite)
@@ -370,7 +387,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         try:
             for s in range(start, n_gal, chunk):
                 sl = slice(s, min(s + chunk, n_gal))
-                samp = post.sample(x[sl], n_samples, seed=[seed, s], strict=False)
+                samp = post.sample(x[sl], n_samples, seed=[seed, s], strict=False, **floor_kw)
                 m = samp.shape[0]
                 der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
                 ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
@@ -383,7 +400,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                 fh["samples"][sl] = stored_samples(samp)
                 if model is not None and np.any(ok):
                     ivar = getattr(catalog, "ivar", None)
-                    chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl])
+                    chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl],
+                                                 sigma_sys=sigma_sys)
                     fh["chi2_best"][sl] = chi2
                     fh["model_flux_best"][sl] = mflux
                 allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
@@ -407,15 +425,19 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
         flags[no_draws] |= FLAG_FLOW_FAILED
         chi2 = fh["chi2_best"][:]
+        present = ~XL.missing(x)
+        limit = chi2_poor_fit(present.sum(axis=1))
         with np.errstate(invalid="ignore"):
-            flags[chi2 > CHI2_POOR_FIT] |= FLAG_POOR_FIT
+            flags[chi2 > limit] |= FLAG_POOR_FIT
         if model is not None:
             flags[has_samples(flags) & ~np.isfinite(chi2)] |= FLAG_CHECK_FAILED
         problems = post.band_problems(x)
-        reasons = row_reasons(x, flags, problems, post.z_range, chi2, CHI2_POOR_FIT,
+        reasons = row_reasons(x, flags, problems, post.z_range, chi2, limit,
                               flux=getattr(catalog, "flux", None), min_bands=post.min_bands)
         cols = {"id": ids, "z": XL.redshift(x), "flags": flags,
                 "bad_bands": bad_band_mask(problems),
+                "bands_used": np.where(has_samples(flags), bad_band_mask({"p": present}), 0
+                                       ).astype(np.int32),
                 "reason": np.char.encode(reasons, "utf-8").astype(f"S{max(1, _width(reasons))}"),
                 "chi2_best": chi2}
         for j, name in enumerate(names):
@@ -429,5 +451,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fh.attrs["param_names"] = json.dumps(list(PARAM_NAMES))
         fh.attrs["derived_names"] = json.dumps(list(DERIVED))
         fh.attrs["bands"] = json.dumps(list(XL.bands))
+        fh.attrs["floor"] = json.dumps([float(f) for f in floor_kw.get("floor", np.zeros(XL.n_bands))])
+        fh.attrs["ppc_sigma_sys"] = json.dumps(np.broadcast_to(sigma_sys, (XL.n_bands,)).tolist())
         _describe_datasets(fh, names)
     return finish(part, out)
