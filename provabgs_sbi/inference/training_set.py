@@ -255,3 +255,15 @@ def load_training_sets(paths):
         raise ValueError(f"training-set files share a seed ({seeds}): their galaxies repeat")
     return (np.concatenate([q[0] for q in parts]), np.concatenate([q[1] for q in parts]),
             np.concatenate([q[2] for q in parts]), [q[3] for q in parts])
+
+
+def load_mag_true(paths) -> np.ndarray:
+    """The noiseless magnitudes (N, 5) of training-set files, joined in the order given
+    (the rows of :func:`load_training_sets` of the same files)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out = []
+    for p in paths:
+        with h5py.File(p, "r") as fh:
+            out.append(fh["mag_true"][:])
+    return np.concatenate(out)

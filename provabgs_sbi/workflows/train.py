@@ -11,8 +11,10 @@ from provabgs_sbi.inference.ensemble import FlowEnsemble
 from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
 from provabgs_sbi.inference.noise import default_noise_model
 from provabgs_sbi.inference.posterior import Posterior, init_training_set_settings
-from provabgs_sbi.inference.training_set import (check_held_out, load_training_set,
-                                                 load_training_sets, made_alike)
+from provabgs_sbi.inference.conditioning import Conditioning, Regime
+from provabgs_sbi.inference.training_set import (check_held_out, load_mag_true,
+                                                 load_training_set, load_training_sets,
+                                                 made_alike)
 from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.model.priors import Prior
@@ -21,7 +23,8 @@ from provabgs_sbi.model.priors import Prior
 def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=None,
                     test_path=None, n_test_samples: int = 1000, progress: bool = True,
                     inputs=None, recipe=None, log=print, init=None,
-                    init_training_sets=None) -> tuple[Posterior, dict]:
+                    init_training_sets=None, conditioning: Conditioning | None = None,
+                    default_floor: float = 0.0) -> tuple[Posterior, dict]:
     """Fit the conditional flow on a training set and save ``flows/<configuration>``.
 
     Parameters
@@ -45,6 +48,13 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
         Settings of the training sets ``init`` was fitted to (and those it started from),
         recorded as ``info["init_training_sets"]``: galaxies of those seeds are not held out
         from the fine-tuned flow either (:meth:`Posterior.seen_training_set_settings`).
+    conditioning : Conditioning, optional
+        Train a mask-aware posterior: the inputs are drawn afresh from the training sets'
+        noiseless magnitudes with :meth:`Conditioning.draw` (inflated errors, floors,
+        missing bands; seeded by the flow's seed) and encoded with
+        :meth:`Conditioning.encode`. Without it the files' own x are used (SEDflow).
+    default_floor : float
+        The floor (mag) fits of a mask-aware posterior use unless told otherwise.
     """
     paths = ([trainset_path] if isinstance(trainset_path, (str, Path)) else list(trainset_path))
     theta, warped, x, settings = load_training_sets(paths)
@@ -52,19 +62,32 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     prior = Prior(cfg["prior"])
     flow_config = flow_config or FlowConfig.preset("default")
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(str(paths[0]) + ".checkpoints")
-    log(f"training the flow on {len(x):,} galaxies from {len(paths)} file(s) "
+    noise = default_noise_model()
+    mags = XL.mags(x)
+    x_in = x
+    if conditioning is not None:
+        x_cat, floor, ok = conditioning.draw(load_mag_true(paths), XL.redshift(x), noise,
+                                             rng=np.random.default_rng([flow_config.seed, 19]))
+        warped, x_cat, floor = warped[ok], x_cat[ok], floor[ok]
+        conditioning = conditioning.with_fill(XL.mags(x_cat), XL.errors(x_cat))
+        conditioning.check_floor(default_floor)
+        x_in, mags = conditioning.encode(x_cat, floor), XL.mags(x_cat)
+        log(f"mask-aware inputs: {conditioning}")
+    log(f"training the flow on {len(x_in):,} galaxies from {len(paths)} file(s) "
         f"({flow_config.n_transforms} x {flow_config.hidden_units}"
         f"{', fine-tuning the given flow' if init is not None else ''}), checkpoints in {ckpt}")
-    flow = ConditionalFlow.fit(warped, x, prior.low, prior.high, config=flow_config,
+    flow = ConditionalFlow.fit(warped, x_in, prior.low, prior.high, config=flow_config,
                                checkpoint_dir=ckpt, progress=progress, init=init)
-    mags = XL.mags(x)
-    info = {"training_set": settings[0], "n_train": int(len(x))}
+    info = {"training_set": settings[0], "n_train": int(len(x_in))}
+    if conditioning is not None:
+        info.update(conditioning=conditioning.to_dict(), default_floor=float(default_floor))
     if len(settings) > 1:
         info["training_sets"] = settings
     if init_training_sets:
         info["init_training_sets"] = list(init_training_sets)
-    post = Posterior(flow, prior, cfg["z_range"], np.column_stack([mags.min(0), mags.max(0)]),
-                     noise=default_noise_model(), info=info)
+    post = Posterior(flow, prior, cfg["z_range"],
+                     np.column_stack([np.nanmin(mags, axis=0), np.nanmax(mags, axis=0)]),
+                     noise=noise, info=info)
     inputs = dict(inputs or {})
     if init is not None:
         inputs["init_weights_sha256"] = flow.init_weights_sha256
@@ -147,17 +170,23 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
 
 
 def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int = 2000,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, regime: Regime | None = None) -> dict:
     """Empirical coverage of central 68% / 95% intervals on held-out galaxies, per parameter.
 
     The first ``n_test`` galaxies of ``test_path`` get ``n_samples`` posterior draws each;
     the fractions come from :func:`provabgs_sbi.diagnostics.coverage_by_name`, rounded to 4
     decimals.
 
+    For a mask-aware posterior the galaxies are observed afresh in ``regime`` (default: all
+    bands, the noise model's errors, floor 0) from the file's noiseless magnitudes
+    (:meth:`Conditioning.draw`, seeded by ``seed``), and the mean log q at the truth
+    (physical coordinates) is reported too.
+
     Returns
     -------
     dict
-        ``n_test``, ``n_samples`` and ``coverage`` ({"0.68" | "0.95": {parameter: fraction}}).
+        ``n_test``, ``n_samples`` and ``coverage`` ({"0.68" | "0.95": {parameter: fraction}});
+        with a regime, its name and ``mean_log_q``.
 
     Raises
     ------
@@ -168,6 +197,17 @@ def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int
     theta, _, x, settings = load_training_set(test_path)
     check_held_out(test_path, settings, post.seen_training_set_settings())
     theta, x = theta[:n_test], x[:n_test]
-    samples = post.sample(x, n_samples, seed=seed)
+    extra, floor = {}, None
+    if post.conditioning is not None:
+        regime = regime or Regime("all bands, floor 0")
+        x, fl, ok = post.conditioning.draw(load_mag_true(test_path)[:n_test], XL.redshift(x),
+                                           post.noise or default_noise_model(),
+                                           rng=np.random.default_rng([seed, 23]), regime=regime)
+        theta, x, floor = theta[ok], x[ok], fl[ok]
+        extra = {"regime": regime.name,
+                 "mean_log_q": round(float(np.mean(post.log_prob(theta, x, floor=floor))), 4)}
+    elif regime is not None:
+        raise ValueError("regimes need a mask-aware posterior (trained with a Conditioning)")
+    samples = post.sample(x, n_samples, seed=seed, floor=floor)
     out = coverage_by_name(samples, theta, PARAM_NAMES, (0.68, 0.95), decimals=4)
-    return {"n_test": int(len(x)), "n_samples": int(n_samples), "coverage": out}
+    return {"n_test": int(len(x)), "n_samples": int(n_samples), "coverage": out, **extra}
