@@ -139,12 +139,35 @@ def cmd_flow_train(args) -> int:
               "\n```\n\nThe training set was made with the command recorded in "
               "posterior.json (`training_set`).\n")
     init, init_sets = _load_init_flow(args.init) if args.init else (None, None)
+    conditioning = None
+    if args.mask_aware is not None:
+        conditioning = _conditioning(args.mask_aware)
+    elif args.default_floor:
+        raise ValueError("--default-floor needs --mask-aware (a posterior trained with floors)")
     _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
                                  checkpoint_dir=args.checkpoint_dir, recipe=recipe,
                                  inputs={"emulator": args.emulator_id or ""}, init=init,
-                                 init_training_sets=init_sets)
+                                 init_training_sets=init_sets, conditioning=conditioning,
+                                 default_floor=args.default_floor)
     print(json.dumps(metrics, indent=2))
     return 0
+
+
+def _conditioning(pairs):
+    """A Conditioning from ``FIELD=VALUE`` strings (JSON values; bare words as strings)."""
+    from provabgs_sbi.inference.conditioning import Conditioning
+
+    fields = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in Conditioning.__dataclass_fields__:
+            raise ValueError(f"--mask-aware takes FIELD=VALUE with FIELD one of "
+                             f"{', '.join(Conditioning.__dataclass_fields__)}; got {pair!r}")
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[key] = value
+    return Conditioning(**fields)
 
 
 def _load_init_flow(path):

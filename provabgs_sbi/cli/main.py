@@ -173,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="FOLDER",
                    help="fine-tune this trained flow (a posterior folder with one flow, or a "
                         "saved flow such as flows/bc03/flow/member_0) instead of a random start")
+    p.add_argument("--mask-aware", nargs="*", metavar="FIELD=VALUE",
+                   help="train a mask-aware posterior (inflated errors, systematic floors, "
+                        "missing bands; Conditioning), optionally with other Conditioning "
+                        "fields, e.g. --mask-aware min_bands=3 floor_max=0.1")
+    p.add_argument("--default-floor", type=float, default=0.0,
+                   help="with --mask-aware: the floor (mag) fits use unless told otherwise")
     p.set_defaults(func=commands.cmd_flow_train)
     p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
                                       "(galaxies drawn alike) as one")
