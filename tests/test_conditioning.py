@@ -170,3 +170,16 @@ def test_fit_records_the_floor_and_the_bands_used(masked, tmp_path):
         assert json.loads(fh.attrs["settings"])["floor"] == [0.05, 0.02, 0.02, 0.02, 0.05]
         assert np.isfinite(fh["samples"][:]).all()
     assert s["bands_used"].tolist() == [31, 30, 31]
+
+
+def test_regime_validation_reports_each_regime(masked, tmp_path):
+    from provabgs_sbi.workflows.validate import standard_regimes, validate_regimes
+
+    post, _, tmp = masked
+    res = validate_regimes(post, tmp / "test.h5", n_test=60, n_samples=40, out_dir=tmp_path)
+    assert list(res) == [r.name for r in standard_regimes(0.03)]
+    for r in res.values():
+        assert r["n_test"] > 50 and set(r["coverage"]) == {"0.68", "0.95"}
+        assert 0 <= r["max_coverage_error"] <= 1 and np.isfinite(r["mean_log_q"])
+    assert res["no u"]["regime"]["missing"] == ["u"]
+    assert (tmp_path / "regimes.png").stat().st_size > 10_000

@@ -283,3 +283,41 @@ def plot_median_offsets(bars: Mapping[str, Mapping[str, float]], path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_regime_coverage(results: Mapping[str, Mapping], path, tolerance: float = 0.03) -> None:
+    """Coverage of the central 68% and 95% intervals per parameter, one marker series per
+    observing regime, with the band nominal +- ``tolerance`` shaded.
+
+    Parameters
+    ----------
+    results : mapping of str to mapping
+        Regime name -> ``{"coverage": {"0.68" | "0.95": {parameter: fraction}}, ...}``
+        (:func:`provabgs_sbi.workflows.validate.validate_regimes`).
+    path : str or path-like
+    tolerance : float
+    """
+    plt = pyplot()
+    first = next(iter(results.values()))["coverage"]
+    levels = list(first)
+    names = list(first[levels[0]])
+    fig, axes = plt.subplots(1, len(levels), figsize=(5.2 * len(levels), 4.2), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    pos = np.arange(len(names))
+    width = 0.7 / max(1, len(results))
+    for ax, level in zip(axes[0], levels):
+        nominal = float(level)
+        ax.axhspan(nominal - tolerance, nominal + tolerance, color="0.88", lw=0)
+        ax.axhline(nominal, color="k", lw=0.7)
+        for k, (label, r) in enumerate(results.items()):
+            vals = [r["coverage"][level][n] for n in names]
+            ax.plot(pos - 0.35 + (k + 0.5) * width, vals, "o", ms=4, color=cmap(k % 10),
+                    label=label)
+        ax.set_xticks(pos)
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel(f"coverage of the central {100 * nominal:g}% interval")
+        ax.set_title(f"{100 * nominal:g}%: grey band nominal +- {tolerance:g}", fontsize=10)
+    axes[0][0].legend(fontsize=7, loc="lower left", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

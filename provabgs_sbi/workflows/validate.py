@@ -17,8 +17,11 @@ from provabgs_sbi.baselines.importance import read_importance_results, run_impor
 from provabgs_sbi.diagnostics import (ValidationConfig, binomial_band, pp_curve,
                                       sbc_bin_probabilities, sbc_histogram,
                                       sbc_ranks, summary, tarp)
+from provabgs_sbi.diagnostics import coverage_by_name
+from provabgs_sbi.inference.conditioning import Regime
 from provabgs_sbi.inference.training_set import (TrainingSetConfig, check_emulator, check_held_out,
-                                                 load_training_set, make_training_set)
+                                                 load_mag_true, load_training_set,
+                                                 make_training_set)
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.parameters import PARAM_NAMES
@@ -29,6 +32,94 @@ from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEF
                                                  read_mcmc_results, run_mcmc_subsets, to_json)
 
 DERIVED = ("log_mstar_surviving", "log_sfr_1gyr", "z_mw", "tage_mw")
+
+
+def standard_regimes(default_floor: float) -> tuple[Regime, ...]:
+    """The regimes a mask-aware posterior is validated in (issue 19, item 5).
+
+    Band patterns at the noise model's errors and floor 0: all five, no u, no z, no u and
+    z (for ugriz that is "g, r, i only", the same pattern); errors three times typical (all
+    bands, floor 0); the default floor (all bands, typical errors).
+    """
+    return (Regime("all bands"), Regime("no u", ("u",)), Regime("no z", ("z",)),
+            Regime("no u, no z (g, r, i only)", ("u", "z")),
+            Regime("errors x3", inflate=3.0),
+            Regime(f"default floor {default_floor:g} mag", floor=float(default_floor)))
+
+
+def observe(post, theta, x, mag_true, regime: Regime, seed: int):
+    """Held-out galaxies observed afresh in ``regime`` through the posterior's conditioning.
+
+    Parameters
+    ----------
+    post : Posterior
+        Mask-aware (``post.conditioning`` set).
+    theta : ndarray of shape (N, 12)
+    x : ndarray of shape (N, 11)
+        The file's x (only its redshifts are used).
+    mag_true : ndarray of shape (N, 5)
+        Noiseless magnitudes.
+    regime : Regime
+    seed : int
+
+    Returns
+    -------
+    theta, x, floor : ndarrays of shapes (M, 12), (M, 11), (M, 5)
+        The M <= N galaxies whose drawn errors are positive.
+    """
+    from provabgs_sbi.inference.noise import default_noise_model
+
+    xr, floor, ok = post.conditioning.draw(mag_true, XL.redshift(x),
+                                           post.noise or default_noise_model(),
+                                           rng=np.random.default_rng([seed, 29]), regime=regime)
+    return theta[ok], xr[ok], floor[ok]
+
+
+def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000, seed: int = 0,
+                     regimes=None, out_dir=None) -> dict:
+    """Calibration of a mask-aware posterior per observing regime.
+
+    The first ``n_test`` held-out galaxies of ``test_path`` are observed in each regime
+    (:func:`observe`) and get ``n_samples`` draws each, in the regime's floor.
+
+    Parameters
+    ----------
+    post : Posterior
+        Mask-aware.
+    test_path : path-like
+        A training-set file held out from the posterior.
+    regimes : sequence of Regime, optional
+        Default :func:`standard_regimes` of the posterior's default floor.
+    out_dir : path-like, optional
+        Where ``regimes.png`` (coverage per parameter and regime) is drawn.
+
+    Returns
+    -------
+    dict
+        Per regime name: ``n_test``, ``coverage`` ({"0.68" | "0.95": {parameter: fraction}}),
+        ``max_coverage_error`` (largest |coverage - nominal| over parameters and levels) and
+        ``mean_log_q`` (at the truth, physical coordinates).
+    """
+    if post.conditioning is None:
+        raise ValueError("regimes need a mask-aware posterior (trained with a Conditioning)")
+    theta, _, x, _ = _held_out_set(post, test_path, n_test)
+    mag_true = load_mag_true(test_path)[:n_test]
+    out = {}
+    for regime in regimes or standard_regimes(post.default_floor):
+        th, xr, floor = observe(post, theta, x, mag_true, regime, seed)
+        samples = post.sample(xr, n_samples, seed=seed, floor=floor)
+        cov = coverage_by_name(samples, th, PARAM_NAMES, (0.68, 0.95), decimals=4)
+        err = max(abs(v - float(level)) for level, per in cov.items() for v in per.values())
+        out[regime.name] = {"n_test": int(len(th)), "coverage": cov,
+                            "max_coverage_error": round(float(err), 4),
+                            "mean_log_q": round(float(np.mean(post.log_prob(th, xr, floor=floor))), 4),
+                            "regime": {"missing": list(regime.missing), "inflate": regime.inflate,
+                                       "floor": regime.floor}}
+    if out_dir is not None:
+        from provabgs_sbi.plots.validation import plot_regime_coverage
+
+        plot_regime_coverage(out, Path(out_dir) / "regimes.png")
+    return out
 
 
 def _derived(model, theta, z):
@@ -145,7 +236,13 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     else:
         path = Path(test_path)
         theta, warped, x, settings = _held_out_set(post, path, n_test, allow_other_emulator)
-    samples = post.sample(x, n_samples, seed=seed)
+    floor = None
+    if post.conditioning is not None:
+        # a mask-aware posterior is validated at its default floor (all bands, typical
+        # errors); validate_regimes covers the other regimes
+        regime = Regime("all bands, default floor", floor=post.default_floor)
+        theta, x, floor = observe(post, theta, x, load_mag_true(path)[:len(x)], regime, seed)
+    samples = post.sample(x, n_samples, seed=seed, floor=floor)
     model = emulator.burst_model
     z = XL.redshift(x)
     truth_d = _derived(model, theta, z)
@@ -181,6 +278,9 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
                                        work / f"mcmc_s{seed}{tag}", n_mcmc_test, n_mcmc_real,
                                        real_catalog, seed, progress, mcmc_kwargs or {},
                                        importance_kwargs or {})
+    if post.conditioning is not None:
+        res["regimes"] = validate_regimes(post, path, n_test=len(x), n_samples=n_samples,
+                                          seed=seed, out_dir=out_dir)
     (out_dir / "validation.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
 
