@@ -39,6 +39,17 @@ def tensorflow_warnings():
         logger.setLevel(level)
 
 
+class Doubler:
+    """Stands for MAF: one method (one code object) that many flows compile. (Only one test
+    compiles it: TensorFlow keys its retracing statistics by code, and warns at most twice
+    per key in a process. The flows' own functions may have been warned about by earlier
+    tests, so their tracing counts are checked too.)"""
+
+    def forward(self, a, c):
+        tf, _ = tf_modules()
+        return 2.0 * a + tf.reduce_sum(c, axis=-1, keepdims=True)
+
+
 def _per_shape(a, c):
     """Traced per shape below (its own code: TensorFlow warns at most twice per code)."""
     return a + c
@@ -52,6 +63,24 @@ def test_the_capture_sees_tensorflows_retracing_warning():
         for n in range(1, 7):
             fn(tf.zeros([n, 1]), tf.zeros([n, 1]))
     assert RETRACING in out.getvalue()
+
+
+def test_compiled_flow_functions_trace_once_for_any_row_count():
+    from provabgs_sbi.inference.flows.bucketing import compile_flow_fn, run_chunked
+
+    rng = np.random.default_rng(0)
+    fns = [compile_flow_fn(Doubler().forward, True, 1, 2) for _ in range(6)]
+    with tensorflow_warnings() as out:
+        for n in (1, 300, 700, 1500, 2900):           # five bucket sizes (and two chunks)
+            a = rng.standard_normal((n, 1)).astype(np.float32)
+            c = rng.standard_normal((n, 2)).astype(np.float32)
+            # six flows' functions of one code, first called in a row (as an ensemble's
+            # members): TensorFlow must not count them as one function traced six times
+            for fn in fns:
+                got = run_chunked(fn, a, c, 2048, pad=True, empty_shape=(0, 1))
+                np.testing.assert_array_equal(got, 2 * a + c.sum(1, keepdims=True))
+    assert [fn.experimental_get_tracing_count() for fn in fns] == [1] * 6
+    assert RETRACING not in out.getvalue(), out.getvalue()
 
 
 @pytest.fixture(scope="module")

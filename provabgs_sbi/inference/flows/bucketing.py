@@ -15,6 +15,7 @@ are bit-identical to those of the per-shape traces.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -72,7 +73,14 @@ def compile_flow_fn(fn: Callable, jit_compile: bool, d_theta: int, d_x: int):
     (pad the rows with :func:`run_chunked` to keep the shapes few)."""
     tf, _ = tf_modules()
     spec = [tf.TensorSpec([None, d_theta], tf.float32), tf.TensorSpec([None, d_x], tf.float32)]
-    return tf.function(fn, input_signature=spec, jit_compile=True if jit_compile else None,
+    # TensorFlow's retracing warning counts the traces of all tf.functions made from one
+    # Python function together (keyed by its code): the first traces of five flows' (five
+    # ensemble members') MAF.forward would read as one function retraced five times. A
+    # partial (without __wrapped__) is keyed by itself, so each flow's function is counted
+    # on its own.
+    own = functools.partial(fn)
+    own.__name__ = getattr(fn, "__name__", "flow_fn")
+    return tf.function(own, input_signature=spec, jit_compile=True if jit_compile else None,
                        autograph=False)
 
 
