@@ -265,7 +265,7 @@ def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: 
     provabgs_sbi.io.h5store.SettingsMismatch
         The file was written with another seed or likelihood.
     """
-    from tqdm.auto import tqdm
+    from provabgs_sbi.progress import progress_bar
 
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     out_path = Path(out_path)
@@ -273,7 +273,7 @@ def run_importance_catalog(x, rows, posterior, model, out_path, ids=None, seed: 
     # files written before they recorded settings resumed whatever asked: adopted
     with open_store(out_path, settings, create=lambda fh: None, adopt_unkeyed=True) as fh:
         done = {k for k in finished_groups(fh) if fh[k].attrs.get("status") == "ok"}
-    for row in tqdm(list(rows), desc="importance sampling", disable=not progress):
+    for row in progress_bar(list(rows), desc="importance sampling", disable=not progress):
         name = f"row_{int(row)}"
         if name in done:
             continue

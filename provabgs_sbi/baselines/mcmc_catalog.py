@@ -200,8 +200,8 @@ def run_mcmc_catalog(catalog_or_path, rows, model, out, n_walkers: int = 30,
     summary = {"done": [], "skipped": [], "failed": []}
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(rows), desc="galaxies")
+        from provabgs_sbi.progress import progress_bar
+        bar = progress_bar(total=len(rows), desc="galaxies")
     for r in rows:
         name = _row_name(r)
         with h5py.File(out, "r") as fh:

@@ -163,8 +163,8 @@ def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True)
         total = np.zeros(n_wave)
         starts = range(0, n, chunk)
         if progress:
-            from tqdm.auto import tqdm
-            starts = tqdm(starts, desc="PCA scatter matrix", unit="chunk")
+            from provabgs_sbi.progress import progress_bar
+            starts = progress_bar(starts, desc="PCA scatter matrix", unit="chunk")
         for s in starts:
             block = (d[s:s + chunk] - shift) / scale
             scatter += block.T @ block

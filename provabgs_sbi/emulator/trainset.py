@@ -92,8 +92,9 @@ def make_training_spectra(path, n: int, model, seed: int, z_range, progress: boo
         n_done = int(fh.attrs["n_done"])
         starts = range(n_done, n, chunk)
         if progress and len(starts):
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, initial=n_done, desc="emulator training spectra", unit="SED")
+            from provabgs_sbi.progress import progress_bar
+            bar = progress_bar(total=n, initial=n_done, desc="emulator training spectra",
+                               unit="SED")
         else:
             bar = None
         for s in starts:

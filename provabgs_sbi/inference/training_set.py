@@ -140,9 +140,9 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
             fh[name].resize(state["n_rows"], axis=0)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=config.n, initial=min(state["n_rows"], config.n),
-                       desc="training set", unit="gal")
+            from provabgs_sbi.progress import progress_bar
+            bar = progress_bar(total=config.n, initial=min(state["n_rows"], config.n),
+                               desc="training set", unit="gal")
         while state["n_rows"] < config.n:
             k = state["chunks_done"]
             rng = np.random.default_rng([config.seed, k])

@@ -1,12 +1,21 @@
 """Running the flow's TensorFlow functions on numpy rows, chunk by chunk.
 
-Under XLA (``FlowConfig.jit_compile``) every distinct input shape costs a compilation, so
-rows are cut into chunks and a partial chunk is padded up to one of a few bucket sizes
-(quarter-octave steps from 256 rows); without XLA one traced function takes any number of
-rows and nothing is padded.
+Each function is traced once, for any number of rows (an ``input_signature`` with an
+unknown row dimension). Under XLA (``FlowConfig.jit_compile``) every distinct input shape
+still costs a compilation of that one trace, so rows are cut into chunks and a partial chunk
+is padded up to one of a few bucket sizes (quarter-octave steps from 256 rows); without XLA
+nothing is padded.
+
+Tracing per shape, as a ``tf.function`` without a signature does, traced the Python code
+again for every bucket a call met; a catalog fitted in chunks meets several (the rows per
+call vary with the galaxies per chunk and each ensemble member's share of the draws), so
+TensorFlow warned of "tf.function retracing" after a few hundred galaxies. XLA compiles the
+one trace at each concrete shape to the same program as a trace made at that shape: samples
+are bit-identical to those of the per-shape traces.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -59,13 +68,20 @@ def pieces(n: int, chunk: int, pad: bool,
 
 
 def compile_flow_fn(fn: Callable, jit_compile: bool, d_theta: int, d_x: int):
-    """``fn(a, c)`` of float32 tensors (N, d_theta) and (N, d_x) as a ``tf.function``:
-    XLA-compiled per padded shape, or traced once for any number of rows."""
+    """``fn(a, c)`` of float32 tensors (N, d_theta) and (N, d_x) as a ``tf.function``
+    traced once for any number of rows; with ``jit_compile``, XLA-compiled per shape
+    (pad the rows with :func:`run_chunked` to keep the shapes few)."""
     tf, _ = tf_modules()
-    if jit_compile:
-        return tf.function(fn, jit_compile=True, autograph=False)
     spec = [tf.TensorSpec([None, d_theta], tf.float32), tf.TensorSpec([None, d_x], tf.float32)]
-    return tf.function(fn, input_signature=spec, autograph=False)
+    # TensorFlow's retracing warning counts the traces of all tf.functions made from one
+    # Python function together (keyed by its code): the first traces of five flows' (five
+    # ensemble members') MAF.forward would read as one function retraced five times. A
+    # partial (without __wrapped__) is keyed by itself, so each flow's function is counted
+    # on its own.
+    own = functools.partial(fn)
+    own.__name__ = getattr(fn, "__name__", "flow_fn")
+    return tf.function(own, input_signature=spec, jit_compile=True if jit_compile else None,
+                       autograph=False)
 
 
 def run_chunked(fn, a: np.ndarray, c: np.ndarray, chunk: int, pad: bool,

@@ -109,7 +109,7 @@ def _train(flow, theta, x, checkpoint_dir, progress, callback) -> None:
     """The epoch loop: sets ``flow``'s best weights, ``history``, ``best_epoch`` and
     ``best_val_loss``."""
     tf, _ = tf_modules()
-    from tqdm.auto import tqdm
+    from provabgs_sbi.progress import progress_bar
 
     cfg = flow.config
     n = theta.shape[0]
@@ -142,8 +142,8 @@ def _train(flow, theta, x, checkpoint_dir, progress, callback) -> None:
         if ckpt_path.exists():
             best_weights = read_checkpoint(ckpt_path, flow, state, adam_state)
 
-    bar = tqdm(total=cfg.max_epochs, initial=state["epoch"], disable=not progress,
-               desc="flow", unit="epoch", leave=False)
+    bar = progress_bar(total=cfg.max_epochs, initial=state["epoch"], disable=not progress,
+                       desc="flow", unit="epoch", leave=False)
     try:
         while not state["finished"] and state["epoch"] < cfg.max_epochs:
             epoch = state["epoch"] + 1
@@ -181,9 +181,10 @@ def _train(flow, theta, x, checkpoint_dir, progress, callback) -> None:
                     adam_state["lr"].assign(state["learning_rate"])
             if state["bad_epochs"] >= cfg.patience:
                 state["finished"] = True
-            bar.update(1)
+            # postfix first, without a draw of its own: the update draws the epoch once
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}",
-                            best=f"{state['best_val']:.3f}")
+                            best=f"{state['best_val']:.3f}", refresh=False)
+            bar.update(1)
             if ckpt_path is not None and (state["finished"] or epoch % cfg.checkpoint_every == 0
                                           or epoch == cfg.max_epochs):
                 write_checkpoint(ckpt_path, flow, state, best_weights, adam_state)

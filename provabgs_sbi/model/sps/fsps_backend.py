@@ -65,8 +65,8 @@ def build_fsps_table(progress: bool = True) -> SSPTable:
     lums, masses = [], []
     iterator = range(1, len(zlegend) + 1)
     if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(iterator, desc="FSPS SSPs per metallicity")
+        from provabgs_sbi.progress import progress_bar
+        iterator = progress_bar(iterator, desc="FSPS SSPs per metallicity")
     wave = None
     for zmet in iterator:
         sp.params["zmet"] = zmet
