@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from provabgs_sbi.progress import progress_bar
 from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store, settings_json
 from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
 from provabgs_sbi.model.observation import SDSS as XL
@@ -380,10 +381,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
 
     with _open_part(part, settings, create, overwrite) as fh:
         start = int(fh.attrs["n_done"])
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n_gal, initial=start, desc="posteriors", unit="gal")
+        bar = progress_bar(total=n_gal, initial=start, desc="posteriors", unit="gal",
+                           disable=not progress)
         try:
             for s in range(start, n_gal, chunk):
                 sl = slice(s, min(s + chunk, n_gal))
@@ -412,15 +411,9 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                 for k in DERIVED:
                     fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
                 commit(fh, n_done=sl.stop)
-                if bar is not None and sl.stop < n_gal:
-                    bar.update(m)
-        except BaseException:
-            if bar is not None:     # the bar's line ends before the caller's message
-                bar.close()
-            raise
-        if bar is not None:
-            bar.n = n_gal           # the last step is drawn once, by close() (an update
-            bar.close()             # would draw it too: twice in a log file)
+                bar.update(m)
+        finally:
+            bar.close()             # the bar's line ends before any message that follows
         stats = fh["stats"][:]
         no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
         flags[no_draws] |= FLAG_FLOW_FAILED
