@@ -172,8 +172,8 @@ class FlowMap:
     Parameters
     ----------
     flow : ConditionalFlow
-        With ``config.transform == "affine"`` (spline flows: use
-        :meth:`ConditionalFlow.push_forward`).
+        A MAF (``config.family == "maf"``) with ``config.transform == "affine"`` (spline
+        or coupling flows: use :meth:`ConditionalFlow.push_forward`).
     x : array_like of shape (d_x,)
         The galaxy's conditioning vector.
 
@@ -184,9 +184,10 @@ class FlowMap:
     """
 
     def __init__(self, flow: ConditionalFlow, x):
-        if flow.config.transform != "affine":
+        if flow.config.family != "maf" or flow.config.transform != "affine":
             raise ValueError("FlowMap handles affine MAFs only; use ConditionalFlow.push_forward "
-                             f"for transform={flow.config.transform!r}")
+                             f"for family={flow.config.family!r}, "
+                             f"transform={flow.config.transform!r}")
         x = np.asarray(x, dtype=np.float64).reshape(-1)
         if x.shape != (flow.d_x,):
             raise ValueError(f"x must have shape ({flow.d_x},), got {x.shape}")

@@ -8,8 +8,9 @@ One idea per module:
 
 ``config``       :class:`FlowConfig` (validated settings) and its presets
 ``box_maps``     the maps from the unit box to the real line (logit, probit, plateau)
-``blocks``       the autoregressive blocks' elementwise maps (affine, spline), in TF
+``blocks``       the blocks' elementwise maps (affine, spline), in TF
 ``network``      the MAF: MADEs, permutations, weights, flow math in TF
+``coupling``     the coupling flow (RealNVP / coupling NSF): MLPs, alternating halves, in TF
 ``bucketing``    chunked, padded calls of the compiled TF functions (XLA shape buckets)
 ``flow``         :class:`ConditionalFlow`: log_prob, sample, push_forward
 ``training``     the fit loop (Adam, early stopping, warm starts)
@@ -27,7 +28,10 @@ blocks and a standard-normal base. As in nflows/sbi, the scale is
 training stable where the plain ``exp(log_scale)`` can overflow. With
 ``FlowConfig.transform="spline"`` each block is instead a monotonic rational-quadratic
 spline per dimension (Durkan et al. 2019; the MAF form of sbi's "nsf"), identity outside
-``[-spline_bound, spline_bound]``.
+``[-spline_bound, spline_bound]``. With ``FlowConfig.family="coupling"`` the blocks are
+coupling layers instead (RealNVP with affine maps, the coupling NSF of nflows/sbi with
+splines): each maps about half of the dimensions given the other half and x, so sampling
+is one network pass per block rather than the MAF's d sequential passes.
 
 Examples
 --------
@@ -39,10 +43,10 @@ Examples
 from __future__ import annotations
 
 from provabgs_sbi.inference.flows.box_maps import BOX_EPS, BOX_TRANSFORMS, PLATEAU_HALF_WIDTH
-from provabgs_sbi.inference.flows.config import BLOCK_TRANSFORMS, FlowConfig
+from provabgs_sbi.inference.flows.config import BLOCK_TRANSFORMS, FLOW_FAMILIES, FlowConfig
 from provabgs_sbi.inference.flows.flow import ConditionalFlow
 from provabgs_sbi.inference.flows.training import TrainingInterrupted
 from provabgs_sbi.io.artifacts import ChecksumError
 
 __all__ = ["BLOCK_TRANSFORMS", "BOX_EPS", "BOX_TRANSFORMS", "ChecksumError", "ConditionalFlow",
-           "FlowConfig", "PLATEAU_HALF_WIDTH", "TrainingInterrupted"]
+           "FLOW_FAMILIES", "FlowConfig", "PLATEAU_HALF_WIDTH", "TrainingInterrupted"]

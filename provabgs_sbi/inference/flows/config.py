@@ -11,14 +11,17 @@ import numpy as np
 
 from provabgs_sbi.inference.flows.box_maps import BOX_TRANSFORMS
 
-__all__ = ["ACTIVATIONS", "ARCHITECTURE_FIELDS", "BLOCK_TRANSFORMS", "FlowConfig"]
+__all__ = ["ACTIVATIONS", "ARCHITECTURE_FIELDS", "BLOCK_TRANSFORMS", "FLOW_FAMILIES",
+           "FlowConfig"]
 
 #: Hidden-layer activations a MADE may use.
 ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu", "softplus", "sigmoid")
-#: Elementwise maps of the autoregressive blocks (``FlowConfig.transform``).
+#: Elementwise maps of the blocks (``FlowConfig.transform``).
 BLOCK_TRANSFORMS = ("affine", "spline")
+#: How the blocks' networks see the other dimensions (``FlowConfig.family``).
+FLOW_FAMILIES = ("maf", "coupling")
 #: Fields that fix the network's shape and meaning: a warm start must keep them.
-ARCHITECTURE_FIELDS = ("n_transforms", "hidden_units", "activation", "box_transform",
+ARCHITECTURE_FIELDS = ("family", "n_transforms", "hidden_units", "activation", "box_transform",
                        "transform", "spline_bins", "spline_bound")
 
 #: The named configurations of :meth:`FlowConfig.preset` (documented there).
@@ -40,9 +43,10 @@ class FlowConfig:
     Attributes
     ----------
     n_transforms : int
-        Number of MAF blocks (MADE + affine autoregressive transform).
+        Number of blocks (each a MADE or coupling network and its elementwise map). A
+        coupling flow needs at least 2, so that every dimension is transformed.
     hidden_units : tuple of int
-        Hidden layer widths of each MADE, e.g. ``(128, 128)``.
+        Hidden layer widths of each block's network, e.g. ``(128, 128)``.
     activation : str
         Hidden-layer activation, one of ``relu, tanh, elu, gelu, silu, softplus, sigmoid``.
     learning_rate : float
@@ -82,11 +86,23 @@ class FlowConfig:
         The map from the unit box to the flow's unbounded space (see
         :mod:`~provabgs_sbi.inference.flows.box_maps`; "plateau" is for the sbibm benchmarks).
         Default "logit" (flows saved before the option existed used it).
+    family : {"maf", "coupling"}
+        How each block's network conditions the map of a dimension on the others.
+        ``"maf"`` (default; every flow saved before the option): a masked autoregressive
+        flow (Papamakarios et al. 2017), each dimension given all earlier ones through a
+        MADE; density evaluation is one network pass per block, sampling ``d_theta``
+        sequential passes. ``"coupling"``: coupling blocks (RealNVP, Dinh et al. 2017;
+        with splines, the NSF of Durkan et al. 2019 as in nflows/sbi): a block leaves
+        ``floor(d/2)`` or ``ceil(d/2)`` "passive" dimensions unchanged and maps the
+        others, elementwise, with parameters from an MLP of the passive dimensions and
+        the standardised x; both directions are one pass per block, so sampling is
+        ``d_theta`` times fewer passes than the MAF's
+        (:mod:`~provabgs_sbi.inference.flows.coupling`).
     transform : {"affine", "spline"}
-        The elementwise map of each autoregressive block: shift and scale (MAF), or a
+        The elementwise map of each block: shift and scale (MAF/RealNVP), or a
         monotonic rational-quadratic spline (Durkan et al. 2019, as sbi's "nsf") on
         ``[-spline_bound, spline_bound]``, identity outside, whose ``3 spline_bins - 1``
-        parameters per dimension the MADE outputs. Splines can bend one block's marginal
+        parameters per dimension the block's network outputs. Splines can bend one block's marginal
         into several modes (sbibm's two_moons); on nearly Gaussian posteriors they
         overfit more than affine blocks at the same number of simulations.
     spline_bins : int
@@ -115,6 +131,7 @@ class FlowConfig:
     transform: str = "affine"
     spline_bins: int = 8
     spline_bound: float = 4.0
+    family: str = "maf"
 
     def __post_init__(self):
         hidden = self.hidden_units
@@ -175,6 +192,11 @@ class FlowConfig:
         if not (math.isfinite(self.spline_bound) and self.spline_bound > 0):
             raise ValueError(f"spline_bound must be > 0, got {self.spline_bound}")
         object.__setattr__(self, "spline_bound", float(self.spline_bound))
+        if self.family not in FLOW_FAMILIES:
+            raise ValueError(f"family must be one of {FLOW_FAMILIES}, got {self.family!r}")
+        if self.family == "coupling" and self.n_transforms < 2:
+            raise ValueError("a coupling flow needs n_transforms >= 2 (a block maps only "
+                             f"about half of the dimensions), got {self.n_transforms}")
 
     PRESETS = tuple(_PRESETS)
 

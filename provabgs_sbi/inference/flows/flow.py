@@ -14,7 +14,8 @@ density in theta space, Jacobians of the box map and of both affine maps include
 ``-inf`` outside the box; points on the boundary are moved ``BOX_EPS * (high - low)``
 inside first. The conditioning data x are standardised with the training mean and
 standard deviation. The density on z is a masked autoregressive flow
-(:mod:`~provabgs_sbi.inference.flows.network`).
+(:mod:`~provabgs_sbi.inference.flows.network`) or, with ``FlowConfig.family="coupling"``,
+a coupling flow (:mod:`~provabgs_sbi.inference.flows.coupling`).
 """
 from __future__ import annotations
 
@@ -28,15 +29,20 @@ from provabgs_sbi.inference.flows.arrays import as_2d, check_box
 from provabgs_sbi.inference.flows.bucketing import MIN_BUCKET, compile_flow_fn, run_chunked
 from provabgs_sbi.inference.flows.box_maps import BOX_EPS, box_map
 from provabgs_sbi.inference.flows.config import FlowConfig
+from provabgs_sbi.inference.flows.coupling import Coupling, coupling_permutations
 from provabgs_sbi.inference.flows.network import MAF, make_permutations
 from provabgs_sbi.inference.flows.storage import load_flow_folder, save_flow
 from provabgs_sbi.inference.flows.training import fit_flow
 
 __all__ = ["ConditionalFlow"]
 
+#: The network class and the seeded permutations between its blocks, by ``FlowConfig.family``.
+_NETWORKS = {"maf": (MAF, make_permutations), "coupling": (Coupling, coupling_permutations)}
+
 
 class ConditionalFlow:
-    """Masked autoregressive flow q(theta | x) with support on a box.
+    """Conditional normalizing flow q(theta | x) with support on a box: a masked
+    autoregressive flow or a coupling flow (``config.family``).
 
     Build one with :meth:`fit` (training) or :meth:`load`; see the module docstring for
     the parametrisation. The constructor makes an untrained flow (seeded weights), e.g.
@@ -53,7 +59,8 @@ class ConditionalFlow:
     x_mean, x_std : array_like of shape (d_x,)
         Mean and standard deviation of the conditioning data.
     permutations : list of int arrays, optional
-        The n_transforms - 1 permutations between blocks (default: seeded by config.seed).
+        The n_transforms - 1 permutations between blocks (default: seeded by config.seed,
+        random for a MAF, alternating halves for a coupling flow).
     weights : list of ndarray, optional
         Trainable weights as from :meth:`get_weights` (default: seeded initialisation).
 
@@ -87,8 +94,9 @@ class ConditionalFlow:
         self._x_mean = np.asarray(x_mean, dtype=np.float64).reshape(-1)
         self._x_std = np.asarray(x_std, dtype=np.float64).reshape(-1)
         self.d_x = self._x_mean.size
+        network, default_permutations = _NETWORKS[config.family]
         if permutations is None:
-            permutations = make_permutations(self.d_theta, config)
+            permutations = default_permutations(self.d_theta, config)
         self._permutations = [np.asarray(p, dtype=np.int32) for p in permutations]
         self.history: list[dict] = []
         self.best_epoch: int | None = None
@@ -98,7 +106,7 @@ class ConditionalFlow:
         self.init_weights_sha256: str | None = None
         self._box_map = box_map(config.box_transform)
         self._compiled: dict = {}
-        self._net = MAF(config, self.d_theta, self.d_x, self._permutations)
+        self._net = network(config, self.d_theta, self.d_x, self._permutations)
         if weights is None:
             self._net.init_weights(np.random.default_rng([config.seed, 1]))
         else:
@@ -108,12 +116,12 @@ class ConditionalFlow:
     # ----------------------------------------------------------------- network
     @property
     def _mades(self) -> list:
-        """The MADE of each block (tfp ``AutoregressiveNetwork``)."""
+        """The MADE of each block (tfp ``AutoregressiveNetwork``; MAF only)."""
         return self._net.mades
 
     @property
     def _bijectors(self) -> list:
-        """The blocks and permutations, in the order applied to base noise."""
+        """The blocks and permutations, in the order applied to base noise (MAF only)."""
         return self._net.bijectors
 
     @property
@@ -415,5 +423,5 @@ class ConditionalFlow:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"ConditionalFlow(d_theta={self.d_theta}, d_x={self.d_x}, "
+        return (f"ConditionalFlow(d_theta={self.d_theta}, d_x={self.d_x}, family={c.family!r}, "
                 f"n_transforms={c.n_transforms}, hidden_units={c.hidden_units})")

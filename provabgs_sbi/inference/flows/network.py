@@ -1,4 +1,6 @@
-"""The masked autoregressive flow on the standardised space z, in TensorFlow.
+"""The masked autoregressive flow on the standardised space z, in TensorFlow, and what
+every flow network shares (:class:`FlowNetwork`: weights in a fixed order, the density from
+the inverse map).
 
 Blocks of :class:`tfp.bijectors.MaskedAutoregressiveFlow` (Papamakarios et al. 2017), each
 driven by a MADE (:class:`tfp.bijectors.AutoregressiveNetwork` with ``conditional=True``),
@@ -11,10 +13,11 @@ import math
 
 import numpy as np
 
-from provabgs_sbi.inference.flows.blocks import affine_block, spline_block, tf_modules
+from provabgs_sbi.inference.flows.blocks import (affine_block, n_block_params, spline_block,
+                                                  tf_modules)
 from provabgs_sbi.inference.flows.config import FlowConfig
 
-__all__ = ["MAF", "make_permutations"]
+__all__ = ["FlowNetwork", "MAF", "make_permutations"]
 
 
 def make_permutations(d: int, config: FlowConfig) -> list[np.ndarray]:
@@ -30,7 +33,49 @@ def make_permutations(d: int, config: FlowConfig) -> list[np.ndarray]:
     return perms
 
 
-class MAF:
+class FlowNetwork:
+    """What the flow networks (:class:`MAF`, :class:`~provabgs_sbi.inference.flows.coupling.
+    Coupling`) share: weights as a flat list of float32 arrays in a fixed order, and the
+    density from the inverse map and a standard-normal base.
+
+    A subclass sets ``variables`` and ``masks`` and defines ``init_weights(rng)``,
+    ``inverse(z, c)``, ``forward(eps, c)`` and ``forward_log_det(eps, c)`` (TF, XLA-safe).
+
+    Attributes
+    ----------
+    variables : list of tf.Variable
+        The trainable weights, in the saved order.
+    masks : list of (ndarray or None)
+        A 0/1 float32 mask of each variable that has one (MADE kernels), else None:
+        training masks the gradients and :meth:`set_weights` what it is given.
+    """
+
+    variables: list
+    masks: list
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the trainable weights, float32 arrays, in a fixed order."""
+        return [v.numpy().copy() for v in self.variables]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Set the trainable weights (same order and shapes as :meth:`get_weights`)."""
+        if len(weights) != len(self.variables):
+            raise ValueError(f"expected {len(self.variables)} weight arrays, got {len(weights)}")
+        for v, w, m in zip(self.variables, weights, self.masks):
+            w = np.asarray(w, dtype=np.float32)
+            if w.shape != tuple(v.shape):
+                raise ValueError(f"weight {v.name}: shape {w.shape}, expected {tuple(v.shape)}")
+            v.assign(w if m is None else w * m)
+
+    def log_prob(self, z, c):
+        """log q(z | c) (N,) in flow space (standard-normal base), in TF."""
+        tf, _ = tf_modules()
+        eps, ildj = self.inverse(z, c)
+        d = tf.cast(tf.shape(z)[-1], z.dtype)
+        return -0.5 * tf.reduce_sum(eps ** 2, axis=-1) - 0.5 * d * math.log(2 * math.pi) + ildj
+
+
+class MAF(FlowNetwork):
     """Conditional MAF q(z | c) of ``d_theta`` dimensions given ``d_x`` conditioning inputs.
 
     Parameters
@@ -59,7 +104,7 @@ class MAF:
         self.mades = []
         self.bijectors = []
         spline = config.transform == "spline"
-        n_params = 3 * config.spline_bins - 1 if spline else 2
+        n_params = n_block_params(config.transform, config.spline_bins)
         for k in range(config.n_transforms):
             made = tfb.AutoregressiveNetwork(
                 params=n_params, event_shape=[d_theta], conditional=True,
@@ -105,20 +150,6 @@ class MAF:
                 values.append(w.astype(np.float32))
         self.set_weights(values)
 
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of the trainable weights, float32 arrays, in a fixed order."""
-        return [v.numpy().copy() for v in self.variables]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Set the trainable weights (same order and shapes as :meth:`get_weights`)."""
-        if len(weights) != len(self.variables):
-            raise ValueError(f"expected {len(self.variables)} weight arrays, got {len(weights)}")
-        for v, w, m in zip(self.variables, weights, self.masks):
-            w = np.asarray(w, dtype=np.float32)
-            if w.shape != tuple(v.shape):
-                raise ValueError(f"weight {v.name}: shape {w.shape}, expected {tuple(v.shape)}")
-            v.assign(w if m is None else w * m)
-
     # ------------------------------------------------------------- flow math
     def _kwargs(self, bijector, c) -> dict:
         return {"conditional_input": c} if bijector.name.startswith("maf") else {}
@@ -132,13 +163,6 @@ class MAF:
             ildj += b.inverse_log_det_jacobian(z, event_ndims=1, **kwargs)
             z = b.inverse(z, **kwargs)
         return z, ildj
-
-    def log_prob(self, z, c):
-        """log q(z | c) (N,) in flow space (standard-normal base), in TF."""
-        tf, _ = tf_modules()
-        eps, ildj = self.inverse(z, c)
-        d = tf.cast(tf.shape(z)[-1], z.dtype)
-        return -0.5 * tf.reduce_sum(eps ** 2, axis=-1) - 0.5 * d * math.log(2 * math.pi) + ildj
 
     def forward(self, eps, c):
         """Base noise (N, d) -> z (N, d), in TF."""
