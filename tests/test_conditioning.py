@@ -183,3 +183,21 @@ def test_regime_validation_reports_each_regime(masked, tmp_path):
         assert 0 <= r["max_coverage_error"] <= 1 and np.isfinite(r["mean_log_q"])
     assert res["no u"]["regime"]["missing"] == ["u"]
     assert (tmp_path / "regimes.png").stat().st_size > 10_000
+
+
+def test_floor_choice_runs_on_a_real_like_catalog(masked, tmp_path, shifted_emulator):
+    from provabgs_sbi.io.catalog import PhotometryCatalog
+    from provabgs_sbi.workflows.floor import choose_floor
+
+    post, _, tmp = masked
+    rng = np.random.default_rng(0)
+    mags = MAGS + rng.normal(0, 0.3, (40, 5))
+    flux = 10 ** (-0.4 * (mags - 22.5))
+    cat = PhotometryCatalog.from_arrays(flux, 1 / (0.02 * flux) ** 2, rng.uniform(0.05, 0.15, 40))
+    res = choose_floor(post, shifted_emulator, cat, tmp / "test.h5", out_dir=tmp_path,
+                       floors=(0.0, 0.05, 0.1), n_test=50, n_draws=4)
+    assert res["floors"] == [0.0, 0.05, 0.1] and res["chosen"] in res["floors"]
+    assert all(0 <= v <= 1 for v in res["frac_real_above_p99"])
+    # a larger floor can only lower each galaxy's chi^2 scale: the real median falls
+    assert res["real_median"][-1] < res["real_median"][0]
+    assert (tmp_path / "floor_choice.png").exists() and (tmp_path / "floor_choice.json").exists()

@@ -321,3 +321,35 @@ def plot_regime_coverage(results: Mapping[str, Mapping], path, tolerance: float 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_floor_choice(result: Mapping, path) -> None:
+    """How real galaxies' best-draw chi^2 compares with its expected distribution, per
+    systematic floor (:func:`provabgs_sbi.workflows.floor.floor_statistics`).
+
+    Left: median chi^2 of the real and of the simulated galaxies. Right: fraction of real
+    galaxies above the simulated 99th percentile (1% when they agree), the target and the
+    chosen floor.
+    """
+    plt = pyplot()
+    f = np.asarray(result["floors"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(f, result["real_median"], "o-", label=f"real ({result['n_real']} galaxies)")
+    a.plot(f, result["expected_median"], "s--", label=f"expected (simulated, {result['n_test']})")
+    a.set_yscale("log")
+    a.set_xlabel("systematic floor (mag)")
+    a.set_ylabel(f"median best-of-{result['n_draws']} chi^2")
+    a.legend(fontsize=8, frameon=False)
+    b.plot(f, np.asarray(result["frac_real_above_p99"]) * 100, "o-", color="C3")
+    b.axhline(1.0, color="k", lw=0.7, label="agreement (1%)")
+    b.axhline(100 * result["target"], color="0.5", ls=":", label=f"target ({100 * result['target']:g}%)")
+    b.axvline(result["chosen"], color="C2", ls="--", label=f"chosen floor {result['chosen']:g} mag")
+    b.set_yscale("log")
+    b.set_xlabel("systematic floor (mag)")
+    b.set_ylabel("% of real galaxies above expected p99")
+    b.legend(fontsize=8, frameon=False)
+    fig.suptitle("Choosing the default floor: real best-draw chi^2 against its expected distribution",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

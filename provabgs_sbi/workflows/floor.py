@@ -1,0 +1,127 @@
+"""Choosing a mask-aware posterior's default systematic floor from a real catalog.
+
+A floor f adds model error to the catalog errors, sigma_eff = sqrt(sigma^2 + f^2). The
+right floor is the one at which the model fits real galaxies as well as it fits galaxies it
+made itself. The statistic is the posterior predictive check of catalog fits
+(:func:`provabgs_sbi.inference.ppc.best_draw_chi2`): the smallest chi^2 among ``n_draws``
+posterior draws, with sigma_eff in the denominator.
+
+For each floor on a grid:
+
+- **real**: the statistic for every fittable galaxy of the real catalog;
+- **expected**: the same statistic for held-out simulated galaxies observed with the
+  same floor (:meth:`Conditioning.draw`: magnitudes scattered by sigma_eff). These galaxies
+  follow the model by construction, so their statistic is what the real one should be.
+
+Too small a floor leaves real chi^2 above the expected distribution; at the right floor
+they agree. The judgement is the fraction of real galaxies above the expected
+distribution's 99th percentile, which should be 1%: the default floor is the smallest
+grid value at which that fraction is at most ``target`` (default 2%, allowing for the
+simulated percentile's own noise and for a few genuinely odd galaxies). The medians of the
+two distributions are reported and drawn too.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from provabgs_sbi.flags import has_samples
+from provabgs_sbi.inference.ppc import best_draw_chi2
+from provabgs_sbi.inference.training_set import load_mag_true, load_training_set
+from provabgs_sbi.inference.conditioning import Regime
+from provabgs_sbi.model.observation import SDSS as XL
+
+#: Floors tried by default, mag.
+FLOOR_GRID = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1)
+
+
+def floor_statistics(post, model, x_real, ivar_real, theta_test, x_test, mag_test, floors=FLOOR_GRID,
+                     n_draws: int = 32, seed: int = 0, target: float = 0.02) -> dict:
+    """Best-draw chi^2 of real and simulated galaxies per floor, and the chosen floor.
+
+    Parameters
+    ----------
+    post : Posterior
+        Mask-aware.
+    model : object
+        ``photometry(theta, z)`` in AB nanomaggies (the posterior's emulator).
+    x_real : ndarray of shape (N, 11)
+        Real galaxies (rows the posterior cannot fit are left out).
+    ivar_real : ndarray of shape (N, 5) or None
+        Their flux inverse variances (default from the magnitude errors).
+    theta_test, x_test, mag_test : ndarrays of shapes (M, 12), (M, 11), (M, 5)
+        Held-out simulated galaxies: parameters, x (for z) and noiseless magnitudes.
+    floors : sequence of float
+    n_draws : int
+    seed : int
+    target : float
+        Largest acceptable fraction of real galaxies above the expected 99th percentile.
+
+    Returns
+    -------
+    dict
+        ``floors``, and per floor (lists in the same order): ``real_median``,
+        ``expected_median``, ``expected_p99``, ``frac_real_above_p99``; ``chosen`` (the
+        smallest floor meeting ``target``, or the largest tried with ``met`` False), ``n_real``,
+        ``n_test``, ``target``.
+    """
+    if post.conditioning is None:
+        raise ValueError("choosing a floor needs a mask-aware posterior")
+    keep = has_samples(post.flags(x_real))
+    x_real = x_real[keep]
+    ivar_real = None if ivar_real is None else np.asarray(ivar_real)[keep]
+    out = {"floors": [float(f) for f in floors], "real_median": [], "expected_median": [],
+           "expected_p99": [], "frac_real_above_p99": [], "n_real": int(len(x_real)),
+           "target": float(target), "n_draws": int(n_draws)}
+    for f in floors:
+        s = post.sample(x_real, n_draws, seed=seed, floor=f, strict=False)
+        real, _ = best_draw_chi2(s, x_real, model, ivar_real, n_draws=n_draws, sigma_sys=f)
+        xs, fl, ok = post.conditioning.draw(mag_test, XL.redshift(x_test), post.noise,
+                                            rng=np.random.default_rng([seed, 31]),
+                                            regime=Regime("floor", floor=f))
+        ss = post.sample(xs[ok], n_draws, seed=seed, floor=f, strict=False)
+        sim, _ = best_draw_chi2(ss, xs[ok], model, None, n_draws=n_draws, sigma_sys=f)
+        real, sim = real[np.isfinite(real)], sim[np.isfinite(sim)]
+        p99 = float(np.percentile(sim, 99))
+        out["real_median"].append(round(float(np.median(real)), 4))
+        out["expected_median"].append(round(float(np.median(sim)), 4))
+        out["expected_p99"].append(round(p99, 4))
+        out["frac_real_above_p99"].append(round(float(np.mean(real > p99)), 5))
+        out["n_test"] = int(len(sim))
+    met = [f for f, frac in zip(out["floors"], out["frac_real_above_p99"]) if frac <= target]
+    out["chosen"] = min(met) if met else max(out["floors"])
+    out["met"] = bool(met)
+    return out
+
+
+def choose_floor(post, model, catalog, test_path, out_dir=None, floors=FLOOR_GRID,
+                 n_test: int = 2000, n_draws: int = 32, seed: int = 0, target: float = 0.02) -> dict:
+    """:func:`floor_statistics` for a catalog and a held-out training-set file; with
+    ``out_dir``, writes ``floor_choice.json`` and draws ``floor_choice.png``.
+
+    Parameters
+    ----------
+    post : Posterior
+    model : object
+        The posterior's emulator.
+    catalog : PhotometryCatalog
+        Real galaxies (e.g. :func:`provabgs_sbi.io.catalog.load_sdss_sample`).
+    test_path : path-like
+        Held-out training-set file (its first ``n_test`` galaxies).
+    """
+    theta, _, x, _ = load_training_set(test_path)
+    mag = load_mag_true(test_path)
+    res = floor_statistics(post, model, catalog.to_x(), catalog.ivar, theta[:n_test], x[:n_test],
+                           mag[:n_test], floors, n_draws, seed, target)
+    res["catalog"] = str(catalog.source)
+    res["test_set"] = str(test_path)
+    if out_dir is not None:
+        from provabgs_sbi.plots.validation import plot_floor_choice
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "floor_choice.json").write_text(json.dumps(res, indent=1) + "\n")
+        plot_floor_choice(res, out_dir / "floor_choice.png")
+    return res
