@@ -176,12 +176,16 @@ def test_regime_validation_reports_each_regime(masked, tmp_path):
     from provabgs_sbi.workflows.validate import standard_regimes, validate_regimes
 
     post, _, tmp = masked
-    res = validate_regimes(post, tmp / "test.h5", n_test=60, n_samples=40, out_dir=tmp_path)
-    assert list(res) == [r.name for r in standard_regimes(0.03)]
+    names = [r.name for r in standard_regimes(0.03)]
+    assert names[1:4] == ["no u", "no z", "no u, no z (g, r, i only)"]
+    regimes = [r for r in standard_regimes(0.03) if r.name in ("no u", "errors x3")]
+    res = validate_regimes(post, tmp / "test.h5", n_test=60, n_samples=40, out_dir=tmp_path,
+                           regimes=regimes)
+    assert list(res) == ["no u", "errors x3"]
     for r in res.values():
         assert r["n_test"] > 50 and set(r["coverage"]) == {"0.68", "0.95"}
         assert 0 <= r["max_coverage_error"] <= 1 and np.isfinite(r["mean_log_q"])
-    assert res["no u"]["regime"]["missing"] == ["u"]
+    assert res["no u"]["regime"]["missing"] == ["u"] and res["errors x3"]["regime"]["inflate"] == 3
     assert (tmp_path / "regimes.png").stat().st_size > 10_000
 
 

@@ -198,6 +198,28 @@ def _load_init_flow(path):
     return flow, seen_training_set_settings(info, member)
 
 
+def cmd_flow_floor(args) -> int:
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.io.catalog import load_sdss_sample
+    from provabgs_sbi.workflows.floor import FLOOR_GRID, choose_floor, set_default_floor
+
+    post = Posterior.load(args.folder)
+    if post.conditioning is None:
+        raise ValueError(f"{args.folder} was trained without floors (flow train --mask-aware)")
+    emulator = Emulator.load(_emulator_of(args.emulator, args.folder))
+    cat = load_sdss_sample(z_range=tuple(post.z_range))
+    res = choose_floor(post, emulator, cat, args.test, out_dir=args.figures,
+                       floors=args.floors or FLOOR_GRID, target=args.target)
+    print(json.dumps(res, indent=1))
+    if not args.dry_run:
+        set_default_floor(args.folder, res["chosen"], res,
+                          command=" ".join(["provabgs-sbi", "flow", "floor"] + args.argv))
+        print(f"{args.folder}: default floor {res['chosen']} mag"
+              + ("" if res["met"] else " (the target was not met on the grid)"))
+    return 0
+
+
 def cmd_flow_combine(args) -> int:
     from provabgs_sbi.workflows.train import combine_posteriors
 

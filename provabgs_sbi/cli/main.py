@@ -53,6 +53,16 @@ def _floor(text: str) -> list[float]:
     return values
 
 
+def _floor_grid(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated numbers (mag), got {text!r}") from None
+    if not values or any(not (v >= 0) for v in values):
+        raise argparse.ArgumentTypeError(f"floors must be >= 0 mag, got {text!r}")
+    return values
+
+
 def _add_mcmc_validation_args(p) -> None:
     from provabgs_sbi.workflows.compare_mcmc import MCMC_DEFAULTS, PRECONDITION_DEFAULT
 
@@ -180,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-floor", type=float, default=0.0,
                    help="with --mask-aware: the floor (mag) fits use unless told otherwise")
     p.set_defaults(func=commands.cmd_flow_train)
+    p = fl.add_parser("floor", help="choose a mask-aware posterior's default systematic floor "
+                                    "from the SDSS sample and record it")
+    p.add_argument("folder", help="a mask-aware posterior folder (flow train --mask-aware)")
+    p.add_argument("--test", required=True, help="held-out training-set file (expected chi2)")
+    p.add_argument("--floors", type=_floor_grid, default=None,
+                   help="comma-separated floors to try, mag (default 0 to 0.1)")
+    p.add_argument("--target", type=float, default=0.02,
+                   help="largest fraction of real galaxies above the expected 99th percentile")
+    p.add_argument("--figures", default=None, help="folder for floor_choice.png and .json")
+    p.add_argument("--emulator", help=EMULATOR_HELP)
+    p.add_argument("--dry-run", action="store_true", help="report, do not record")
+    p.set_defaults(func=commands.cmd_flow_floor)
     p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
                                       "(galaxies drawn alike) as one")
     p.add_argument("members", nargs="+", help="flows/<configuration> folders")

@@ -125,3 +125,34 @@ def choose_floor(post, model, catalog, test_path, out_dir=None, floors=FLOOR_GRI
         (out_dir / "floor_choice.json").write_text(json.dumps(res, indent=1) + "\n")
         plot_floor_choice(res, out_dir / "floor_choice.png")
     return res
+
+
+def set_default_floor(folder, floor: float, evidence: dict | None = None, command: str = "") -> None:
+    """Record ``floor`` as the default floor of the mask-aware posterior in ``folder``.
+
+    ``posterior.json`` gets ``default_floor`` (and ``default_floor_evidence``: the grid,
+    the fractions and the target of :func:`floor_statistics`), ``RECIPE.md`` the command
+    that chose it, and the manifest is rewritten over the new files (its metrics and inputs
+    are kept).
+    """
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.io.artifacts import read_manifest
+
+    folder = Path(folder)
+    post = Posterior.load(folder)
+    post.check_floor(floor)
+    if post.conditioning is None:
+        raise ValueError(f"{folder} was trained without floors: its default stays 0")
+    manifest = read_manifest(folder)
+    post.info["default_floor"] = float(floor)
+    if evidence is not None:
+        post.info["default_floor_evidence"] = {k: evidence[k] for k in (
+            "floors", "frac_real_above_p99", "real_median", "expected_median", "target",
+            "n_real", "n_test", "catalog") if k in evidence}
+    recipe_path = folder / "RECIPE.md"
+    recipe = recipe_path.read_text() if recipe_path.exists() else "# Recipe\n"
+    if command:
+        recipe += ("\nThe default floor was then chosen from the real SDSS sample "
+                   f"(`provabgs_sbi.workflows.floor`):\n\n```\n{command}\n```\n")
+    post.save(folder, metrics=manifest.get("metrics", {}), inputs=manifest.get("inputs", {}),
+              recipe=recipe)
