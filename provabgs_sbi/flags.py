@@ -40,8 +40,8 @@ FLAGS_UNCONVERTIBLE = FLAG_FLUX_NONFINITE | FLAG_IVAR_BAD | FLAG_FLUX_NONPOSITIV
 # ---------------------------------------------------------------- fit flags
 #: The redshift in x is not a finite number.
 FLAG_INVALID_X = 1 << 0
-#: Redshift outside the range the posterior was trained on, or at or below
-#: :data:`~provabgs_sbi.model.observation.Z_MIN`.
+#: Redshift outside the range the posterior was trained on or <= 0; in catalog fits also
+#: at or below :data:`~provabgs_sbi.model.observation.Z_MIN`.
 FLAG_Z_RANGE = 1 << 1
 #: A magnitude outside the training set's range.
 FLAG_MAG_RANGE = 1 << 2

@@ -11,7 +11,7 @@ Folder layout (``flows/<configuration>/``)::
     manifest.json    SHA-256 of every file above (checked on load), inputs, metrics
 
 Input flags (bit mask, :data:`FIT_FLAG_NAMES`): the redshift is not finite, outside the
-trained range or at or below ``Z_MIN``, fewer bands than the posterior needs, a band is
+trained range or <= 0, fewer bands than the posterior needs, a band is
 missing (NaN, sentinel, error <= 0), a magnitude outside the training range, a magnitude
 error far above the noise model (mu + 3 s, SEDflow's main failure mode). Galaxies with
 the first three get NaN samples;
@@ -38,7 +38,7 @@ from provabgs_sbi.io.artifacts import find_emulator, read_manifest, verify_files
 from provabgs_sbi.io.atomic import atomic_write_text
 from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 from provabgs_sbi.io.hashing import sha256_file
-from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
+from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.parameters import (N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped,
                                            to_warped, warp_log_jacobian)
 from provabgs_sbi.model.priors import Prior
@@ -240,8 +240,8 @@ class Posterior:
         """Input flags (N,) of x (N, 11); see the module docstring.
 
         ``invalid_x``: the redshift is not finite; ``z_outside_trained_range``: it is
-        outside the trained range or at or below
-        :data:`~provabgs_sbi.model.observation.Z_MIN`; ``missing_band``: a band's magnitude
+        outside the trained range or <= 0 (no distance; catalog fits also refuse
+        z <= :data:`~provabgs_sbi.model.observation.Z_MIN`); ``missing_band``: a band's magnitude
         or error is missing, and ``too_few_bands`` (no samples) when fewer than
         :attr:`min_bands` are present; ``mag_outside_training_range`` and ``sigma_above_noise_model``:
         a present band is outside what the flow was trained on (:meth:`band_problems`).
@@ -251,7 +251,7 @@ class Posterior:
         z = XL.redshift(x)
         with np.errstate(invalid="ignore"):
             f[~np.isfinite(z)] |= FLAG_INVALID_X
-            f[(z <= Z_MIN) | (z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
+            f[(z <= 0) | (z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
         bands = self.band_problems(x)
         f[bands["missing"].any(axis=1)] |= FLAG_MISSING_BAND
         f[(~bands["missing"]).sum(axis=1) < self.min_bands] |= FLAG_TOO_FEW_BANDS

@@ -42,12 +42,12 @@ import numpy as np
 from provabgs_sbi.progress import progress_bar
 from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store, settings_json
 from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
-from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
 
 from provabgs_sbi.model.parameters import N_PARAMS, PARAM_NAMES, PARAM_UNITS, from_warped, to_warped
 from provabgs_sbi.model.priors import HIGH, LOW
 from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_CHECK_FAILED, FLAG_FLOW_FAILED,
-                                FLAG_POOR_FIT, NO_SAMPLES, has_samples)
+                                FLAG_POOR_FIT, FLAG_Z_RANGE, NO_SAMPLES, has_samples)
 from provabgs_sbi.inference.posterior import Posterior
 from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2, chi2_poor_fit
 from provabgs_sbi.inference.reasons import bad_band_mask, row_reasons
@@ -351,6 +351,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     x = catalog.to_x()
     n_gal = len(x)
     flags = post.flags(x)
+    # Real galaxies at or below Z_MIN have no usable distance (peculiar velocities): flagged
+    # and not sampled (their z is hidden from the flow; x keeps it).
+    too_close = XL.redshift(x) <= Z_MIN
+    flags[too_close] |= FLAG_Z_RANGE
+    x_flow = x.copy()
+    XL.redshift(x_flow)[too_close] = np.nan
     check_unique_ids(catalog.ids)
     ids = np.asarray(catalog.ids)
     if ids.dtype.kind in "UO":
@@ -386,7 +392,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         try:
             for s in range(start, n_gal, chunk):
                 sl = slice(s, min(s + chunk, n_gal))
-                samp = post.sample(x[sl], n_samples, seed=[seed, s], strict=False, **floor_kw)
+                samp = post.sample(x_flow[sl], n_samples, seed=[seed, s], strict=False, **floor_kw)
                 m = samp.shape[0]
                 der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
                 ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
