@@ -7,10 +7,11 @@ import time
 import numpy as np
 
 
-def timed(fn, repeats: int) -> np.ndarray:
+def timed(fn, repeats: int, warmup: bool = True) -> np.ndarray:
     """Seconds of ``repeats`` calls of ``fn`` after one untimed warm-up call (XLA
-    compilation, caches), shape (repeats,)."""
-    fn()
+    compilation, caches; ``warmup=False``: none), shape (repeats,)."""
+    if warmup:
+        fn()
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
