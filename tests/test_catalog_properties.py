@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from provabgs_sbi.flags import NO_SAMPLES, has_samples
+from provabgs_sbi.flags import FLAG_Z_RANGE, NO_SAMPLES, has_samples
 from provabgs_sbi.inference.posterior import Posterior
 from provabgs_sbi.io.catalog import read_catalog
 from provabgs_sbi.io.paths import DEFAULT_FLOW
-from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
 from provabgs_sbi.workflows.fit import fit_catalog
 
 # Huge values (1e400) in a CSV are read as inf with a warning from astropy: expected here.
@@ -132,7 +132,10 @@ def test_fit_flags_rows_or_raises_and_leaves_no_partial_file(post, tmp_path_fact
     assert len(summary) == len(cat)
     sampled = has_samples(summary["flags"])
     assert np.isfinite(samples[sampled]).all() and np.isnan(samples[~sampled]).all()
-    assert (summary["flags"] & NO_SAMPLES == post.flags(cat.to_x()) & NO_SAMPLES).all()
+    x = cat.to_x()
+    expected = post.flags(x)
+    expected[XL.redshift(x) <= Z_MIN] |= FLAG_Z_RANGE       # catalog fits' redshift minimum
+    assert (summary["flags"] & NO_SAMPLES == expected & NO_SAMPLES).all()
     flagged = summary["flags"] != 0
     assert all(r != b"" for r in summary["reason"][flagged])
     assert not list(folder.glob("*.part"))
