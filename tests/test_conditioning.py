@@ -132,6 +132,9 @@ def test_missing_bands_are_fitted_in_the_same_batch(masked):
     x[3, [0, 1, 4]] = np.nan                 # g, r, i ... only two left: too few
     f = post.flags(x)
     assert f.tolist()[:3] == [0, FLAG_MISSING_BAND, FLAG_MISSING_BAND]
+    loud = x[:1].copy()
+    loud[0, 6] = 1.0                         # a g error far beyond even the inflated range
+    assert post.band_problems(loud)["sigma_high"][0].tolist() == [False, True, False, False, False]
     assert f[3] == FLAG_MISSING_BAND | FLAG_TOO_FEW_BANDS
     s = post.sample(x, 50, seed=0, strict=False)
     assert has_samples(f).tolist() == [True, True, True, False]

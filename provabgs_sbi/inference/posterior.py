@@ -44,6 +44,15 @@ from provabgs_sbi.model.parameters import (N_WARPED, PARAM_NAMES, WARPED_NAMES, 
 from provabgs_sbi.model.priors import Prior
 
 
+def _floor_rows(floor, index):
+    """A floor given per galaxy ((N, 5)) restricted to the rows ``index``; one for all
+    galaxies (None, a value or (5,)) as it is."""
+    if floor is None:
+        return None
+    f = np.asarray(floor, dtype=np.float64)
+    return f[index] if f.ndim == 2 else f
+
+
 def as_x(data, z_range=None):
     """x (N, 11) from an (N, 11) array, a PhotometryCatalog, an astropy Table or a path."""
     if isinstance(data, np.ndarray) or isinstance(data, (list, tuple)):
@@ -229,10 +238,10 @@ class Posterior:
         with np.errstate(invalid="ignore"):
             mag_range = ~missing & ((mags < self.mag_range[:, 0]) | (mags > self.mag_range[:, 1]))
             sigma_high = np.zeros_like(missing)
-            if self.noise is not None and self.conditioning is not None:
-                limit = self.conditioning.sigma_limit(self.noise, mags)
-            elif self.noise is not None:
-                limit = self.noise.median_sigma(mags) + 3 * self.noise.scatter_sigma(mags)
+            if self.noise is not None:
+                limit = (self.noise.median_sigma(mags) + 3 * self.noise.scatter_sigma(mags)
+                         if self.conditioning is None
+                         else self.conditioning.sigma_limit(self.noise, mags))
                 sigma_high = ~missing & (errs > limit)
         return {"missing": missing, "mag_range": mag_range, "sigma_high": sigma_high}
 
@@ -302,10 +311,7 @@ class Posterior:
                              "samples and flags instead")
         out = np.full((len(x), int(n), N_WARPED), np.nan)
         ok = np.nonzero(~skip)[0]
-        fl = None if floor is None else np.asarray(floor, dtype=np.float64)
-        if fl is not None and fl.ndim == 2:
-            fl = fl[ok]
-        inputs = self.flow_input(x[ok], fl)
+        inputs = self.flow_input(x[ok], _floor_rows(floor, ok))
         if len(ok):
             out[ok] = self.flow.sample(inputs, int(n), seed=seed, chunk_size=chunk_size,
                                        nan_policy="nan")
@@ -360,10 +366,8 @@ class Posterior:
         if np.any(inside):
             xx = np.atleast_2d(np.asarray(x, dtype=np.float64))
             xx = np.broadcast_to(xx, (len(theta), XL.size)) if len(xx) == 1 else xx
-            fl = None if floor is None else np.asarray(floor, dtype=np.float64)
-            if fl is not None and fl.ndim == 2:
-                fl = fl[inside]
-            lp[inside] = self.flow.log_prob(w[inside], self.flow_input(xx[inside], fl)) + jac[inside]
+            inputs = self.flow_input(xx[inside], _floor_rows(floor, inside))
+            lp[inside] = self.flow.log_prob(w[inside], inputs) + jac[inside]
         return lp
 
     # --------------------------------------------------------------- I/O
