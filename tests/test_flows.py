@@ -364,6 +364,42 @@ def _untrained(config, d_theta=11, d_x=11):
                            x_mean=np.zeros(d_x), x_std=np.ones(d_x))
 
 
+@pytest.mark.parametrize("transform,hidden,activation", [
+    ("affine", (32, 32), "relu"), ("spline", (24,), "tanh"), ("affine", (16, 16, 16), "gelu")])
+def test_sequential_sampler_is_tfps_maf_forward(transform, hidden, activation):
+    """MAF.forward (each hidden unit once) equals TFP's d-pass forward map to float32
+    rounding, for random weights of realistic size (d = 11), one to three hidden layers."""
+    import tensorflow as tf
+
+    cfg = FlowConfig(n_transforms=3, hidden_units=hidden, activation=activation,
+                     transform=transform)
+    flow = _untrained(cfg)
+    rng = np.random.default_rng(11)
+    # weights large enough that every dimension depends on the earlier ones
+    flow.set_weights([(0.3 * rng.standard_normal(w.shape)).astype(np.float32)
+                      for w in flow.get_weights()])
+    eps = tf.constant(rng.standard_normal((500, 11)).astype(np.float32))
+    c = tf.constant(rng.standard_normal((500, 11)).astype(np.float32))
+    fast = flow._net.forward(eps, c).numpy()
+    ref = flow._net.forward_reference(eps, c).numpy()
+    assert np.all(np.isfinite(ref)) and np.std(ref - eps.numpy()) > 0.1
+    # float32 sums in another order: equal to ~1e-5, a few ill-conditioned rows to ~1e-3
+    diff = np.abs(fast - ref)
+    assert np.quantile(diff, 0.99) < 1e-4 and diff.max() < 5e-3
+
+
+def test_ready_steps_refuse_masks_that_are_not_autoregressive():
+    from provabgs_sbi.inference.flows.sequential import ready_steps
+
+    d = 3
+    first = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]])     # unit j needs inputs up to j
+    out = np.ones((3, d))
+    out_ok = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]])    # dim k uses units ready by k
+    assert [s.tolist() for s in ready_steps([first, out_ok], d, 1)] == [[1, 2, 0]]
+    with pytest.raises(ValueError, match="not autoregressive"):
+        ready_steps([first, out], d, 1)
+
+
 def test_coupling_blocks_alternate_halves_and_are_seeded():
     """d = 11: passive heads of 5, 6, 5, 6, ...; within each pair of blocks the passive sets
     are complementary (every coordinate mapped once per pair), and successive pairs split
@@ -611,6 +647,30 @@ def test_warm_start_begins_at_the_given_flow_and_resumes_only_with_it(flow_1d, t
     wider = dataclasses.replace(tune, hidden_units=(32,))
     with pytest.raises(ValueError, match="differs in hidden_units"):
         ConditionalFlow.fit(theta, x, -1.0, 1.0, config=wider, init=flow_1d, progress=False)
+
+
+def test_warm_start_widened_inputs_starts_as_the_given_flow(flow_2d):
+    """init_inputs: a flow on (x, new columns) starts as init on x, whatever the new columns
+    hold and however the data shift the standardisation; a bad map is refused."""
+    theta, x = _box_2d(1500, seed=5)
+    rng = np.random.default_rng(5)
+    # the old columns swapped, shifted in mean and spread, and two new columns
+    x_wide = np.column_stack([x[:, 1], x[:, 0] * 3.0 + 2.0,
+                              rng.integers(0, 2, len(x)), rng.normal(4.0, 2.0, len(x))])
+    x_old_units = np.column_stack([x_wide[:, 1], x_wide[:, 0]])
+    still = dataclasses.replace(flow_2d.config, max_epochs=1, learning_rate=1e-10,
+                                min_learning_rate=1e-10)
+    wide = ConditionalFlow.fit(theta, x_wide, LOW_2D, HIGH_2D, config=still, init=flow_2d,
+                               init_inputs=[1, 0, -1, -1], progress=False)
+    assert wide.d_x == 4 and wide.init_weights_sha256 is not None
+    probe = slice(0, 300)
+    np.testing.assert_allclose(wide.log_prob(theta[probe], x_wide[probe]),
+                               flow_2d.log_prob(theta[probe], x_old_units[probe]),
+                               atol=2e-4)
+    for bad in ([0, 0, -1, -1], [1, 0, -1], [1, 2, -1, -1]):
+        with pytest.raises(ValueError, match="init_inputs"):
+            ConditionalFlow.fit(theta, x_wide, LOW_2D, HIGH_2D, config=still, init=flow_2d,
+                                init_inputs=bad, progress=False)
 
 
 def test_weight_decay_shrinks_kernels_and_keeps_masks():

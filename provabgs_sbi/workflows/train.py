@@ -44,6 +44,9 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     init : ConditionalFlow, optional
         Fine-tune this trained flow instead of starting from random weights (see
         :meth:`ConditionalFlow.fit`); its weights' hash goes into the manifest's inputs.
+        With ``conditioning``, ``init`` may be a SEDflow flow (magnitudes, errors, z): its
+        inputs are widened to the mask-aware ones (``init_inputs`` of
+        :meth:`ConditionalFlow.fit`).
     init_training_sets : list of dict, optional
         Settings of the training sets ``init`` was fitted to (and those it started from),
         recorded as ``info["init_training_sets"]``: galaxies of those seeds are not held out
@@ -76,8 +79,16 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     log(f"training the flow on {len(x_in):,} galaxies from {len(paths)} file(s) "
         f"({flow_config.n_transforms} x {flow_config.hidden_units}"
         f"{', fine-tuning the given flow' if init is not None else ''}), checkpoints in {ckpt}")
+    init_inputs = None
+    if conditioning is not None and init is not None and init.d_x == XL.size:
+        # A SEDflow posterior (magnitudes, errors, z) starts the mask-aware one: its
+        # errors column carries sigma_eff, the present bits are new inputs.
+        nb = len(conditioning.bands)
+        init_inputs = list(range(2 * nb + 1)) + [-1] * nb
+        log("starting from the given SEDflow flow, its inputs widened to the mask-aware ones")
     flow = ConditionalFlow.fit(warped, x_in, prior.low, prior.high, config=flow_config,
-                               checkpoint_dir=ckpt, progress=progress, init=init)
+                               checkpoint_dir=ckpt, progress=progress, init=init,
+                               init_inputs=init_inputs)
     info = {"training_set": settings[0], "n_train": int(len(x_in))}
     if conditioning is not None:
         info.update(conditioning=conditioning.to_dict(), default_floor=float(default_floor))

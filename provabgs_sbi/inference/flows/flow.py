@@ -346,7 +346,7 @@ class ConditionalFlow:
     def fit(cls, theta, x, low, high, config: FlowConfig | None = None,
             checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
             callback: Callable[[int, dict], None] | None = None,
-            init: "ConditionalFlow | None" = None) -> "ConditionalFlow":
+            init: "ConditionalFlow | None" = None, init_inputs=None) -> "ConditionalFlow":
         """Train a flow by maximum likelihood on simulated pairs.
 
         Parameters
@@ -377,6 +377,11 @@ class ConditionalFlow:
             settings) and ``low``/``high`` must equal its box. Epochs, the step-size schedule
             and early stopping start afresh from ``config``. A checkpoint resumes only with
             the same ``init``.
+        init_inputs : sequence of int, optional
+            With ``init`` (a MAF) of fewer conditioning inputs than ``x`` has: for each column
+            of ``x``, the column of ``init``'s input carrying the same quantity, or -1 for a
+            new one. The flow standardises ``x`` afresh and starts as exactly ``init`` on
+            inputs ``init`` could see (new columns start with zero weights).
 
         Returns
         -------
@@ -390,7 +395,8 @@ class ConditionalFlow:
             few simulations, or a checkpoint that does not match.
         """
         return fit_flow(cls, theta, x, low, high, config=config, checkpoint_dir=checkpoint_dir,
-                        progress=progress, callback=callback, init=init)
+                        progress=progress, callback=callback, init=init,
+                        init_inputs=init_inputs)
 
     # ------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike) -> Path:

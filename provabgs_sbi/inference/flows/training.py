@@ -38,7 +38,8 @@ class TrainingInterrupted(RuntimeError):
 
 def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
              checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
-             callback: Callable[[int, dict], None] | None = None, init=None):
+             callback: Callable[[int, dict], None] | None = None, init=None,
+             init_inputs=None):
     """Check the data, build (or warm-start) a flow of class ``cls`` and train it.
 
     See :meth:`~provabgs_sbi.inference.flows.ConditionalFlow.fit`, which calls this with
@@ -64,7 +65,9 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
         raise ValueError(f"need more simulations: {n} with validation_fraction "
                          f"{config.validation_fraction} leaves {n_val} for validation")
 
-    if init is not None:
+    if init is not None and init_inputs is not None:
+        flow = _warm_start_widened(cls, init, config, low, high, x, init_inputs)
+    elif init is not None:
         flow = _warm_start(cls, init, config, low, high, x.shape[1])
     else:
         # Normalisation from the training data (all of it, as sbi does).
@@ -73,8 +76,7 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
         y = box_map(config.box_transform).forward(u)
         y_mean, y_std = y.mean(axis=0), y.std(axis=0)
         y_std = np.where(y_std > 1e-12, y_std, 1.0)
-        x_mean, x_std = x.mean(axis=0), x.std(axis=0)
-        x_std = np.where(x_std > 1e-12 * np.maximum(1.0, np.abs(x_mean)), x_std, 1.0)
+        x_mean, x_std = _standardisation(x)
         flow = cls(config, low, high, y_mean, y_std, x_mean, x_std)
     flow.data_hash = hash_arrays(theta, x, low, high)
     _train(flow, theta, x, checkpoint_dir, progress, callback)
@@ -102,6 +104,62 @@ def _warm_start(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray
     flow = cls(config, init.low, init.high, init._y_mean, init._y_std, init._x_mean,
                init._x_std, permutations=init._permutations, weights=weights)
     flow.init_weights_sha256 = hash_arrays(*weights)
+    return flow
+
+
+def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column of x (std 1 for a constant column)."""
+    x_mean, x_std = x.mean(axis=0), x.std(axis=0)
+    return x_mean, np.where(x_std > 1e-12 * np.maximum(1.0, np.abs(x_mean)), x_std, 1.0)
+
+
+def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray, init_inputs):
+    """A new MAF with more conditioning inputs than ``init`` that starts as ``init``.
+
+    Column j of the new input ``x`` carries the same quantity as column ``init_inputs[j]`` of
+    ``init``'s input, or is new (``-1``). The new flow standardises x with its own mean and
+    standard deviation; the conditional kernels of every MADE layer are rescaled (and the
+    layer's bias shifted) so that on inputs ``init`` could see, the new flow computes exactly
+    what ``init`` did, whatever the new columns hold: their kernel rows start at zero.
+
+    This lets a mask-aware posterior (magnitudes, sigma_eff, z, present bits) start from a
+    SEDflow posterior (magnitudes, errors, z) trained for many epochs, rather than from
+    random weights.
+    """
+    init_inputs = np.asarray(init_inputs, dtype=np.int64).reshape(-1)
+    if init_inputs.size != x.shape[1]:
+        raise ValueError(f"init_inputs must give one entry per column of x ({x.shape[1]}), "
+                         f"got {init_inputs.size}")
+    used = init_inputs[init_inputs >= 0]
+    if np.any(used >= init.d_x) or np.any(init_inputs < -1) or len(set(used)) != init.d_x:
+        raise ValueError(f"init_inputs must use each of init's {init.d_x} inputs once (and -1 "
+                         f"for new ones), got {init_inputs.tolist()}")
+    if config.family != "maf" or init.config.family != "maf":
+        raise ValueError("widening the inputs of a warm start needs MAF flows")
+    same = _warm_start(cls, init, config, low, high, init.d_x)   # checks box and architecture
+    x_mean, x_std = _standardisation(x)
+    old = init.get_weights()
+    new = []
+    i = 0
+    # Each MADE layer holds (masked kernel, bias, conditional kernel of shape (d_x, units)):
+    # old_c = (x - m_old) / s_old and x = m_new + s_new c_new, so row j of the new kernel is
+    # the old row scaled by s_new / s_old and the bias gains old_row (m_new - m_old) / s_old.
+    while i < len(old):
+        kernel, bias, cond = old[i:i + 3]
+        if bias.ndim != 1 or cond.shape != (init.d_x, bias.size):
+            raise ValueError("unexpected MADE layout; cannot widen its inputs")
+        rows = np.zeros((x.shape[1], bias.size), np.float64)
+        bias = bias.astype(np.float64).copy()
+        for j, k in enumerate(init_inputs):
+            if k < 0:
+                continue
+            rows[j] = cond[k] * (x_std[j] / init._x_std[k])
+            bias += cond[k] * ((x_mean[j] - init._x_mean[k]) / init._x_std[k])
+        new += [kernel, bias.astype(np.float32), rows.astype(np.float32)]
+        i += 3
+    flow = cls(config, init.low, init.high, init._y_mean, init._y_std, x_mean, x_std,
+               permutations=init._permutations, weights=new)
+    flow.init_weights_sha256 = same.init_weights_sha256
     return flow
 
 
