@@ -14,12 +14,16 @@ The sedflow-paper MAF (15 blocks of 2 x 500 tanh units) is built with the defaul
 box and normalisation but untrained weights: the time of a flow pass does not depend on
 the weight values. It draws ~1,000 samples/s on this CPU, so its throughput is measured on
 ``--n-gal-paper`` galaxies (default 100; ``--n-gal-paper 1000`` for the full set, ~20 min).
-When the default is a mixture of flows, its first member alone is timed too.
+When the default is a mixture of flows, its first member alone is timed too. The default
+is timed again with TFP's own MAF forward maps (``sequential_sampling = False``: d MADE
+passes per block, as before the sequential sampler), and ``--compare FOLDER ...`` times
+other posteriors (e.g. the previous default) in the same run.
 """
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--n-gal", type=int, default=1000)
     ap.add_argument("--n-gal-paper", type=int, default=100)
+    ap.add_argument("--compare", nargs="*", default=[], metavar="FOLDER",
+                    help="other posterior folders timed in the same run (e.g. the previous default)")
     args = ap.parse_args(argv)
 
     post = Posterior.load(args.flow)
@@ -61,6 +67,16 @@ def main(argv=None) -> int:
         one = Posterior(first_member(post), post.prior, post.z_range, post.mag_range,
                         post.noise, post.info)
         flows["its member 0 alone"] = (one, args.n_gal)
+    # The same flow drawn with TFP's MAF forward maps (d MADE passes per block), as every
+    # release before the sequential sampler did.
+    before = Posterior.load(args.flow)
+    for member in getattr(before.flow, "members", [before.flow]):
+        if hasattr(member._net, "sequential_sampling"):
+            member._net.sequential_sampling = False
+    flows["default, TFP forward"] = (before, args.n_gal)
+    if args.compare:
+        for folder in args.compare:
+            flows[Path(folder).name] = (Posterior.load(folder), args.n_gal)
     print(f"{os.cpu_count()} CPUs; one galaxy: median of {args.repeats} after a warm-up; "
           "many galaxies: median of 3")
     print(f"{'flow':<22} {'1e4 samples, 1 gal [s]':>24} {'(min-max)':>13} "
@@ -74,6 +90,11 @@ def main(argv=None) -> int:
               f"{n_gal:16d} {n_gal / np.median(tn):8.1f} {np.median(tn) / n_gal * 1e3:8.1f}")
     a, b = single["default (committed)"], single["sedflow-paper"]
     print(f"ratio sedflow-paper / default, 1e4 samples of one galaxy: {b / a:.1f}x")
+    print("ratio TFP forward / sequential sampler, same flow, 1e4 samples of one galaxy: "
+          f"{single['default, TFP forward'] / a:.2f}x")
+    for folder in args.compare:
+        print(f"ratio {Path(folder).name} / default, 1e4 samples of one galaxy: "
+              f"{single[Path(folder).name] / a:.2f}x")
     if "its member 0 alone" in single:
         print("ratio default / its member 0 alone, 1e4 samples of one galaxy: "
               f"{a / single['its member 0 alone']:.2f}x")

@@ -208,3 +208,23 @@ def test_floor_choice_runs_on_a_real_like_catalog(masked, tmp_path, shifted_emul
     # a larger floor can only lower each galaxy's chi^2 scale: the real median falls
     assert res["real_median"][-1] < res["real_median"][0]
     assert (tmp_path / "floor_choice.png").exists() and (tmp_path / "floor_choice.json").exists()
+
+
+def test_catalog_checks_count_flags_poor_fits_and_one_band_removed(masked, shifted_emulator):
+    from provabgs_sbi.flags import FLAG_SIGMA_HIGH, has_samples
+    from provabgs_sbi.workflows.catalog_checks import catalog_checks
+
+    post, _, _ = masked
+    rng = np.random.default_rng(1)
+    mags = MAGS + rng.normal(0, 0.3, (40, 5))
+    sigma = np.full((40, 5), 0.02)
+    sigma[:4, 2] = 5.0                       # far above any trained error: flagged
+    x = SDSS.assemble(mags, sigma, rng.uniform(0.05, 0.15, 40))
+    res = catalog_checks(post, shifted_emulator, x, n_draws=4)
+    flags = post.flags(x)
+    assert res["n_catalog"] == 40 and res["n_fitted"] == int(has_samples(flags).sum())
+    assert res["frac_sigma_flagged"] == np.mean((flags & FLAG_SIGMA_HIGH) != 0) >= 0.1
+    assert 0 <= res["frac_poor_fit"] <= 1 and res["floor"] == [0.03] * 1
+    one = res["one_band_removed"]
+    # min_bands 3: removing one of five bands leaves every fitted galaxy fittable
+    assert one["n"] == res["n_fitted"] and one["frac_fitted"] == 1.0 and one["frac_finite"] == 1.0

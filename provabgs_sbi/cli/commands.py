@@ -314,7 +314,7 @@ def cmd_validate(args) -> int:
     post = Posterior.load(args.flow)
     emu = Emulator.load(_emulator_of(args.emulator, args.flow))
     real = None
-    if args.mcmc_real > 0:
+    if args.mcmc_real > 0 or (post.conditioning is not None and not args.no_catalog_checks):
         from provabgs_sbi.io.catalog import load_sdss_sample
 
         real = load_sdss_sample(z_range=tuple(post.z_range))
@@ -324,7 +324,8 @@ def cmd_validate(args) -> int:
                              seed=args.seed, n_mcmc_test=args.mcmc_test,
                              n_mcmc_real=args.mcmc_real, real_catalog=real,
                              mcmc_kwargs=mcmc_kwargs, test_path=args.test_set,
-                             allow_other_emulator=args.other_emulator)
+                             allow_other_emulator=args.other_emulator,
+                             check_catalog=not args.no_catalog_checks)
     _print_validation(res)
     print(f"wrote {args.out}/validation.json and PNGs")
     return 0
@@ -339,6 +340,16 @@ def _print_validation(res) -> None:
               f"{p['zscore_mean']:+7.3f} {p['zscore_std']:6.3f}")
     print(f"SBC: {res['sbc_band']['expected_outside']:.2f} bins expected outside by chance; "
           f"TARP p-value {res['tarp']['p_value']:.3f}")
+    for name, r in res.get("regimes", {}).items():
+        print(f"regime {name!r} ({r['n_test']} galaxies): max |coverage - nominal| "
+              f"{r['max_coverage_error']:.3f}, mean log q at the truth {r['mean_log_q']:.3f}")
+    cc = res.get("catalog_checks")
+    if cc:
+        one = cc["one_band_removed"]
+        print(f"real catalog ({cc['n_catalog']} galaxies, floor {cc['floor']} mag): "
+              f"{100 * cc['frac_sigma_flagged']:.2f}% flagged sigma_above_noise_model, "
+              f"{100 * cc['frac_poor_fit']:.2f}% of {cc['n_fitted']} fitted flagged poor fit; "
+              f"one band removed: {100 * one['frac_fitted']:.2f}% of {one['n']} fitted")
     mc = res.get("mcmc", {})
     for subset in ("test", "real"):
         if subset not in mc:

@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept an --emulator (or --test-set file) other than the one the "
                         "flow's training set was made with: its galaxies then test the flow on "
                         "another simulator (emulator systematics), not its calibration")
+    p.add_argument("--no-catalog-checks", action="store_true",
+                   help="mask-aware posteriors: skip the checks on the SDSS sample (noise "
+                        "flags, poor fits, one band removed)")
     _add_mcmc_validation_args(p)
     p.set_defaults(func=commands.cmd_validate)
 

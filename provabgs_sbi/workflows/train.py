@@ -150,6 +150,9 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         if not same:
             raise ValueError(f"{f} was not trained on galaxies drawn like those of "
                              f"{folders[0]} (prior, redshift range, emulator, noise model)")
+        if p.info.get("conditioning") != first.info.get("conditioning"):
+            raise ValueError(f"{f} and {folders[0]} are conditioned differently (mask-aware "
+                             f"or not, or other Conditioning settings or fill values)")
     # Flag galaxies outside any member's training magnitudes.
     ranges = np.array([p.mag_range for p in posts])
     mag_range = np.column_stack([ranges[:, :, 0].max(axis=0), ranges[:, :, 1].min(axis=0)])
@@ -170,6 +173,8 @@ def combine_posteriors(folders, out_dir, test_path=None, n_test_samples: int = 1
         metrics["test"] = test_coverage(post, test_path, n_samples=n_test_samples)
         log("coverage on held-out galaxies: " + json.dumps(metrics["test"]["coverage"]))
         _, warped, x, _ = load_training_set(test_path)
+        # the file's own x (all bands, the noise model's errors), at floor 0
+        x = post.flow_input(x, floor=0.0)
         metrics["test_log_prob"] = {
             "ensemble": float(np.mean(post.flow.log_prob(warped, x))),
             "members": [float(np.mean(m.log_prob(warped, x))) for m in flows],

@@ -27,6 +27,7 @@ from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.plots.paper import plot_anpe_vs_mcmc
 from provabgs_sbi.plots.validation import plot_median_offsets, plot_pp, plot_sbc, plot_tarp
+from provabgs_sbi.workflows.catalog_checks import catalog_checks
 from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEFAULT,
                                                  compare_references, compare_with_reference,
                                                  read_mcmc_results, run_mcmc_subsets, to_json)
@@ -180,7 +181,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
                        n_mcmc_test: int = 0, n_mcmc_real: int = 0, real_catalog=None,
                        mcmc_kwargs: dict | None = None,
                        importance_kwargs: dict | None = None, test_path=None,
-                       allow_other_emulator: bool = False) -> dict:
+                       allow_other_emulator: bool = False, check_catalog: bool = True) -> dict:
     """Run the calibration checks and write ``validation.json`` and PNGs into ``out_dir``.
 
     Parameters
@@ -218,6 +219,10 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         Settings of the importance sampling of the same galaxies
         (:func:`provabgs_sbi.baselines.importance.importance_sample`: ``target_ess``, ``batch``,
         ``max_proposals``, ``n_resample``).
+    check_catalog : bool
+        For a mask-aware posterior and a ``real_catalog``:
+        :func:`~provabgs_sbi.workflows.catalog_checks.catalog_checks` (noise flags, poor
+        fits, one band removed) into ``catalog_checks``.
 
     Returns
     -------
@@ -281,6 +286,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     if post.conditioning is not None:
         res["regimes"] = validate_regimes(post, path, n_test=len(x), n_samples=n_samples,
                                           seed=seed, out_dir=out_dir)
+        if real_catalog is not None and check_catalog:
+            res["catalog_checks"] = catalog_checks(post, model, real_catalog.to_x(),
+                                                   getattr(real_catalog, "ivar", None),
+                                                   seed=seed)
+            res["catalog_checks"]["catalog"] = str(getattr(real_catalog, "source", ""))
     (out_dir / "validation.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
 

@@ -127,7 +127,10 @@ class MAF(FlowNetwork):
             constraint = getattr(v, "constraint", None)
             self.masks.append(None if constraint is None
                               else constraint(tf.ones_like(v)).numpy().astype(np.float32))
-        # Sampling runs each MADE's hidden units once (sequential.py), not d passes per block.
+        # Sampling runs each MADE's hidden units once (sequential.py), not d passes per block;
+        # False selects TFP's own forward maps (set before the first draw: the sampling
+        # function is compiled once per flow), which benchmarks time side by side.
+        self.sequential_sampling = True
         if spline:
             def params_to_bijector(params):
                 return spline_bijector(params, config.spline_bins, config.spline_bound)
@@ -182,6 +185,8 @@ class MAF(FlowNetwork):
     def forward(self, eps, c):
         """Base noise (N, d) -> z (N, d), in TF: each MAF block by :class:`SequentialMADE`
         (the cost of one MADE pass), the same map as :meth:`forward_reference`."""
+        if not self.sequential_sampling:
+            return self.forward_reference(eps, c)
         z = eps
         made = iter(self.sequential)
         for b in self.bijectors:
