@@ -228,3 +228,27 @@ def test_catalog_checks_count_flags_poor_fits_and_one_band_removed(masked, shift
     one = res["one_band_removed"]
     # min_bands 3: removing one of five bands leaves every fitted galaxy fittable
     assert one["n"] == res["n_fitted"] and one["frac_fitted"] == 1.0 and one["frac_finite"] == 1.0
+
+
+def test_mask_aware_members_combine_and_others_are_refused(masked, shifted_emulator, tmp_path):
+    import dataclasses
+
+    from provabgs_sbi.inference.flows import FlowConfig
+    from provabgs_sbi.workflows.train import combine_posteriors, train_posterior
+
+    post, _, tmp = masked
+    cfg = dataclasses.replace(post.flow.config, box_transform="probit")
+    quiet = dict(progress=False, log=lambda *a: None)
+    train_posterior(tmp / "train.h5", tmp_path / "probit", cfg, conditioning=Conditioning(),
+                    default_floor=0.03, checkpoint_dir=tmp_path / "ck1", **quiet)
+    ens, metrics = combine_posteriors([tmp / "flow", tmp_path / "probit"], tmp_path / "ens",
+                                      test_path=tmp / "test.h5", n_test_samples=50, log=quiet["log"])
+    assert ens.conditioning == post.conditioning and ens.default_floor == 0.03
+    lp = metrics["test_log_prob"]
+    assert np.isfinite(lp["ensemble"]) and len(lp["members"]) == 2
+    # a mixture is at least as good as its worse member in mean log q
+    assert lp["ensemble"] > min(lp["members"])
+    train_posterior(tmp / "train.h5", tmp_path / "plain", FlowConfig.preset("tiny", max_epochs=2),
+                    checkpoint_dir=tmp_path / "ck2", **quiet)
+    with pytest.raises(ValueError, match="conditioned differently"):
+        combine_posteriors([tmp / "flow", tmp_path / "plain"], tmp_path / "mixed")
