@@ -148,7 +148,10 @@ class SequentialMADE:
             static.append(tf.gather(tf.matmul(c, cond) + bias, order, axis=1))
             prev_order = order
         out_kernel = tf.gather(v[-3], prev_order, axis=0)
-        out_static = tf.matmul(c, v[-1]) + v[-2]                   # (N, d * n_params)
+        # The outputs accumulate each last-layer block as it is computed (a block's masked
+        # weights to the outputs of earlier dimensions are zero), so no step rereads the
+        # whole last layer: the batch's activations stay out of the memory traffic.
+        out_acc = tf.matmul(c, v[-1]) + v[-2]                      # (N, d * n_params)
         p = self.n_params
         ys = []                                                     # output columns so far
         h = [[] for _ in range(hidden)]                             # unit blocks per layer
@@ -169,13 +172,15 @@ class SequentialMADE:
                         below = tf.concat(h[layer - 1], axis=1)[:, :known]
                         pre = pre + tf.matmul(below, kernels[layer][:known, a:b])
                 h[layer].append(act(pre))
+                if layer == hidden - 1 and step < self.d:
+                    # only the outputs of dimensions >= step can depend on these units
+                    out_acc = tf.concat(
+                        [out_acc[:, :step * p],
+                         out_acc[:, step * p:] + tf.matmul(h[layer][-1],
+                                                           out_kernel[a:b, step * p:])], axis=1)
             if step == self.d:
                 break
-            # the outputs of dimension `step` from the last layer's units ready by now
-            params = out_static[:, step * p:(step + 1) * p]
-            known = int(self.ends[-1][step])
-            if known:
-                last = tf.concat(h[-1], axis=1)[:, :known]
-                params = params + tf.matmul(last, out_kernel[:known, step * p:(step + 1) * p])
+            # the outputs of dimension `step`, from the last layer's units ready by now
+            params = out_acc[:, step * p:(step + 1) * p]
             ys.append(self.bijector(params[:, None, :]).forward(u[:, step:step + 1]))
         return tf.concat(ys, axis=1)
