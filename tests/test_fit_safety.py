@@ -88,6 +88,24 @@ def test_resumed_fit_is_bit_identical_to_uninterrupted(post, tmp_path, monkeypat
     assert_same_file(whole, out)
 
 
+def test_fewer_stored_draws_keep_the_summaries_of_all_draws(post, tmp_path):
+    """n_store: the stored draws are the first of the full fit's, the percentiles the same
+    (computed from all draws); n_store = 0 writes summaries only; out of range is refused."""
+    cat = make_catalog()
+    full, _ = read_all(fit_catalog(post, cat, tmp_path / "full.h5", **KW))
+    some, _ = read_all(fit_catalog(post, cat, tmp_path / "some.h5", n_store=3, **KW))
+    assert some["samples"].shape == (5, 3, 12)
+    np.testing.assert_array_equal(some["samples"], full["samples"][:, :3])
+    np.testing.assert_array_equal(some["derived/z_mw"], full["derived/z_mw"][:, :3])
+    np.testing.assert_array_equal(some["stats"], full["stats"])
+    none, _ = read_all(fit_catalog(post, cat, tmp_path / "none.h5", n_store=0, **KW))
+    assert "samples" not in none and not any(k.startswith("derived") for k in none)
+    np.testing.assert_array_equal(none["stats"], full["stats"])
+    for bad in (-1, 9):
+        with pytest.raises(ValueError, match="n_store"):
+            fit_catalog(post, cat, tmp_path / "bad.h5", n_store=bad, **KW)
+
+
 @pytest.mark.parametrize("change", ["rows", "content", "posterior", "seed"])
 def test_resume_with_other_work_is_refused(post, tmp_path, monkeypatch, change):
     full = make_catalog(8)

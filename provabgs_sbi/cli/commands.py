@@ -253,10 +253,12 @@ def cmd_posterior(args) -> int:
     if args.floor is not None:
         post.check_floor(args.floor)           # refused before any work
     out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model,
-                      rows=rows, overwrite=args.overwrite, floor=args.floor)
+                      rows=rows, overwrite=args.overwrite, floor=args.floor,
+                      n_store=args.n_store)
     with h5py.File(out, "r") as fh:
         flags = fh["summary"]["flags"]
-    print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples; flags: "
+    stored = "" if args.n_store is None else f" ({args.n_store} stored)"
+    print(f"wrote {out}: {len(cat)} galaxies x {args.n_samples} samples{stored}; flags: "
           f"{count_flags(flags)}")
     return 0
 

@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog_args(p)
     p.add_argument("--flow", default=str(DEFAULT_FLOW))
     p.add_argument("--n-samples", type=_positive_int, default=1000)
+    p.add_argument("--n-store", type=int, default=None, metavar="N",
+                   help="draws stored per galaxy (default all --n-samples; 100 as the PROVABGS "
+                        "DESI catalog; 0: summaries only); percentiles use all draws")
     p.add_argument("--out", required=True,
                    help="output HDF5 (not the catalog; its folder is created)")
     p.add_argument("--overwrite", action="store_true",

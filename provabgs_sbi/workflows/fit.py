@@ -1,10 +1,11 @@
 """Fit a catalog with a trained posterior and write samples, derived properties and
 per-galaxy summaries to HDF5 (resumable; the final file appears atomically).
 
-Output file layout::
+Output file layout (``n_store`` = ``n_samples`` unless fewer draws are stored; with
+``n_store`` = 0 there are no ``samples`` or ``derived/`` datasets)::
 
-    samples           (n_gal, n_samples, 12) float32  physical parameters (PARAM_NAMES)
-    derived/<name>    (n_gal, n_samples) float32      derived properties (SEDModel.derived)
+    samples           (n_gal, n_store, 12) float32    physical parameters (PARAM_NAMES)
+    derived/<name>    (n_gal, n_store) float32        derived properties (SEDModel.derived)
     summary           table: id, z, flags, bad_bands (bit 2**b per band with a problem),
                       bands_used (bit 2**b per band the posterior was conditioned on),
                       reason (UTF-8 text: which band or value; "" when unflagged),
@@ -201,10 +202,11 @@ def summary_units() -> dict[str, str]:
 def _describe_datasets(fh, names) -> None:
     """Column names and units as attributes of every dataset of a fit's output."""
     js = json.dumps
-    fh["samples"].attrs.update(columns=js(list(PARAM_NAMES)), units=js(list(PARAM_UNITS)),
-                               axes=js(["galaxy", "draw", "parameter"]))
-    for name, unit in zip(DERIVED, DERIVED_UNITS):
-        fh[f"derived/{name}"].attrs.update(unit=unit, axes=js(["galaxy", "draw"]))
+    if "samples" in fh:                      # absent when only summaries are stored
+        fh["samples"].attrs.update(columns=js(list(PARAM_NAMES)), units=js(list(PARAM_UNITS)),
+                                   axes=js(["galaxy", "draw", "parameter"]))
+        for name, unit in zip(DERIVED, DERIVED_UNITS):
+            fh[f"derived/{name}"].attrs.update(unit=unit, axes=js(["galaxy", "draw"]))
     fh["stats"].attrs.update(quantities=js(names), units=js(list(PARAM_UNITS + DERIVED_UNITS)),
                              percentiles=js([16, 50, 84]),
                              axes=js(["galaxy", "quantity", "percentile"]))
@@ -293,7 +295,8 @@ def _width(texts) -> int:
 
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
                 chunk: int = 200, derived_model=None, progress: bool = True,
-                model=None, rows=None, overwrite: bool = False, floor=None) -> Path:
+                model=None, rows=None, overwrite: bool = False, floor=None,
+                n_store: int | None = None) -> Path:
     """Posterior samples for every galaxy of ``catalog``; see the module docstring.
 
     Parameters
@@ -305,7 +308,13 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         (resumed if present for the same work, :func:`fit_settings`; refused if made for
         other work); it is renamed to ``out`` when complete.
     n_samples : int
-        Posterior draws per galaxy.
+        Posterior draws per galaxy: the percentiles of ``summary`` and ``stats`` and the
+        predictive check use all of them.
+    n_store : int, optional
+        Draws stored per galaxy in ``samples`` and ``derived/`` (the first ``n_store``; the
+        draws are independent, so any ``n_store`` of them are a fair subsample). Default
+        ``n_samples``; 100 is what the PROVABGS DESI value-added catalog stores; 0 stores
+        summaries only (no ``samples`` or ``derived/`` datasets), a file of ~1 kB per galaxy.
     seed, chunk : int
         Galaxies are sampled ``chunk`` at a time with the seed ``[seed, first row of the
         chunk]``: a galaxy's draws depend on the chunk it falls in, so the first ``k *
@@ -345,6 +354,9 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
 
     if int(n_samples) < 1 or int(chunk) < 1:
         raise ValueError(f"n_samples and chunk must be at least 1, got {n_samples} and {chunk}")
+    n_store = int(n_samples) if n_store is None else int(n_store)
+    if not 0 <= n_store <= int(n_samples):
+        raise ValueError(f"n_store must be in [0, n_samples={n_samples}], got {n_store}")
     if len(catalog) == 0:
         raise ValueError("the catalog has no rows to fit")
     out = Path(out)
@@ -368,17 +380,20 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         floor_kw, sigma_sys = {"floor": floor}, floor
     settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model,
                             floor_kw.get("floor"))
+    if n_store != n_samples:
+        settings["n_store"] = n_store
     if not overwrite and _finished_for(out, settings):
         return out                           # this very fit is done: a rerun returns it
     out = check_output_path(out, overwrite)
     part = out.with_name(out.name + ".part")
     names = list(PARAM_NAMES) + list(DERIVED)
     def create(fh):
-        fh.create_dataset("samples", shape=(n_gal, n_samples, 12), dtype="f4",
-                          chunks=(max(1, min(chunk, n_gal)), n_samples, 12))
-        for name in DERIVED:
-            fh.create_dataset(f"derived/{name}", shape=(n_gal, n_samples), dtype="f4",
-                              chunks=(max(1, min(chunk, n_gal)), n_samples))
+        if n_store:
+            fh.create_dataset("samples", shape=(n_gal, n_store, 12), dtype="f4",
+                              chunks=(max(1, min(chunk, n_gal)), n_store, 12))
+            for name in DERIVED:
+                fh.create_dataset(f"derived/{name}", shape=(n_gal, n_store), dtype="f4",
+                                  chunks=(max(1, min(chunk, n_gal)), n_store))
         fh.create_dataset("stats", shape=(n_gal, len(names), 3), dtype="f8")
         fh.create_dataset("chi2_best", data=np.full(n_gal, np.nan))
         fh.create_dataset("model_flux_best", data=np.full((n_gal, XL.n_bands), np.nan))
@@ -402,7 +417,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                     d = derived_model.derived(flat, zz)
                     for k in DERIVED:
                         der[k][ok] = d[k].reshape(-1, n_samples)
-                fh["samples"][sl] = stored_samples(samp)
+                if n_store:
+                    fh["samples"][sl] = stored_samples(samp[:, :n_store])
                 if model is not None and np.any(ok):
                     ivar = getattr(catalog, "ivar", None)
                     chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl],
@@ -414,8 +430,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                 if np.any(ok):
                     stats[:, ok] = summary_percentiles(allv[ok])
                 fh["stats"][sl] = np.moveaxis(stats, 0, -1)
-                for k in DERIVED:
-                    fh[f"derived/{k}"][sl] = der[k].astype(np.float32)
+                for k in DERIVED if n_store else ():
+                    fh[f"derived/{k}"][sl] = der[k][:, :n_store].astype(np.float32)
                 commit(fh, n_done=sl.stop)
                 bar.update(m)
         finally:
