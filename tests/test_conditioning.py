@@ -224,7 +224,7 @@ def test_catalog_checks_count_flags_poor_fits_and_one_band_removed(masked, shift
     flags = post.flags(x)
     assert res["n_catalog"] == 40 and res["n_fitted"] == int(has_samples(flags).sum())
     assert res["frac_sigma_flagged"] == np.mean((flags & FLAG_SIGMA_HIGH) != 0) >= 0.1
-    assert 0 <= res["frac_poor_fit"] <= 1 and res["floor"] == [0.03] * 1
+    assert 0 <= res["frac_poor_fit"] <= 1 and res["floor"] == [0.03] * 5
     one = res["one_band_removed"]
     # min_bands 3: removing one of five bands leaves every fitted galaxy fittable
     assert one["n"] == res["n_fitted"] and one["frac_fitted"] == 1.0 and one["frac_finite"] == 1.0

@@ -19,6 +19,7 @@ import numpy as np
 from provabgs_sbi.flags import FLAG_SIGMA_HIGH, has_samples
 from provabgs_sbi.inference.ppc import best_draw_chi2, chi2_poor_fit
 from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.workflows.fit import fit_floor
 
 __all__ = ["catalog_checks"]
 
@@ -37,7 +38,9 @@ def catalog_checks(post, model, x, ivar=None, floor=None, n_draws: int = 32,
     ivar : ndarray of shape (N, 5), optional
         Flux inverse variances for the chi^2 (default from the magnitude errors).
     floor : float or array_like of shape (5,), optional
-        Systematic floor, mag (default: the posterior's default floor).
+        Systematic floor, mag (default: the posterior's default floor); as in
+        :func:`~provabgs_sbi.workflows.fit.fit_floor`, a posterior without floors is checked
+        with SEDflow's inputs and a 0.02 mag floor in the chi^2.
     n_draws : int
         Posterior draws per galaxy for the best-draw chi^2.
     seed : int
@@ -52,16 +55,15 @@ def catalog_checks(post, model, x, ivar=None, floor=None, n_draws: int = 32,
         those, with finite draws), and the chi^2 poor-fit fraction of those.
     """
     x = XL.check(x)
-    floor = post.default_floor if floor is None else floor
+    floor, floor_kw, sigma_sys = fit_floor(post, floor)
     flags = post.flags(x)
     fitted = has_samples(flags)
     out = {"n_catalog": int(len(x)), "n_fitted": int(fitted.sum()),
            "frac_sigma_flagged": round(float(np.mean((flags & FLAG_SIGMA_HIGH) != 0)), 5),
            "floor": np.atleast_1d(np.asarray(floor, dtype=float)).tolist()}
-    sigma_sys = floor
 
     def poor_fraction(xs, iv, s):
-        samples = post.sample(xs, n_draws, seed=s, floor=floor, strict=False)
+        samples = post.sample(xs, n_draws, seed=s, strict=False, **floor_kw)
         chi2, _ = best_draw_chi2(samples, xs, model, iv, n_draws=n_draws, sigma_sys=sigma_sys)
         limit = chi2_poor_fit((~XL.missing(xs)).sum(axis=1))
         finite = np.all(np.isfinite(samples), axis=(1, 2))

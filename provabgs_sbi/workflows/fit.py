@@ -180,6 +180,25 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
             **({} if floor is None else {"floor": [float(f) for f in floor]})}
 
 
+def fit_floor(post: Posterior, floor=None):
+    """The floor of a catalog fit: for the flow and for the predictive check.
+
+    Returns
+    -------
+    floor : ndarray of shape (5,)
+        Checked against the posterior's trained range (default its default floor).
+    floor_kw : dict
+        ``{"floor": floor}`` for :meth:`Posterior.sample` of a mask-aware posterior; empty
+        for one trained without floors (SEDflow's inputs).
+    sigma_sys : float or ndarray of shape (5,)
+        The predictive check's floor: ``floor``, or 0.02 mag without floors.
+    """
+    floor = post.check_floor(floor)          # refuses a floor the posterior was not trained for
+    if post.conditioning is None:
+        return floor, {}, 0.02
+    return floor, {"floor": floor}, floor
+
+
 def check_unique_ids(ids, shown: int = 5) -> None:
     """Raise ValueError naming up to ``shown`` ids that occur more than once in ``ids`` (N,)."""
     values, counts = np.unique(np.asarray(ids), return_counts=True)
@@ -374,10 +393,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     if ids.dtype.kind in "UO":
         ids = ids.astype("S")
     derived_model = derived_model or SEDModel(post.info.get("sps", "bc03"))
-    floor = post.check_floor(floor)          # refuses a floor the posterior was not trained for
-    floor_kw, sigma_sys = {}, 0.02            # a posterior without floors: SEDflow's inputs
-    if post.conditioning is not None:
-        floor_kw, sigma_sys = {"floor": floor}, floor
+    floor, floor_kw, sigma_sys = fit_floor(post, floor)
     settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model,
                             floor_kw.get("floor"))
     if n_store != n_samples:

@@ -83,8 +83,8 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
     return flow
 
 
-def _warm_start(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray, d_x: int):
-    """A new ``cls`` flow with ``config`` holding ``init``'s weights, standardisation and box."""
+def _check_init(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray, d_x: int):
+    """Refuse an ``init`` of another class, size, box or architecture than ``config``."""
     if not isinstance(init, cls):
         raise TypeError("init must be a single ConditionalFlow (for a mixture, pass one "
                         f"of its members), got {type(init).__name__}")
@@ -100,6 +100,11 @@ def _warm_start(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray
         raise ValueError("config must keep init's architecture; it differs in "
                          + ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})"
                                      for k in differ))
+
+
+def _warm_start(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray, d_x: int):
+    """A new ``cls`` flow with ``config`` holding ``init``'s weights, standardisation and box."""
+    _check_init(cls, init, config, low, high, d_x)
     weights = init.get_weights()
     flow = cls(config, init.low, init.high, init._y_mean, init._y_std, init._x_mean,
                init._x_std, permutations=init._permutations, weights=weights)
@@ -136,7 +141,7 @@ def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray,
                          f"for new ones), got {init_inputs.tolist()}")
     if config.family != "maf" or init.config.family != "maf":
         raise ValueError("widening the inputs of a warm start needs MAF flows")
-    same = _warm_start(cls, init, config, low, high, init.d_x)   # checks box and architecture
+    _check_init(cls, init, config, low, high, init.d_x)
     x_mean, x_std = _standardisation(x)
     old = init.get_weights()
     new = []
@@ -159,7 +164,7 @@ def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray,
         i += 3
     flow = cls(config, init.low, init.high, init._y_mean, init._y_std, x_mean, x_std,
                permutations=init._permutations, weights=new)
-    flow.init_weights_sha256 = same.init_weights_sha256
+    flow.init_weights_sha256 = hash_arrays(*old)
     return flow
 
 
