@@ -1,5 +1,6 @@
 """The SED posterior on top of the flow: support, flags, save/load, catalog fits."""
 import json
+import warnings
 
 import h5py
 import numpy as np
@@ -474,3 +475,27 @@ def test_summary_percentiles_keep_infinite_draws():
     assert np.all(q[:, 1, 1] == -np.inf)
     np.testing.assert_allclose(q[:, 2, 0], np.percentile(v[2, 10:, 0], [16, 50, 84]))
     np.testing.assert_allclose(q[:, 0, 0], np.percentile(v[0, :, 0], [16, 50, 84]))
+
+
+def test_summary_percentiles_equal_numpy_nanpercentile():
+    """The sort-based percentiles are numpy's, number for number, with NaN draws, +-inf
+    draws and all-NaN columns (the inverted-CDF rank where two infinities meet)."""
+    from provabgs_sbi.workflows.fit import summary_percentiles
+
+    rng = np.random.default_rng(5)
+    for n in (1000, 37):
+        v = rng.normal(size=(40, n, 6))
+        frac = rng.random((40, 1))
+        v[:, :, 1] = np.where(rng.random((40, n)) < frac, -np.inf, v[:, :, 1])
+        v[:, :, 2] = np.where(rng.random((40, n)) < frac, np.inf, v[:, :, 2])
+        v[rng.random(v.shape) < 0.02] = np.nan
+        v[3, :, 4] = np.nan
+        v[4, 1:, 5] = np.nan
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanpercentile(v, [16, 50, 84], axis=1)
+            undefined = np.isnan(ref) & np.any(np.isinf(v), axis=1)[None]
+            ref[undefined] = np.nanpercentile(v, [16, 50, 84], axis=1,
+                                              method="inverted_cdf")[undefined]
+        assert np.any(undefined)
+        np.testing.assert_array_equal(summary_percentiles(v), ref)

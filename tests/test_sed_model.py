@@ -239,6 +239,28 @@ def test_derived_properties(bc03_model):
     assert np.all(d["log_mstar_surviving"] < theta[:, 0])
 
 
+def test_derived_draws_equal_derived_of_the_flattened_draws(bc03_model):
+    """The per-galaxy path of the catalog fits gives the numbers of ``derived`` row by row,
+    bursts before the Big Bang, metallicities at both clips and z up to 1 included."""
+    rng = np.random.default_rng(3)
+    g, s = 7, 60
+    theta = Prior().sample(g * s, seed=11).reshape(g, s, 12)
+    z = np.array([0.01, 0.05, 0.1, 0.2, 0.2, 0.6, 1.0])
+    theta[6, :20, 6] = 13.0                               # tburst > t_age(z = 1): no burst
+    theta[1, :10, 7:9] = 0.0                              # Z clipped at Z_MIN
+    theta[2, :10, 7:9] = rng.uniform(5.0, 8.0, (10, 2))   # Z clipped at Z_MAX
+    got = bc03_model.derived_draws(theta, z)
+    ref = bc03_model.derived(theta.reshape(-1, 12), np.repeat(z, s))
+    assert set(got) == set(ref)
+    for name, value in ref.items():
+        assert got[name].shape == (g, s)
+        np.testing.assert_allclose(got[name].ravel(), value, rtol=1e-12, atol=0, err_msg=name)
+    with pytest.raises(ValueError, match="shape"):
+        bc03_model.derived_draws(theta[0], z[:1])
+    with pytest.raises(ValueError, match="redshift"):
+        bc03_model.derived_draws(theta, np.r_[z[:-1], np.nan])
+
+
 @pytest.mark.parametrize("col,value,match", [
     (1, 0.7, "betas sum"), (2, -0.2, "beta"), (5, 1.5, "fburst"), (5, -0.1, "fburst"),
     (9, -0.1, "tau_bc"), (10, -1.0, "tau_ism"), (0, np.nan, "log_mstar"), (6, 0.0, "tburst")])

@@ -335,6 +335,38 @@ class SEDModel:
         return out
 
     # --------------------------------------------------------------- derived
+    def derived_draws(self, theta, z) -> dict:
+        """:meth:`derived` of many draws per galaxy, sharing the per-galaxy work (one set of
+        lookback bins and basis integrals per galaxy; :mod:`provabgs_sbi.model.derived`).
+
+        Parameters
+        ----------
+        theta : ndarray of shape (G, S, 12)
+            ``S`` draws of the physical parameters of each of ``G`` galaxies.
+        z : ndarray of shape (G,)
+            Redshift of each galaxy.
+
+        Returns
+        -------
+        dict of ndarray of shape (G, S)
+            As :meth:`derived` of the flattened draws (equal to ~1e-12 relative).
+        """
+        from provabgs_sbi.model.derived import derived_draws
+
+        theta = np.asarray(theta, dtype=np.float64)
+        if theta.ndim != 3:
+            raise ValueError(f"theta must have shape (G, S, 12), got {theta.shape}")
+        check_theta(theta.reshape(-1, theta.shape[-1]))
+        _, z = self._inputs(theta[:, 0], z)                  # one redshift per galaxy
+        # Galaxies split among threads (numpy releases the GIL in its array loops).
+        n_threads = min(self.config.n_threads or os.cpu_count() or 1, len(z))
+        parts = [p for p in np.array_split(np.arange(len(z)), n_threads) if len(p)]
+        if len(parts) == 1:
+            return derived_draws(self, theta, z)
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            results = list(pool.map(lambda p: derived_draws(self, theta[p], z[p]), parts))
+        return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+
     def derived(self, theta, z) -> dict:
         """Derived physical properties.
 

@@ -63,10 +63,13 @@ X_UNITS = ("mag (AB)",) * XL.n_bands + ("mag",) * XL.n_bands + ("",)
 def summary_percentiles(values: np.ndarray) -> np.ndarray:
     """16th, 50th and 84th percentiles over axis 1, NaN ignored, infinities respected.
 
+    The numbers of ``numpy.nanpercentile(values, [16, 50, 84], axis=1)`` (linear
+    interpolation between order statistics, NaN dropped per galaxy and quantity), computed
+    with one sort of the draws instead of numpy's loop over every (galaxy, quantity) pair.
     A derived quantity can be infinite in some draws: log sSFR is -inf when no star formed
-    in the last Gyr. Where the linear interpolation of ``numpy.nanpercentile`` would fall
-    between two infinities (undefined, NaN), the sample value at that rank is taken instead
-    (``method="inverted_cdf"``), so such a percentile is -inf rather than missing.
+    in the last Gyr. Where the interpolation would fall between two infinities (undefined,
+    NaN), the sample value at that rank is taken instead (``method="inverted_cdf"``), so
+    such a percentile is -inf rather than missing.
 
     Parameters
     ----------
@@ -76,13 +79,56 @@ def summary_percentiles(values: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (3, n_gal, n_quantities)
     """
+    values = np.asarray(values, dtype=np.float64)
+    ranked = np.sort(np.moveaxis(values, 1, -1), axis=-1)       # NaN sort last
+    n_valid = (~np.isnan(ranked)).sum(axis=-1)                     # (n_gal, n_q)
+    last = np.maximum(n_valid - 1, 0)
+
+    def at_rank(rank):
+        return np.take_along_axis(ranked, rank[..., None], axis=-1)[..., 0]
+
+    q = np.full((3,) + n_valid.shape, np.nan)
     with np.errstate(invalid="ignore"):
-        q = np.nanpercentile(values, [16, 50, 84], axis=1)
-    undefined = np.isnan(q) & np.any(np.isinf(values), axis=1)[None]
-    if np.any(undefined):
-        q[undefined] = np.nanpercentile(values, [16, 50, 84], axis=1,
-                                        method="inverted_cdf")[undefined]
+        for j, p in enumerate(np.array([16.0, 50.0, 84.0]) / 100.0):
+            virtual = (n_valid - 1) * p
+            lo = np.floor(virtual)
+            gamma = virtual - lo
+            lo = np.maximum(lo.astype(np.intp), 0)
+            a, b = at_rank(lo), at_rank(np.minimum(lo + 1, last))
+            diff = b - a                                    # numpy's _lerp, term by term
+            q[j] = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+            undefined = np.isnan(q[j]) & (n_valid > 0)
+            if np.any(undefined):                           # between two infinities:
+                index = n_valid * p - 1                     # numpy's "inverted_cdf" rank
+                rank = np.where(index == np.floor(index), np.floor(index), np.floor(index) + 1)
+                rank = np.clip(rank, 0, last).astype(np.intp)
+                q[j][undefined] = at_rank(rank)[undefined]
+    q[:, n_valid == 0] = np.nan
     return q
+
+
+def derived_of_draws(derived_model, samples: np.ndarray, z: np.ndarray) -> dict:
+    """Derived properties of the draws of each galaxy.
+
+    Parameters
+    ----------
+    derived_model : object
+        Has ``derived(theta (N, 12), z (N,))``; its ``derived_draws(theta (G, S, 12), z
+        (G,))`` is used when it has one (:meth:`SEDModel.derived_draws`, which shares the
+        per-galaxy work among the draws).
+    samples : ndarray of shape (G, S, 12)
+    z : ndarray of shape (G,)
+
+    Returns
+    -------
+    dict of ndarray of shape (G, S)
+    """
+    grouped = getattr(derived_model, "derived_draws", None)
+    if callable(grouped):
+        return grouped(samples, z)
+    g, s = samples.shape[:2]
+    flat = derived_model.derived(samples.reshape(-1, samples.shape[-1]), np.repeat(z, s))
+    return {k: np.asarray(v).reshape(g, s) for k, v in flat.items()}
 
 
 def _float32_inside(bound: np.ndarray, inward: np.ndarray, inside) -> np.ndarray:
@@ -428,11 +474,9 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                 der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
                 ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
                 if np.any(ok):
-                    flat = samp[ok].reshape(-1, 12)
-                    zz = np.repeat(XL.redshift(x[sl])[ok], n_samples)
-                    d = derived_model.derived(flat, zz)
+                    d = derived_of_draws(derived_model, samp[ok], XL.redshift(x[sl])[ok])
                     for k in DERIVED:
-                        der[k][ok] = d[k].reshape(-1, n_samples)
+                        der[k][ok] = d[k]
                 if n_store:
                     fh["samples"][sl] = stored_samples(samp[:, :n_store])
                 if model is not None and np.any(ok):
