@@ -235,26 +235,33 @@ def cmd_posterior(args) -> int:
     import h5py
 
     from provabgs_sbi.flags import count_flags
-    from provabgs_sbi.workflows.fit import check_output_path, check_unique_ids, fit_catalog
+    from provabgs_sbi.workflows.fit import check_output_path, fit_catalog
     from provabgs_sbi.inference.posterior import Posterior
 
     check_output_path(args.out, args.overwrite, inputs=(args.catalog,))
     post = Posterior.load(args.flow)
-    cat = _read_cli_catalog(args, z_range=tuple(post.z_range))
-    rows = None if args.rows is None else _parse_rows(args.rows, len(cat))
-    if rows is not None:
+    if args.floor is not None:
+        post.check_floor(args.floor)           # refused before any work
+    rows = None
+    if args.rows is None:
+        cat = _cli_catalog_file(args, z_range=tuple(post.z_range))    # read chunk by chunk
+    else:
+        cat = _read_cli_catalog(args, z_range=tuple(post.z_range))
+        rows = _parse_rows(args.rows, len(cat))
         cat = cat.subset(rows)
-    check_unique_ids(cat.ids)
     model = None
     if not args.no_ppc:
         from provabgs_sbi.emulator import Emulator
 
         model = Emulator.load(_emulator_of(args.emulator, args.flow))
-    if args.floor is not None:
-        post.check_floor(args.floor)           # refused before any work
-    out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed, model=model,
-                      rows=rows, overwrite=args.overwrite, floor=args.floor,
-                      n_store=args.n_store)
+    client = _dask_client(args.scheduler)
+    try:
+        out = fit_catalog(post, cat, args.out, n_samples=args.n_samples, seed=args.seed,
+                          model=model, rows=rows, overwrite=args.overwrite, floor=args.floor,
+                          n_store=args.n_store, chunk=args.chunk, client=client)
+    finally:
+        if client is not None:
+            client.close()
     with h5py.File(out, "r") as fh:
         flags = fh["summary"]["flags"]
     stored = "" if args.n_store is None else f" ({args.n_store} stored)"
@@ -263,13 +270,56 @@ def cmd_posterior(args) -> int:
     return 0
 
 
+def _dask_client(scheduler):
+    """None (fit in this process), a LocalCluster's client ('local', 'local:N') or a client
+    of the scheduler at an address."""
+    if not scheduler:
+        return None
+    if scheduler == "local" or scheduler.startswith("local:"):
+        from provabgs_sbi.workflows.fit_dask import local_client
+
+        n = scheduler.partition(":")[2]
+        if n and (not n.isdigit() or int(n) < 1):
+            raise ValueError(f"--scheduler local:N needs N >= 1, got {scheduler!r}")
+        return local_client(int(n) if n else None)
+    from distributed import Client
+
+    return Client(scheduler)
+
+
+def _cli_catalog_file(args, z_range=None):
+    """The catalog as a CatalogFile (FITS, HDF5 and Parquet read a chunk at a time)."""
+    from provabgs_sbi.io.catalog_stream import CatalogFile
+
+    split = lambda s: s.split(",") if s else None  # noqa: E731
+    options = {k: v for k, v in (("preset", args.preset), ("mag_cols", split(args.mag_cols)),
+                                 ("err_cols", split(args.err_cols)),
+                                 ("flux_cols", split(args.flux_cols)),
+                                 ("ivar_cols", split(args.ivar_cols)), ("z_col", args.z_col),
+                                 ("z_range", None if z_range is None else list(z_range)))
+               if v is not None}
+    return CatalogFile(args.catalog, {**options, **_table_location(args)})
+
+
 def _read_cli_catalog(args, z_range=None):
     from provabgs_sbi.io.catalog import read_catalog
 
     split = lambda s: s.split(",") if s else None  # noqa: E731
     return read_catalog(args.catalog, preset=args.preset, mag_cols=split(args.mag_cols),
                         err_cols=split(args.err_cols), flux_cols=split(args.flux_cols),
-                        ivar_cols=split(args.ivar_cols), z_col=args.z_col, z_range=z_range)
+                        ivar_cols=split(args.ivar_cols), z_col=args.z_col, z_range=z_range,
+                        **_table_location(args))
+
+
+def _table_location(args) -> dict:
+    """``hdu`` (FITS) and ``path`` (HDF5) of the table, when given on the command line."""
+    where = {}
+    hdu = getattr(args, "hdu", None)
+    if hdu is not None:
+        where["hdu"] = int(hdu) if str(hdu).isdigit() else hdu
+    if getattr(args, "table_path", None):
+        where["path"] = args.table_path
+    return where
 
 
 def cmd_mcmc(args) -> int:

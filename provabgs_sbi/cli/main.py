@@ -231,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "five comma-separated (ugriz); within the posterior's trained range "
                         "(default: the posterior's own; a posterior trained without floors "
                         "takes only 0)")
+    p.add_argument("--chunk", type=_positive_int, default=200,
+                   help="galaxies per chunk: read, sampled, written and resumed together "
+                        "(default %(default)s)")
+    p.add_argument("--hdu", help="FITS extension of the table (name or number)")
+    p.add_argument("--table-path", help="HDF5 dataset of the table (default: the first found)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="fit the chunks on a Dask cluster: a scheduler address "
+                        "(tcp://host:8786), or 'local' / 'local:N' to start a LocalCluster of "
+                        "N worker processes (default one per core)")
     p.set_defaults(func=commands.cmd_posterior, resumes=True)
 
     p = sub.add_parser("mcmc", help="zeus MCMC of catalog rows with the emulator (resumable)")

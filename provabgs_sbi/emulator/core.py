@@ -104,6 +104,8 @@ class Emulator:
         #: SHA-256 of the manifest it was loaded from (None when not loaded from a folder):
         #: what training-set files record as their emulator.
         self.manifest_sha256 = None
+        #: The folder it was loaded from (None otherwise): Dask workers reload it from there.
+        self.folder = None
 
     # -------------------------------------------------------------- inputs
     def _check(self, theta, z, allow_zero=True):
@@ -299,6 +301,7 @@ class Emulator:
                     "rebuild the table it was trained on or retrain the emulator")
         emu = cls(networks, input_mode=meta["input_mode"], burst_model=burst, info=meta)
         emu.manifest_sha256 = sha256_file(folder / "manifest.json")
+        emu.folder = folder
         return emu
 
     @classmethod

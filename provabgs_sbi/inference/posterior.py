@@ -157,6 +157,9 @@ class Posterior:
         self.mag_range = np.asarray(mag_range, dtype=np.float64)
         self.noise = noise
         self.info = info
+        #: The manifest and folder it was loaded from (None when built in memory).
+        self.manifest = None
+        self.folder = None
 
     @property
     def min_bands(self) -> int:
@@ -403,4 +406,5 @@ class Posterior:
         info = {k: v for k, v in meta.items() if k not in ("prior", "z_range", "mag_range")}
         post = cls(flow, Prior(meta["prior"]), meta["z_range"], meta["mag_range"], noise, info)
         post.manifest = manifest
+        post.folder = folder            # where it was loaded from (Dask workers reload it)
         return post

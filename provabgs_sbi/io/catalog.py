@@ -441,7 +441,7 @@ def _read_generic(cols: _Columns, mag_cols, err_cols, flux_cols, ivar_cols, z_co
 def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=None,
                  flux_cols=None, ivar_cols=None, z_col: str | None = None,
                  id_col: str | None = None, z_range: tuple[float, float] | None = None,
-                 **read_kwargs) -> PhotometryCatalog:
+                 id_offset: int = 0, **read_kwargs) -> PhotometryCatalog:
     """Read a photometry table into a :class:`PhotometryCatalog`.
 
     Parameters
@@ -461,6 +461,9 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
         Object id column. Default: the first of ``ID_COLUMNS`` present, else the row index.
     z_range : (float, float), optional
         Trained redshift range; rows outside are flagged ``FLAG_Z_OUT_OF_RANGE``.
+    id_offset : int
+        First row index, when the ids are row indices (a table that is a slice of a larger
+        one, :class:`~provabgs_sbi.io.catalog_stream.CatalogFile`).
     **read_kwargs
         Passed to ``astropy.table.Table.read`` (e.g. ``hdu=1``, ``path="data"``,
         ``format="ascii.csv"``).
@@ -523,9 +526,10 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
         ids = np.asarray(table[real])
     else:
         found = next((cols.find(c) for c in ID_COLUMNS if cols.find(c) is not None), None)
-        ids = np.asarray(table[found]) if found is not None else np.arange(len(table))
+        ids = (np.asarray(table[found]) if found is not None
+               else np.arange(id_offset, id_offset + len(table)))
     if ids.ndim != 1:
-        ids = np.arange(len(table))
+        ids = np.arange(id_offset, id_offset + len(table))
     elif ids.dtype.kind == "S":  # FITS/HDF5 strings come back as bytes
         ids = np.char.decode(ids, "utf-8")
     return PhotometryCatalog.from_arrays(flux, ivar, z, ids, z_range=z_range,

@@ -36,12 +36,14 @@ check). A ``.part`` made for other work is never merged: the fit is refused
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from provabgs_sbi.progress import progress_bar
 from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store, settings_json
+from provabgs_sbi.io.catalog_stream import CatalogFile
 from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
 from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
 
@@ -192,7 +194,7 @@ def catalog_rows_hash(ids, x) -> str:
 
 
 def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk: int,
-                 model, floor=None) -> dict:
+                 model, floor=None, catalog_key: dict | None = None) -> dict:
     """What a catalog fit is, to key its resumable ``.part`` file.
 
     Parameters
@@ -207,6 +209,9 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
         The predictive check's model: its type and manifest (if it has one) are recorded.
     floor : ndarray of shape (5,), optional
         The systematic floor of a mask-aware posterior's fit (recorded; None for others).
+    catalog_key : dict, optional
+        Which rows are fitted, instead of ``n_gal``, ``rows`` and the hash of ``ids`` and
+        ``x`` (a file catalog is keyed by its SHA-256 and read options).
 
     Returns
     -------
@@ -218,9 +223,10 @@ def fit_settings(post: Posterior, ids, x, rows, n_samples: int, seed: int, chunk
     if model is not None:
         ppc = {"model": type(model).__name__, "chi2_poor_fit": float(CHI2_POOR_FIT),
                "manifest": sha256_bytes(settings_json(getattr(model, "manifest", None) or {}).encode())}
-    return {"n_samples": int(n_samples), "seed": int(seed), "chunk": int(chunk), "n_gal": len(x),
-            "rows": None if rows is None else hash_arrays(np.asarray(rows)),
-            "catalog_rows": catalog_rows_hash(ids, x),
+    if catalog_key is None:
+        catalog_key = {"n_gal": len(x), "rows": None if rows is None else hash_arrays(np.asarray(rows)),
+                       "catalog_rows": catalog_rows_hash(ids, x)}
+    return {"n_samples": int(n_samples), "seed": int(seed), "chunk": int(chunk), **catalog_key,
             "posterior": sha256_bytes(settings_json(manifest).encode()),
             "posterior_files": manifest.get("files", {}), "ppc": ppc,
             **({} if floor is None else {"floor": [float(f) for f in floor]})}
@@ -339,7 +345,7 @@ def _open_part(part: Path, settings: dict, create, overwrite: bool):
     if overwrite and part.exists():
         part.unlink()
     try:
-        return open_store(part, settings, create, on_mismatch="raise")
+        fh = open_store(part, settings, create, on_mismatch="raise")
     except SettingsMismatch:
         import h5py
 
@@ -351,6 +357,11 @@ def _open_part(part: Path, settings: dict, create, overwrite: bool):
             f"{part} holds an interrupted fit of other work (differs in: {', '.join(differ)}); "
             "it is not merged. To start afresh delete it or pass overwrite=True (--overwrite); "
             "to resume it rerun with its inputs.") from None
+    if "done" not in fh:                     # a .part of the format before per-chunk marks
+        fh.close()
+        raise SettingsMismatch(f"{part} was written by an older version of provabgs-sbi and "
+                               "cannot be resumed; delete it or pass overwrite=True (--overwrite)")
+    return fh
 
 
 def _width(texts) -> int:
@@ -358,16 +369,241 @@ def _width(texts) -> int:
     return max((len(t.encode("utf-8")) for t in texts), default=1)
 
 
+@dataclass(frozen=True)
+class ChunkRows:
+    """The rows of one chunk of a catalog: what :func:`fit_chunk` reads.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first row in the catalog (seeds the draws: ``[seed, start]``).
+    x : ndarray of shape (M, 11)
+        Conditioning vectors (:meth:`PhotometryCatalog.to_x`).
+    ids : ndarray of shape (M,)
+    flux, ivar : ndarray of shape (M, 5) or None
+        AB nanomaggies and inverse variances (nmgy^-2), when the catalog has them.
+    """
+
+    start: int
+    x: np.ndarray
+    ids: np.ndarray
+    flux: np.ndarray | None = None
+    ivar: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, catalog, start: int, sl: slice | None = None, x=None) -> "ChunkRows":
+        """The rows ``sl`` (default all) of a catalog (``to_x()``, ``ids``, and ``flux``,
+        ``ivar`` if it has them); ``x`` may be given when already computed."""
+        sl = slice(None) if sl is None else sl
+        x = catalog.to_x()[sl] if x is None else x[sl]
+        pick = lambda name: None if getattr(catalog, name, None) is None \
+            else np.asarray(getattr(catalog, name))[sl]  # noqa: E731
+        return cls(int(start), np.asarray(x), _stored_ids(np.asarray(catalog.ids)[sl]),
+                   pick("flux"), pick("ivar"))
+
+
+def _stored_ids(ids: np.ndarray) -> np.ndarray:
+    """Ids as the output stores them: integers as int64, text as UTF-8 bytes."""
+    if ids.dtype.kind in "UO":
+        return np.char.encode(ids.astype(str), "utf-8")
+    if ids.dtype.kind in "iub":
+        return ids.astype(np.int64)
+    return ids
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """What every chunk of a catalog fit is fitted with (see :func:`fit_catalog`)."""
+
+    post: Posterior
+    derived_model: object
+    model: object | None
+    n_samples: int
+    n_store: int
+    seed: int
+    floor_kw: dict
+    sigma_sys: object
+
+
+def fit_chunk(job: FitJob, rows: ChunkRows) -> dict:
+    """Fit the galaxies of one chunk: everything the output holds about its rows.
+
+    Every number depends only on the job and the rows (the draws are seeded with
+    ``[job.seed, rows.start]``), so a chunk gives the same result in any process.
+
+    Returns
+    -------
+    dict
+        ``samples`` (M, n_store, 12) float32 (absent when n_store = 0), ``derived`` (dict
+        of (M, n_store) float32), ``stats`` (M, n_quantities, 3), ``chi2_best`` (M,),
+        ``model_flux_best`` (M, 5), ``x`` (M, 11), ``ids`` (M,), ``flags``,
+        ``bad_bands``, ``bands_used`` (M,) int32 and ``reason`` (list of M str).
+    """
+    post, x = job.post, rows.x
+    m, n_samples = len(x), job.n_samples
+    flags = post.flags(x)
+    # Real galaxies at or below Z_MIN have no usable distance (peculiar velocities): flagged
+    # and not sampled (their z is hidden from the flow; x keeps it).
+    too_close = XL.redshift(x) <= Z_MIN
+    flags[too_close] |= FLAG_Z_RANGE
+    x_flow = x.copy()
+    XL.redshift(x_flow)[too_close] = np.nan
+    samp = post.sample(x_flow, n_samples, seed=[job.seed, rows.start], strict=False, **job.floor_kw)
+    der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
+    ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
+    if np.any(ok):
+        d = derived_of_draws(job.derived_model, samp[ok], XL.redshift(x)[ok])
+        for k in DERIVED:
+            der[k][ok] = d[k]
+    chi2 = np.full(m, np.nan)
+    mflux = np.full((m, XL.n_bands), np.nan)
+    if job.model is not None and np.any(ok):
+        chi2, mflux = best_draw_chi2(samp, x, job.model, rows.ivar, sigma_sys=job.sigma_sys)
+    names = list(PARAM_NAMES) + list(DERIVED)
+    allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
+    stats = np.full((3, m, len(names)), np.nan)        # rows with no samples stay NaN
+    if np.any(ok):
+        stats[:, ok] = summary_percentiles(allv[ok])
+    stats = np.moveaxis(stats, 0, -1)
+    no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
+    flags[no_draws] |= FLAG_FLOW_FAILED
+    present = ~XL.missing(x)
+    limit = chi2_poor_fit(present.sum(axis=1))
+    with np.errstate(invalid="ignore"):
+        flags[chi2 > limit] |= FLAG_POOR_FIT
+    if job.model is not None:
+        flags[has_samples(flags) & ~np.isfinite(chi2)] |= FLAG_CHECK_FAILED
+    problems = post.band_problems(x)
+    reasons = row_reasons(x, flags, problems, post.z_range, chi2, limit, flux=rows.flux,
+                          min_bands=post.min_bands)
+    out = {"stats": stats, "chi2_best": chi2, "model_flux_best": mflux, "x": x,
+           "ids": rows.ids, "flags": flags.astype(np.int32),
+           "bad_bands": bad_band_mask(problems).astype(np.int32),
+           "bands_used": np.where(has_samples(flags), bad_band_mask({"p": present}), 0
+                                  ).astype(np.int32),
+           "reason": [str(r) for r in reasons]}
+    if job.n_store:
+        out["samples"] = stored_samples(samp[:, :job.n_store])
+        out["derived"] = {k: der[k][:, :job.n_store].astype(np.float32) for k in DERIVED}
+    return out
+
+
+def _catalog_key(catalog, rows) -> dict:
+    """The part of a fit's settings that says which rows are fitted."""
+    if isinstance(catalog, CatalogFile):
+        return {"catalog_file": catalog.sha256, "n_gal": len(catalog),
+                "read": {k: v for k, v in sorted(catalog.options.items())}}
+    ids = _stored_ids(np.asarray(catalog.ids))
+    return {"n_gal": len(catalog),
+            "rows": None if rows is None else hash_arrays(np.asarray(rows)),
+            "catalog_rows": catalog_rows_hash(ids, catalog.to_x())}
+
+
+def _create_part(fh, n_gal: int, chunk: int, n_store: int, id_kind: str) -> None:
+    """The datasets of an unfinished fit (``work/`` holds what becomes ``summary``)."""
+    import h5py
+
+    rows = max(1, min(chunk, n_gal))
+    n_q = N_PARAMS + len(DERIVED)
+    if n_store:
+        fh.create_dataset("samples", shape=(n_gal, n_store, 12), dtype="f4",
+                          chunks=(rows, n_store, 12))
+        for name in DERIVED:
+            fh.create_dataset(f"derived/{name}", shape=(n_gal, n_store), dtype="f4",
+                              chunks=(rows, n_store))
+    fh.create_dataset("stats", shape=(n_gal, n_q, 3), dtype="f8", chunks=(rows, n_q, 3),
+                      fillvalue=np.nan)
+    fh.create_dataset("chi2_best", shape=(n_gal,), dtype="f8", fillvalue=np.nan)
+    fh.create_dataset("model_flux_best", shape=(n_gal, XL.n_bands), dtype="f8", fillvalue=np.nan)
+    fh.create_dataset("x", shape=(n_gal, XL.size), dtype="f8", fillvalue=np.nan)
+    text = h5py.string_dtype("utf-8")
+    fh.create_dataset("work/ids", shape=(n_gal,), dtype=np.int64 if id_kind == "int" else text)
+    for name in ("flags", "bad_bands", "bands_used"):
+        fh.create_dataset(f"work/{name}", shape=(n_gal,), dtype=np.int32)
+    fh.create_dataset("work/reason", shape=(n_gal,), dtype=text)
+    fh.create_dataset("done", shape=(-(-n_gal // chunk),), dtype=bool)   # per chunk
+    fh.attrs["n_done"] = 0
+
+
+def _write_chunk(fh, start: int, res: dict, chunk: int) -> None:
+    """One chunk's results into the ``.part`` file, then its ``done`` mark (committed)."""
+    sl = slice(start, start + len(res["x"]))
+    if "samples" in res:
+        fh["samples"][sl] = res["samples"]
+        for k in DERIVED:
+            fh[f"derived/{k}"][sl] = res["derived"][k]
+    for name in ("stats", "chi2_best", "model_flux_best", "x"):
+        fh[name][sl] = res[name]
+    ids = res["ids"]
+    fh["work/ids"][sl] = ids if ids.dtype.kind == "i" else [i.decode("utf-8") for i in ids]
+    for name in ("flags", "bad_bands", "bands_used", "reason"):
+        fh[f"work/{name}"][sl] = res[name]
+    fh["done"][start // chunk] = True
+    commit(fh, n_done=int(fh.attrs["n_done"]) + len(res["x"]))     # rows written so far
+
+
+def _text(values) -> list[str]:
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _write_summary(fh, block: int = 100_000) -> None:
+    """``summary`` from ``work/`` and ``stats``, ``block`` rows at a time (bounded memory);
+    text columns get the width of their longest value."""
+    n_gal = len(fh["x"])
+    names = list(PARAM_NAMES) + list(DERIVED)
+    work = fh["work"]
+    text_ids = work["ids"].dtype.kind != "i"
+    w_reason, w_id = 1, 1
+    for s in range(0, n_gal, block):
+        w_reason = max(w_reason, _width(_text(work["reason"][s:s + block])))
+        if text_ids:
+            w_id = max(w_id, _width(_text(work["ids"][s:s + block])))
+    dtype = [("id", f"S{w_id}" if text_ids else "<i8"), ("z", "<f8"), ("flags", "<i4"),
+             ("bad_bands", "<i4"), ("bands_used", "<i4"), ("reason", f"S{w_reason}"),
+             ("chi2_best", "<f8")]
+    dtype += [(f"{name}_{tag}", "<f8") for name in names for tag in ("p16", "p50", "p84")]
+    if "summary" in fh:
+        del fh["summary"]
+    summary = fh.create_dataset("summary", shape=(n_gal,), dtype=dtype)
+    for s in range(0, n_gal, block):
+        sl = slice(s, min(s + block, n_gal))
+        arr = np.zeros(sl.stop - s, dtype=dtype)
+        ids = work["ids"][sl]
+        arr["id"] = np.char.encode(_text(ids), "utf-8") if text_ids else ids
+        arr["z"] = XL.redshift(fh["x"][sl])
+        for name in ("flags", "bad_bands", "bands_used"):
+            arr[name] = work[name][sl]
+        arr["reason"] = np.char.encode(_text(work["reason"][sl]), "utf-8")
+        arr["chi2_best"] = fh["chi2_best"][sl]
+        stats = fh["stats"][sl]
+        for j, name in enumerate(names):
+            for q, tag in enumerate(("p16", "p50", "p84")):
+                arr[f"{name}_{tag}"] = stats[:, j, q]
+        summary[sl] = arr
+
+
+def _check_ids_unique(catalog) -> None:
+    """Refuse duplicate ids (a file catalog's ids are read one chunk at a time)."""
+    if isinstance(catalog, CatalogFile):
+        ids = np.concatenate([c.ids for _, c in catalog.chunks(100_000)])
+    else:
+        ids = catalog.ids
+    check_unique_ids(ids)
+
+
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
                 chunk: int = 200, derived_model=None, progress: bool = True,
                 model=None, rows=None, overwrite: bool = False, floor=None,
-                n_store: int | None = None) -> Path:
+                n_store: int | None = None, client=None) -> Path:
     """Posterior samples for every galaxy of ``catalog``; see the module docstring.
 
     Parameters
     ----------
     post : Posterior
-    catalog : PhotometryCatalog
+    catalog : PhotometryCatalog or CatalogFile
+        In memory, or a file read ``chunk`` rows at a time
+        (:class:`~provabgs_sbi.io.catalog_stream.CatalogFile`: FITS, HDF5 and Parquet are
+        read in slices, so memory does not grow with the catalog).
     out : path-like
         Output HDF5 (its folder is created). While running, rows go to ``<out>.part``
         (resumed if present for the same work, :func:`fit_settings`; refused if made for
@@ -383,7 +619,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     seed, chunk : int
         Galaxies are sampled ``chunk`` at a time with the seed ``[seed, first row of the
         chunk]``: a galaxy's draws depend on the chunk it falls in, so the first ``k *
-        chunk`` rows of a catalog get the same draws as in any longer catalog.
+        chunk`` rows of a catalog get the same draws as in any longer catalog. A chunk is
+        also the unit of resuming and of Dask tasks.
     derived_model : SEDModel, optional
         For derived properties; default the SED model of the posterior's SPS configuration.
     model : object, optional
@@ -404,6 +641,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         Replace an existing ``out`` and discard any ``.part`` (start afresh). Without it, an
         ``out`` that is the finished output of this very fit (same :func:`fit_settings`) is
         returned as it is, and any other existing ``out`` is refused.
+    client : distributed.Client, optional
+        Fit the chunks on this Dask cluster's workers (:mod:`provabgs_sbi.workflows.fit_dask`):
+        each worker loads the posterior, emulator and SED model from their folders once;
+        this process reads the catalog and writes the file. The result is the same file as
+        without ``client`` (each chunk's draws depend only on its seed); an interrupted run
+        resumes from the chunks already written.
 
     Raises
     ------
@@ -419,109 +662,65 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
 
     if int(n_samples) < 1 or int(chunk) < 1:
         raise ValueError(f"n_samples and chunk must be at least 1, got {n_samples} and {chunk}")
-    n_store = int(n_samples) if n_store is None else int(n_store)
-    if not 0 <= n_store <= int(n_samples):
+    n_samples, chunk = int(n_samples), int(chunk)
+    n_store = n_samples if n_store is None else int(n_store)
+    if not 0 <= n_store <= n_samples:
         raise ValueError(f"n_store must be in [0, n_samples={n_samples}], got {n_store}")
     if len(catalog) == 0:
         raise ValueError("the catalog has no rows to fit")
     out = Path(out)
-    x = catalog.to_x()
-    n_gal = len(x)
-    flags = post.flags(x)
-    # Real galaxies at or below Z_MIN have no usable distance (peculiar velocities): flagged
-    # and not sampled (their z is hidden from the flow; x keeps it).
-    too_close = XL.redshift(x) <= Z_MIN
-    flags[too_close] |= FLAG_Z_RANGE
-    x_flow = x.copy()
-    XL.redshift(x_flow)[too_close] = np.nan
-    check_unique_ids(catalog.ids)
-    ids = np.asarray(catalog.ids)
-    if ids.dtype.kind in "UO":
-        ids = ids.astype("S")
-    derived_model = derived_model or SEDModel(post.info.get("sps", "bc03"))
+    n_gal = len(catalog)
+    _check_ids_unique(catalog)
     floor, floor_kw, sigma_sys = fit_floor(post, floor)
-    settings = fit_settings(post, ids, x, rows, n_samples, seed, chunk, model,
-                            floor_kw.get("floor"))
+    settings = fit_settings(post, None, None, rows, n_samples, seed, chunk, model,
+                            floor_kw.get("floor"), catalog_key=_catalog_key(catalog, rows))
     if n_store != n_samples:
         settings["n_store"] = n_store
     if not overwrite and _finished_for(out, settings):
         return out                           # this very fit is done: a rerun returns it
     out = check_output_path(out, overwrite)
     part = out.with_name(out.name + ".part")
-    names = list(PARAM_NAMES) + list(DERIVED)
-    def create(fh):
-        if n_store:
-            fh.create_dataset("samples", shape=(n_gal, n_store, 12), dtype="f4",
-                              chunks=(max(1, min(chunk, n_gal)), n_store, 12))
-            for name in DERIVED:
-                fh.create_dataset(f"derived/{name}", shape=(n_gal, n_store), dtype="f4",
-                                  chunks=(max(1, min(chunk, n_gal)), n_store))
-        fh.create_dataset("stats", shape=(n_gal, len(names), 3), dtype="f8")
-        fh.create_dataset("chi2_best", data=np.full(n_gal, np.nan))
-        fh.create_dataset("model_flux_best", data=np.full((n_gal, XL.n_bands), np.nan))
-        fh.create_dataset("x", data=x)
-        fh.attrs["n_done"] = 0
+    in_memory = not isinstance(catalog, CatalogFile)
+    x_all = catalog.to_x() if in_memory else None
+    if in_memory:
+        first_ids = catalog.ids
+    else:
+        first_ids = catalog.read(0, 1).ids
+    id_kind = "int" if _stored_ids(np.asarray(first_ids)).dtype.kind == "i" else "text"
 
-    with _open_part(part, settings, create, overwrite) as fh:
-        start = int(fh.attrs["n_done"])
-        bar = progress_bar(total=n_gal, initial=start, desc="posteriors", unit="gal",
-                           disable=not progress)
+    def read_rows(s):
+        if in_memory:
+            return ChunkRows.of(catalog, s, slice(s, min(s + chunk, n_gal)), x=x_all)
+        return ChunkRows.of(catalog.read(s, s + chunk), s)
+
+    with _open_part(part, settings, lambda fh: _create_part(fh, n_gal, chunk, n_store, id_kind),
+                    overwrite) as fh:
+        done = fh["done"][:]
+        todo = [i * chunk for i in np.nonzero(~done)[0]]
+        bar = progress_bar(total=n_gal, initial=n_gal - sum(min(chunk, n_gal - s) for s in todo),
+                           desc="posteriors", unit="gal", disable=not progress)
         try:
-            for s in range(start, n_gal, chunk):
-                sl = slice(s, min(s + chunk, n_gal))
-                samp = post.sample(x_flow[sl], n_samples, seed=[seed, s], strict=False, **floor_kw)
-                m = samp.shape[0]
-                der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
-                ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
-                if np.any(ok):
-                    d = derived_of_draws(derived_model, samp[ok], XL.redshift(x[sl])[ok])
-                    for k in DERIVED:
-                        der[k][ok] = d[k]
-                if n_store:
-                    fh["samples"][sl] = stored_samples(samp[:, :n_store])
-                if model is not None and np.any(ok):
-                    ivar = getattr(catalog, "ivar", None)
-                    chi2, mflux = best_draw_chi2(samp, x[sl], model, None if ivar is None else ivar[sl],
-                                                 sigma_sys=sigma_sys)
-                    fh["chi2_best"][sl] = chi2
-                    fh["model_flux_best"][sl] = mflux
-                allv = np.concatenate([samp, np.stack([der[k] for k in DERIVED], axis=-1)], axis=-1)
-                stats = np.full((3, m, len(names)), np.nan)    # rows with no samples stay NaN
-                if np.any(ok):
-                    stats[:, ok] = summary_percentiles(allv[ok])
-                fh["stats"][sl] = np.moveaxis(stats, 0, -1)
-                for k in DERIVED if n_store else ():
-                    fh[f"derived/{k}"][sl] = der[k][:, :n_store].astype(np.float32)
-                commit(fh, n_done=sl.stop)
-                bar.update(m)
+            if client is None:
+                job = FitJob(post, derived_model or SEDModel(post.info.get("sps", "bc03")), model,
+                             n_samples, n_store, int(seed), floor_kw, sigma_sys)
+                for s in todo:
+                    res = fit_chunk(job, read_rows(s))
+                    _write_chunk(fh, s, res, chunk)
+                    bar.update(len(res["x"]))
+            else:
+                from provabgs_sbi.workflows.fit_dask import run_chunks_on
+
+                spec = job_spec(post, derived_model, model, n_samples, n_store, int(seed), floor_kw,
+                                sigma_sys)
+                for s, res in run_chunks_on(client, spec, todo, read_rows):
+                    _write_chunk(fh, s, res, chunk)
+                    bar.update(len(res["x"]))
         finally:
             bar.close()             # the bar's line ends before any message that follows
-        stats = fh["stats"][:]
-        no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
-        flags[no_draws] |= FLAG_FLOW_FAILED
-        chi2 = fh["chi2_best"][:]
-        present = ~XL.missing(x)
-        limit = chi2_poor_fit(present.sum(axis=1))
-        with np.errstate(invalid="ignore"):
-            flags[chi2 > limit] |= FLAG_POOR_FIT
-        if model is not None:
-            flags[has_samples(flags) & ~np.isfinite(chi2)] |= FLAG_CHECK_FAILED
-        problems = post.band_problems(x)
-        reasons = row_reasons(x, flags, problems, post.z_range, chi2, limit,
-                              flux=getattr(catalog, "flux", None), min_bands=post.min_bands)
-        cols = {"id": ids, "z": XL.redshift(x), "flags": flags,
-                "bad_bands": bad_band_mask(problems),
-                "bands_used": np.where(has_samples(flags), bad_band_mask({"p": present}), 0
-                                       ).astype(np.int32),
-                "reason": np.char.encode(reasons, "utf-8").astype(f"S{max(1, _width(reasons))}"),
-                "chi2_best": chi2}
-        for j, name in enumerate(names):
-            for q, tag in enumerate(("p16", "p50", "p84")):
-                cols[f"{name}_{tag}"] = stats[:, j, q]
-        arr = np.rec.fromarrays(list(cols.values()), names=list(cols))
-        if "summary" in fh:
-            del fh["summary"]
-        fh.create_dataset("summary", data=arr)
+        _write_summary(fh)
+        del fh["work"]
+        del fh["done"]
+        names = list(PARAM_NAMES) + list(DERIVED)
         fh.attrs["flag_names"] = json.dumps({str(k): v for k, v in FIT_FLAG_NAMES.items()})
         fh.attrs["param_names"] = json.dumps(list(PARAM_NAMES))
         fh.attrs["derived_names"] = json.dumps(list(DERIVED))
@@ -530,3 +729,34 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fh.attrs["ppc_sigma_sys"] = json.dumps(np.broadcast_to(sigma_sys, (XL.n_bands,)).tolist())
         _describe_datasets(fh, names)
     return finish(part, out)
+
+
+def job_spec(post, derived_model, model, n_samples, n_store, seed, floor_kw, sigma_sys) -> dict:
+    """A :class:`FitJob` described by folders and values, to rebuild it in another process
+    (:func:`job_from_spec`): the posterior and the emulator by the folders they were loaded
+    from; any other model or derived model is sent as it is (it must pickle)."""
+    folder = getattr(post, "folder", None)
+    if folder is None:
+        raise ValueError("a Dask fit needs a posterior loaded from its folder (Posterior.load)")
+    model_folder = getattr(model, "folder", None)
+    return {"posterior": str(folder),
+            "model": None if model is None else (str(model_folder) if model_folder else model),
+            "derived_model": derived_model, "n_samples": n_samples, "n_store": n_store,
+            "seed": seed, "floor_kw": {k: np.asarray(v).tolist() for k, v in floor_kw.items()},
+            "sigma_sys": np.asarray(sigma_sys).tolist()}
+
+
+def job_from_spec(spec: dict) -> FitJob:
+    """The :class:`FitJob` of a :func:`job_spec` (folders loaded and their hashes verified)."""
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.model.sed_model import SEDModel
+
+    post = Posterior.load(spec["posterior"])
+    model = spec["model"]
+    if isinstance(model, str):
+        model = Emulator.load(model)
+    derived = spec["derived_model"] or SEDModel(post.info.get("sps", "bc03"))
+    floor_kw = {k: np.asarray(v) for k, v in spec["floor_kw"].items()}
+    return FitJob(post, derived, model, spec["n_samples"], spec["n_store"], spec["seed"],
+                  floor_kw, np.asarray(spec["sigma_sys"]) if np.ndim(spec["sigma_sys"])
+                  else float(spec["sigma_sys"]))

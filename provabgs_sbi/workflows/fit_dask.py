@@ -1,0 +1,122 @@
+"""Catalog fits on a Dask cluster: the chunks of :func:`~provabgs_sbi.workflows.fit.fit_catalog`
+as tasks on the workers of a ``distributed.Client``.
+
+The process that calls ``fit_catalog`` reads the catalog a chunk at a time, sends each chunk's
+rows (a few kB) to a worker with the job's description (:func:`~provabgs_sbi.workflows.fit.job_spec`:
+folders and values), and writes each result to the one output file as it comes back, so
+only one process ever writes HDF5. A worker loads the posterior, emulator and SED model once
+(:func:`_worker_job`, cached per worker process) and runs
+:func:`~provabgs_sbi.workflows.fit.fit_chunk`, the very function a serial fit runs: each
+chunk's draws are seeded by its first row, so the file is the same as a serial fit's. At
+most ``2 x`` the cluster's threads chunks are in flight, so the reading process's memory does
+not grow with the catalog. A run that stops (a worker lost, the client interrupted) resumes
+from the chunks already written.
+
+:func:`local_client` starts a ``LocalCluster`` for one machine; on a real cluster, pass a
+client connected to its scheduler (``docs/guide/dask.md``: dask-jobqueue on SLURM).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+#: Chunks in flight per worker thread (one computing, one queued).
+IN_FLIGHT_PER_THREAD = 2
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_job(spec_json: str, extras_key: int):
+    """The FitJob of a spec, built once per worker process (TensorFlow threads set first)."""
+    from provabgs_sbi.workflows.fit import job_from_spec
+
+    spec = dict(json.loads(spec_json))
+    spec.update(_EXTRAS.get(extras_key, {}))
+    return job_from_spec(spec)
+
+
+#: Objects of a spec that are not JSON (a model or derived model passed as itself), kept per
+#: worker process under a key.
+_EXTRAS: dict = {}
+
+
+def _fit_remote(spec_json: str, extras: dict, rows):
+    """Worker side: fit one chunk (``rows``, a ChunkRows) with the job of ``spec_json``."""
+    from provabgs_sbi.workflows.fit import fit_chunk
+
+    key = hash(spec_json)
+    if extras and key not in _EXTRAS:
+        _EXTRAS[key] = extras
+    return rows.start, fit_chunk(_worker_job(spec_json, key), rows)
+
+
+def _split_spec(spec: dict):
+    """(JSON of the plain part, dict of the objects that are not plain values)."""
+    plain, extras = {}, {}
+    for k, v in spec.items():
+        if v is None or isinstance(v, (str, int, float, list, dict)):
+            plain[k] = v
+        else:
+            extras[k] = v
+    return json.dumps(plain, sort_keys=True), extras
+
+
+def run_chunks_on(client, spec: dict, starts, read_rows):
+    """Yield ``(start, result)`` of every chunk as the workers finish them.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    spec : dict
+        :func:`~provabgs_sbi.workflows.fit.job_spec`.
+    starts : list of int
+        First rows of the chunks to fit.
+    read_rows : callable
+        ``read_rows(start)`` -> ChunkRows of that chunk (read in this process).
+    """
+    from distributed import as_completed
+
+    spec_json, extras = _split_spec(spec)
+    extras_future = client.scatter(extras, broadcast=True) if extras else {}
+    threads = max(1, sum(client.nthreads().values()))
+    limit = IN_FLIGHT_PER_THREAD * threads
+    pending = iter(starts)
+    queue = as_completed()
+    in_flight = 0
+    for s in pending:
+        queue.add(client.submit(_fit_remote, spec_json, extras_future, read_rows(s), pure=False))
+        in_flight += 1
+        if in_flight >= limit:
+            break
+    for future in queue:
+        start, result = future.result()
+        future.release()
+        yield start, result
+        nxt = next(pending, None)
+        if nxt is not None:
+            queue.add(client.submit(_fit_remote, spec_json, extras_future, read_rows(nxt),
+                                    pure=False))
+
+
+def local_client(n_workers: int | None = None, threads_per_worker: int = 1):
+    """A ``distributed.Client`` of a new ``LocalCluster`` of worker processes.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Default: one per CPU core.
+    threads_per_worker : int
+        Threads each worker runs tasks on; TensorFlow and BLAS in each worker use as many
+        (set through the environment before the workers start), so that the workers do not
+        oversubscribe the cores.
+    """
+    from distributed import Client
+
+    n_workers = n_workers or os.cpu_count() or 1
+    threads = str(int(threads_per_worker))
+    env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
+           "TF_NUM_INTEROP_THREADS": threads}
+    # Started by the client, so that closing the client stops the cluster too.
+    return Client(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                  dashboard_address=None, env=env)
