@@ -26,9 +26,18 @@ or below ``Z_MIN``), have NaN samples. Stored
 samples lie inside the prior's support: float32 values that rounding would put outside
 the box are moved to the nearest float32 inside (:func:`stored_samples`).
 
+Chunks: galaxies are fitted ``chunk`` at a time by :func:`fit_chunk`, which depends only on
+the job and the chunk's rows (its draws are seeded with ``[seed, first row]``); each chunk's
+results and a mark that it is done are written to ``<out>.part``, whose ``work/`` group
+keeps the per-row summary columns until ``summary`` is assembled at the end (in blocks, so
+memory does not grow with the catalog). A catalog may be a
+:class:`~provabgs_sbi.io.catalog_stream.CatalogFile`, read a chunk at a time, and the
+chunks may run on Dask workers (``client=``, :mod:`provabgs_sbi.workflows.fit_dask`).
+
 Resuming: the ``.part`` file is keyed to the exact work (:func:`fit_settings`: the rows'
-ids and x, which rows, the posterior's manifest, seed, n_samples, chunk and the predictive
-check). A ``.part`` made for other work is never merged: the fit is refused
+ids and x, or the catalog file's SHA-256 and read options, which rows, the posterior's
+manifest, seed, n_samples, chunk and the predictive check) and resumed from the chunks
+marked done. A ``.part`` made for other work is never merged: the fit is refused
 (:class:`~provabgs_sbi.io.h5store.SettingsMismatch`) until it is deleted or
 ``overwrite=True`` starts afresh. An existing output is never replaced without
 ``overwrite=True``; rerunning a finished fit with the same work returns its file.
