@@ -211,11 +211,12 @@ def dask_scaling(args) -> None:
     rates = {}
     for workers in (1, 2):
         with local_client(n_workers=workers) as client:
-            # Warm-up: every worker loads the posterior, emulator and SED model and compiles.
+            # Warm-up (one chunk per worker): each loads the posterior, emulator and SED
+            # model and compiles.
             warm = tmp / f"warm_{workers}.h5"
-            client.run(lambda: None)
-            fit_catalog(post, src, warm, n_samples=args.samples, n_store=0, chunk=args.chunk,
-                        model=emu, progress=False, overwrite=True, client=client)
+            fit_catalog(post, src.read(0, workers * args.chunk), warm, n_samples=args.samples,
+                        n_store=0, chunk=args.chunk, model=emu, progress=False, overwrite=True,
+                        client=client)
             t0 = time.perf_counter()
             fit_catalog(post, src, tmp / f"dask_{workers}.h5", n_samples=args.samples,
                         n_store=0, chunk=args.chunk, model=emu, progress=False, overwrite=True,

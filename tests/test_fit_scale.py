@@ -111,3 +111,12 @@ def test_dask_fit_resumed_from_a_serial_one_is_the_serial_file(files, post, tmp_
         assert len(client.nthreads()) == 2
         fit_catalog(post, src, out, client=client, **KW)
     assert_same_file(serial, out)
+
+
+@pytest.mark.parametrize("bad", ["local:0", "local:x", "local:-2"])
+def test_scheduler_option_refuses_a_bad_worker_count(bad):
+    from provabgs_sbi.cli.commands import _dask_client
+
+    with pytest.raises(ValueError, match="local:N needs N >= 1"):
+        _dask_client(bad)
+    assert _dask_client(None) is None

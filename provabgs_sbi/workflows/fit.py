@@ -755,17 +755,27 @@ def job_spec(post, derived_model, model, n_samples, n_store, seed, floor_kw, sig
             "sigma_sys": np.asarray(sigma_sys).tolist()}
 
 
-def job_from_spec(spec: dict) -> FitJob:
-    """The :class:`FitJob` of a :func:`job_spec` (folders loaded and their hashes verified)."""
-    from provabgs_sbi.emulator import Emulator
-    from provabgs_sbi.model.sed_model import SEDModel
+def job_from_spec(spec: dict, loaded: tuple | None = None) -> FitJob:
+    """The :class:`FitJob` of a :func:`job_spec` (folders loaded and their hashes verified).
 
-    post = Posterior.load(spec["posterior"])
-    model = spec["model"]
-    if isinstance(model, str):
-        model = Emulator.load(model)
-    derived = spec["derived_model"] or SEDModel(post.info.get("sps", "bc03"))
+    ``loaded``: the (posterior, model, derived model) of :func:`load_spec_models`, when the
+    caller keeps them between jobs (a Dask worker loads them once for every fit)."""
+    post, model, derived = loaded if loaded is not None else load_spec_models(spec)
     floor_kw = {k: np.asarray(v) for k, v in spec["floor_kw"].items()}
     return FitJob(post, derived, model, spec["n_samples"], spec["n_store"], spec["seed"],
                   floor_kw, np.asarray(spec["sigma_sys"]) if np.ndim(spec["sigma_sys"])
                   else float(spec["sigma_sys"]))
+
+
+def load_spec_models(spec: dict) -> tuple:
+    """(posterior, predictive-check model, derived model) of a :func:`job_spec`: folders
+    loaded, objects as they are."""
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.model.sed_model import SEDModel
+
+    post = Posterior.load(spec["posterior"])
+    model = spec.get("model")
+    if isinstance(model, str):
+        model = Emulator.load(model)
+    derived = spec.get("derived_model") or SEDModel(post.info.get("sps", "bc03"))
+    return post, model, derived

@@ -20,19 +20,32 @@ from __future__ import annotations
 import functools
 import json
 import os
+import uuid
 
 #: Chunks in flight per worker thread (one computing, one queued).
 IN_FLIGHT_PER_THREAD = 2
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
+def _worker_models(models_json: str, extras_key: int):
+    """Posterior, model and derived model of a spec, loaded once per worker process for
+    every fit that uses the same folders (only the seed or sample counts differ)."""
+    from provabgs_sbi.workflows.fit import load_spec_models
+
+    spec = dict(json.loads(models_json))
+    spec.update(_EXTRAS.get(extras_key, {}))
+    return load_spec_models(spec)
+
+
 def _worker_job(spec_json: str, extras_key: int):
-    """The FitJob of a spec, built once per worker process (TensorFlow threads set first)."""
+    """The FitJob of a spec on this worker (its models from :func:`_worker_models`)."""
     from provabgs_sbi.workflows.fit import job_from_spec
 
     spec = dict(json.loads(spec_json))
     spec.update(_EXTRAS.get(extras_key, {}))
-    return job_from_spec(spec)
+    models = {k: spec[k] for k in ("posterior", "model", "derived_model")
+              if k in spec and isinstance(spec[k], (str, type(None)))}
+    return job_from_spec(spec, _worker_models(json.dumps(models, sort_keys=True), extras_key))
 
 
 #: Objects of a spec that are not JSON (a model or derived model passed as itself), kept per
@@ -40,11 +53,11 @@ def _worker_job(spec_json: str, extras_key: int):
 _EXTRAS: dict = {}
 
 
-def _fit_remote(spec_json: str, extras: dict, rows):
-    """Worker side: fit one chunk (``rows``, a ChunkRows) with the job of ``spec_json``."""
+def _fit_remote(spec_json: str, extras: dict, key: int, rows):
+    """Worker side: fit one chunk (``rows``, a ChunkRows) with the job of ``spec_json`` and
+    the objects ``extras`` (kept under ``key``, unique to the fit that sent them)."""
     from provabgs_sbi.workflows.fit import fit_chunk
 
-    key = hash(spec_json)
     if extras and key not in _EXTRAS:
         _EXTRAS[key] = extras
     return rows.start, fit_chunk(_worker_job(spec_json, key), rows)
@@ -78,13 +91,15 @@ def run_chunks_on(client, spec: dict, starts, read_rows):
 
     spec_json, extras = _split_spec(spec)
     extras_future = client.scatter(extras, broadcast=True) if extras else {}
+    key = uuid.uuid4().int if extras else 0
     threads = max(1, sum(client.nthreads().values()))
     limit = IN_FLIGHT_PER_THREAD * threads
     pending = iter(starts)
     queue = as_completed()
     in_flight = 0
     for s in pending:
-        queue.add(client.submit(_fit_remote, spec_json, extras_future, read_rows(s), pure=False))
+        queue.add(client.submit(_fit_remote, spec_json, extras_future, key, read_rows(s),
+                                pure=False))
         in_flight += 1
         if in_flight >= limit:
             break
@@ -94,7 +109,7 @@ def run_chunks_on(client, spec: dict, starts, read_rows):
         yield start, result
         nxt = next(pending, None)
         if nxt is not None:
-            queue.add(client.submit(_fit_remote, spec_json, extras_future, read_rows(nxt),
+            queue.add(client.submit(_fit_remote, spec_json, extras_future, key, read_rows(nxt),
                                     pure=False))
 
 
