@@ -717,11 +717,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                     _write_chunk(fh, s, res, chunk)
                     bar.update(len(res["x"]))
             else:
-                from provabgs_sbi.workflows.fit_dask import run_chunks_on
+                from provabgs_sbi.workflows.fit_dask import ChunkSteps, run_chunks_on
 
                 spec = job_spec(post, derived_model, model, n_samples, n_store, int(seed), floor_kw,
                                 sigma_sys)
-                for s, res in run_chunks_on(client, spec, todo, read_rows):
+                steps = ChunkSteps(load_spec_models, job_from_spec, fit_chunk)
+                for s, res in run_chunks_on(client, spec, todo, read_rows, steps):
                     _write_chunk(fh, s, res, chunk)
                     bar.update(len(res["x"]))
         finally:

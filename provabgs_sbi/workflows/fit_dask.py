@@ -21,31 +21,30 @@ import functools
 import json
 import os
 import uuid
+from typing import Callable, NamedTuple
 
 #: Chunks in flight per worker thread (one computing, one queued).
 IN_FLIGHT_PER_THREAD = 2
 
 
 @functools.lru_cache(maxsize=2)
-def _worker_models(models_json: str, extras_key: int):
-    """Posterior, model and derived model of a spec, loaded once per worker process for
-    every fit that uses the same folders (only the seed or sample counts differ)."""
-    from provabgs_sbi.workflows.fit import load_spec_models
-
+def _worker_models(models_json: str, extras_key: int, load):
+    """Posterior, model and derived model of a spec (``load(spec)``), loaded once per
+    worker process for every fit that uses the same folders (only the seed or sample
+    counts differ)."""
     spec = dict(json.loads(models_json))
     spec.update(_EXTRAS.get(extras_key, {}))
-    return load_spec_models(spec)
+    return load(spec)
 
 
-def _worker_job(spec_json: str, extras_key: int):
-    """The FitJob of a spec on this worker (its models from :func:`_worker_models`)."""
-    from provabgs_sbi.workflows.fit import job_from_spec
-
+def _worker_job(spec_json: str, extras_key: int, steps):
+    """The job of a spec on this worker (its models from :func:`_worker_models`)."""
     spec = dict(json.loads(spec_json))
     spec.update(_EXTRAS.get(extras_key, {}))
     models = {k: spec[k] for k in ("posterior", "model", "derived_model")
               if k in spec and isinstance(spec[k], (str, type(None)))}
-    return job_from_spec(spec, _worker_models(json.dumps(models, sort_keys=True), extras_key))
+    return steps.build(spec, _worker_models(json.dumps(models, sort_keys=True), extras_key,
+                                            steps.load))
 
 
 #: Objects of a spec that are not JSON (a model or derived model passed as itself), kept per
@@ -53,14 +52,12 @@ def _worker_job(spec_json: str, extras_key: int):
 _EXTRAS: dict = {}
 
 
-def _fit_remote(spec_json: str, extras: dict, key: int, rows):
+def _fit_remote(spec_json: str, extras: dict, key: int, rows, steps):
     """Worker side: fit one chunk (``rows``, a ChunkRows) with the job of ``spec_json`` and
     the objects ``extras`` (kept under ``key``, unique to the fit that sent them)."""
-    from provabgs_sbi.workflows.fit import fit_chunk
-
     if extras and key not in _EXTRAS:
         _EXTRAS[key] = extras
-    return rows.start, fit_chunk(_worker_job(spec_json, key), rows)
+    return rows.start, steps.run(_worker_job(spec_json, key, steps), rows)
 
 
 def _split_spec(spec: dict):
@@ -74,7 +71,18 @@ def _split_spec(spec: dict):
     return json.dumps(plain, sort_keys=True), extras
 
 
-def run_chunks_on(client, spec: dict, starts, read_rows):
+class ChunkSteps(NamedTuple):
+    """The worker's three steps, passed in by the caller (this module does not import the
+    fit, which imports it): ``load(spec)`` -> models, ``build(spec, models)`` -> job,
+    ``run(job, rows)`` -> the chunk's result. Module-level functions, so that they travel
+    to the workers by name."""
+
+    load: Callable
+    build: Callable
+    run: Callable
+
+
+def run_chunks_on(client, spec: dict, starts, read_rows, steps: ChunkSteps):
     """Yield ``(start, result)`` of every chunk as the workers finish them.
 
     Parameters
@@ -86,6 +94,10 @@ def run_chunks_on(client, spec: dict, starts, read_rows):
         First rows of the chunks to fit.
     read_rows : callable
         ``read_rows(start)`` -> ChunkRows of that chunk (read in this process).
+    steps : ChunkSteps
+        What a worker does with a chunk (:func:`~provabgs_sbi.workflows.fit.load_spec_models`,
+        :func:`~provabgs_sbi.workflows.fit.job_from_spec`,
+        :func:`~provabgs_sbi.workflows.fit.fit_chunk`).
     """
     from distributed import as_completed
 
@@ -99,7 +111,7 @@ def run_chunks_on(client, spec: dict, starts, read_rows):
     in_flight = 0
     for s in pending:
         queue.add(client.submit(_fit_remote, spec_json, extras_future, key, read_rows(s),
-                                pure=False))
+                                steps, pure=False))
         in_flight += 1
         if in_flight >= limit:
             break
@@ -110,7 +122,7 @@ def run_chunks_on(client, spec: dict, starts, read_rows):
         nxt = next(pending, None)
         if nxt is not None:
             queue.add(client.submit(_fit_remote, spec_json, extras_future, key, read_rows(nxt),
-                                    pure=False))
+                                    steps, pure=False))
 
 
 def local_client(n_workers: int | None = None, threads_per_worker: int = 1):
