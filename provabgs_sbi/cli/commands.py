@@ -291,24 +291,24 @@ def _cli_catalog_file(args, z_range=None):
     """The catalog as a CatalogFile (FITS, HDF5 and Parquet read a chunk at a time)."""
     from provabgs_sbi.io.catalog_stream import CatalogFile
 
-    split = lambda s: s.split(",") if s else None  # noqa: E731
-    options = {k: v for k, v in (("preset", args.preset), ("mag_cols", split(args.mag_cols)),
-                                 ("err_cols", split(args.err_cols)),
-                                 ("flux_cols", split(args.flux_cols)),
-                                 ("ivar_cols", split(args.ivar_cols)), ("z_col", args.z_col),
-                                 ("z_range", None if z_range is None else list(z_range)))
-               if v is not None}
-    return CatalogFile(args.catalog, {**options, **_table_location(args)})
+    return CatalogFile(args.catalog, _catalog_options(args, z_range))
 
 
 def _read_cli_catalog(args, z_range=None):
     from provabgs_sbi.io.catalog import read_catalog
 
+    return read_catalog(args.catalog, **_catalog_options(args, z_range))
+
+
+def _catalog_options(args, z_range=None) -> dict:
+    """The options of :func:`~provabgs_sbi.io.catalog.read_catalog` the command line gives:
+    layout, columns, trained redshift range and where the table is in the file."""
     split = lambda s: s.split(",") if s else None  # noqa: E731
-    return read_catalog(args.catalog, preset=args.preset, mag_cols=split(args.mag_cols),
-                        err_cols=split(args.err_cols), flux_cols=split(args.flux_cols),
-                        ivar_cols=split(args.ivar_cols), z_col=args.z_col, z_range=z_range,
-                        **_table_location(args))
+    options = {"preset": args.preset, "mag_cols": split(args.mag_cols),
+               "err_cols": split(args.err_cols), "flux_cols": split(args.flux_cols),
+               "ivar_cols": split(args.ivar_cols), "z_col": args.z_col,
+               "z_range": None if z_range is None else list(z_range)}
+    return {**{k: v for k, v in options.items() if v is not None}, **_table_location(args)}
 
 
 def _table_location(args) -> dict:

@@ -19,7 +19,7 @@ Ids that are row indices (no id column) are the rows' indices in the whole file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -192,8 +192,6 @@ class CatalogFile:
             raise ValueError(f"rows [{start}, {stop}) are not in the table of {self.n_rows} rows")
         _, options = self._location()
         cat = read_catalog(self._table(start, stop), id_offset=start, **options)
-        from dataclasses import replace
-
         return replace(cat, source=f"{self.path} rows {start}-{stop - 1} "
                                    f"[{cat.source.split('[', 1)[-1]}")
 

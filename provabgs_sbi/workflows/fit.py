@@ -497,15 +497,11 @@ def fit_chunk(job: FitJob, rows: ChunkRows) -> dict:
     return out
 
 
-def _catalog_key(catalog, rows) -> dict:
-    """The part of a fit's settings that says which rows are fitted."""
-    if isinstance(catalog, CatalogFile):
-        return {"catalog_file": catalog.sha256, "n_gal": len(catalog),
-                "read": {k: v for k, v in sorted(catalog.options.items())}}
-    ids = _stored_ids(np.asarray(catalog.ids))
-    return {"n_gal": len(catalog),
-            "rows": None if rows is None else hash_arrays(np.asarray(rows)),
-            "catalog_rows": catalog_rows_hash(ids, catalog.to_x())}
+def _file_key(catalog: CatalogFile) -> dict:
+    """Which rows a fit of a catalog file covers, for :func:`fit_settings` (in place of the
+    hash of every row's ids and x): the file's SHA-256 and how it is read."""
+    return {"catalog_file": catalog.sha256, "n_gal": len(catalog),
+            "read": {k: v for k, v in sorted(catalog.options.items())}}
 
 
 def _create_part(fh, n_gal: int, chunk: int, n_store: int, id_kind: str) -> None:
@@ -591,13 +587,15 @@ def _write_summary(fh, block: int = 100_000) -> None:
         summary[sl] = arr
 
 
-def _check_ids_unique(catalog) -> None:
-    """Refuse duplicate ids (a file catalog's ids are read one chunk at a time)."""
+def _unique_id_kind(catalog) -> str:
+    """Refuse duplicate ids (a file catalog's are read one chunk at a time, in one pass) and
+    say how the output stores them: ``"int"`` or ``"text"``."""
     if isinstance(catalog, CatalogFile):
         ids = np.concatenate([c.ids for _, c in catalog.chunks(100_000)])
     else:
-        ids = catalog.ids
+        ids = np.asarray(catalog.ids)
     check_unique_ids(ids)
+    return "int" if _stored_ids(ids[:1]).dtype.kind == "i" else "text"
 
 
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
@@ -679,24 +677,19 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         raise ValueError("the catalog has no rows to fit")
     out = Path(out)
     n_gal = len(catalog)
-    _check_ids_unique(catalog)
+    id_kind = _unique_id_kind(catalog)
+    in_memory = not isinstance(catalog, CatalogFile)
+    x_all = catalog.to_x() if in_memory else None
     floor, floor_kw, sigma_sys = fit_floor(post, floor)
-    settings = fit_settings(post, None, None, rows, n_samples, seed, chunk, model,
-                            floor_kw.get("floor"), catalog_key=_catalog_key(catalog, rows))
+    settings = fit_settings(post, catalog.ids if in_memory else None, x_all, rows, n_samples,
+                            seed, chunk, model, floor_kw.get("floor"),
+                            catalog_key=None if in_memory else _file_key(catalog))
     if n_store != n_samples:
         settings["n_store"] = n_store
     if not overwrite and _finished_for(out, settings):
         return out                           # this very fit is done: a rerun returns it
     out = check_output_path(out, overwrite)
     part = out.with_name(out.name + ".part")
-    in_memory = not isinstance(catalog, CatalogFile)
-    x_all = catalog.to_x() if in_memory else None
-    if in_memory:
-        first_ids = catalog.ids
-    else:
-        first_ids = catalog.read(0, 1).ids
-    id_kind = "int" if _stored_ids(np.asarray(first_ids)).dtype.kind == "i" else "text"
-
     def read_rows(s):
         if in_memory:
             return ChunkRows.of(catalog, s, slice(s, min(s + chunk, n_gal)), x=x_all)
