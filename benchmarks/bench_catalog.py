@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_catalog.py compare [--n 1000] [--samples 1000] [--repeats 2]
     python benchmarks/bench_catalog.py scale --n 10000 1000000 [--samples 100]
     python benchmarks/bench_catalog.py dask [--n 20000] [--samples 100]
+    python benchmarks/bench_catalog.py shapes [--n 9248] [--samples 1000] [--repeats 2]
 
 ``compare``
     The first ``--n`` galaxies of the kcorrect SDSS sample fitted with the default posterior,
@@ -23,6 +24,14 @@ Usage::
     The same kind of catalog fitted on a LocalCluster of 1 and of 2 single-threaded workers
     (the cluster's start and the workers' first loads not timed: one warm-up chunk each),
     with the scaling efficiency and the projected time for 10^8 galaxies.
+``shapes``
+    What the padding of the XLA-compiled flow and emulator calls costs a fresh process (as
+    ``provabgs-sbi run``): the first ``--n`` galaxies of the SDSS sample (default: all)
+    fitted with derived properties and the check, each run in a new process, alternating
+    today's padding (:mod:`provabgs_sbi.xla_shapes`: a call of several chunks pads its last
+    chunk to the full chunk) with the padding before it (every partial chunk to a
+    quarter-octave bucket, so each catalog chunk met new shapes and XLA compiled them
+    anew, 5-20 s each). Prints each run, the medians and their ratio.
 """
 from __future__ import annotations
 
@@ -191,6 +200,71 @@ def scale(args) -> None:
               f"output {out_mb:.0f} MB", flush=True)
 
 
+# ----------------------------------------------------------------------------- shapes
+def _bucket_pieces(n, chunk, pad, min_bucket=256):
+    """The padding before :mod:`provabgs_sbi.xla_shapes`: every partial chunk to a bucket."""
+    from provabgs_sbi.xla_shapes import bucket
+
+    out = []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        size = stop - start
+        if pad and size < chunk:
+            size = bucket(size, min_bucket)
+        out.append((start, stop, size))
+    return out
+
+
+def _fit_sdss(n, samples, policy, out) -> dict:
+    """Fit the first n SDSS galaxies in this (fresh) process with one padding policy."""
+    t_start = time.perf_counter()
+    import provabgs_sbi.emulator.tf_path as tf_path
+    import provabgs_sbi.inference.flows.bucketing as bucketing
+
+    if policy == "before":
+        bucketing.pieces = tf_path.pieces = _bucket_pieces
+    from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.io.catalog import load_sdss_sample
+    from provabgs_sbi.io.paths import DEFAULT_FLOW
+    from provabgs_sbi.model.sed_model import SEDModel
+    from provabgs_sbi.workflows.fit import fit_catalog
+
+    post = Posterior.load(DEFAULT_FLOW)
+    emu = Emulator.load(HERE.parent / "emulator" / "bc03_logbeta1")
+    sed = SEDModel(post.info.get("sps", "bc03"))
+    cat = load_sdss_sample(post.z_range)
+    cat = cat.subset(np.arange(min(n, len(cat.ids))))
+    t0 = time.perf_counter()
+    fit_catalog(post, cat, out, n_samples=samples, derived_model=sed, model=emu,
+                progress=False, overwrite=True)
+    return {"fit_seconds": time.perf_counter() - t0, "seconds": time.perf_counter() - t_start,
+            "n": len(cat.ids)}
+
+
+def shapes(args) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    times = {"before": [], "today": []}
+    for i in range(args.repeats):
+        for policy in ("before", "today"):
+            res = subprocess.run([sys.executable, __file__, "_fit_sdss", str(args.n),
+                                  str(args.samples), policy, str(tmp / f"{policy}{i}.h5")],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            times[policy].append(r["fit_seconds"])
+            print(f"  run {i + 1} {policy:>6}: fit {r['fit_seconds']:7.1f} s "
+                  f"(process {r['seconds']:.1f} s)", flush=True)
+    import h5py
+
+    with h5py.File(tmp / "before0.h5") as a, h5py.File(tmp / "today0.h5") as b:
+        diff = np.nanmax(np.abs(a["samples"][:] - b["samples"][:]))
+    tb, tt = np.median(times["before"]), np.median(times["today"])
+    print(f"{r['n']} SDSS galaxies x {args.samples} samples, fresh process each run:")
+    print(f"  partial chunks padded to buckets (before): median {tb:.1f} s")
+    print(f"  several-chunk calls padded to the chunk (today): median {tt:.1f} s")
+    print(f"  ratio before/today: {tb / tt:.2f}x (largest sample difference {diff:.1e})")
+
+
 # ----------------------------------------------------------------------------- dask
 def dask_scaling(args) -> None:
     from provabgs_sbi.emulator import Emulator
@@ -240,6 +314,10 @@ def main():
         catalog, out, samples, chunk = sys.argv[2:6]
         print(json.dumps(_fit_file(catalog, out, int(samples), int(chunk))))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "_fit_sdss":
+        n, samples, policy, out = sys.argv[2:6]
+        print(json.dumps(_fit_sdss(int(n), int(samples), policy, out)))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     p = sub.add_parser("compare")
@@ -256,8 +334,12 @@ def main():
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--chunk", type=int, default=1000)
     p.add_argument("--workdir")
+    p = sub.add_parser("shapes")
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    {"compare": compare, "scale": scale, "dask": dask_scaling}[args.what](args)
+    {"compare": compare, "scale": scale, "dask": dask_scaling, "shapes": shapes}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,24 @@ def test_numpy_and_tf_paths_agree(tiny):
     np.testing.assert_allclose(emu.photometry(theta, z), exact, rtol=1e-4)
 
 
+def test_tf_photometry_pads_to_few_shapes_and_keeps_every_row(tiny):
+    """The TF path pads a call's last chunk (copies of its last row, dropped): every row is
+    the same in any call (XLA computes rows independently), and the shapes XLA meets are
+    only the full chunk and the lone-chunk buckets (a catalog's chunks would compile anew)."""
+    from provabgs_sbi.xla_shapes import pieces
+
+    emu, *_ = tiny
+    theta = Prior().sample(700, seed=5)
+    z = np.random.default_rng(5).uniform(0.01, 0.3, 700)
+    path = emu._tf_path()
+    whole = path.photometry(theta, z, chunk=256)
+    for n in (1, 37, 300, 555):
+        np.testing.assert_allclose(path.photometry(theta[:n], z[:n], chunk=256), whole[:n],
+                                   rtol=1e-6)
+    sizes = {size for n in range(257, 2000) for *_, size in pieces(n, 256, pad=True)}
+    assert sizes == {256}
+
+
 @pytest.mark.parametrize("z", [0.004, 0.1, 0.3])
 def test_fixed_redshift_evaluator_matches_photometry(tiny, z):
     emu, *_ = tiny

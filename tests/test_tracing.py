@@ -108,3 +108,21 @@ def test_an_xla_ensemble_evaluates_varying_row_counts_without_retracing(xla_ense
     assert RETRACING not in out.getvalue(), out.getvalue()
     for member in xla_ensemble.members:
         assert member._compiled["log_prob"].experimental_get_tracing_count() == 1
+
+
+def test_pieces_give_one_shape_per_call_size_class():
+    """A call of several chunks pads its last one to the full chunk (one XLA shape whatever
+    its remainder); a lone partial chunk is padded to a quarter-octave bucket, never past
+    the chunk; without padding every piece keeps its length."""
+    from provabgs_sbi.xla_shapes import bucket, pieces
+
+    for n in (16385, 20000, 500_001, 1_000_000):
+        got = pieces(n, 16384, pad=True)
+        assert {size for *_, size in got} == {16384}
+        assert got[0][0] == 0 and got[-1][1] == n
+        assert all(b[0] == a[1] for a, b in zip(got, got[1:]))
+    for n in (1, 255, 257, 5000, 16000):
+        [(start, stop, size)] = pieces(n, 16384, pad=True)
+        assert (start, stop) == (0, n) and size == min(bucket(n), 16384) >= n
+    assert pieces(10, 4, pad=False) == [(0, 4, 4), (4, 8, 4), (8, 10, 2)]
+    assert pieces(10, 4, pad=True) == [(0, 4, 4), (4, 8, 4), (8, 10, 4)]

@@ -24,6 +24,11 @@ from provabgs_sbi.model import cosmology
 from provabgs_sbi.model.dust import kc_optical_depth
 from provabgs_sbi.model.photometry import LSUN_ERG_S
 from provabgs_sbi.model.sfh import burst_metallicity, effective_fburst
+from provabgs_sbi.xla_shapes import pieces
+
+#: Smallest padded batch of the photometry (``Emulator.photometry`` takes this path from
+#: 32 galaxies on).
+MIN_ROWS = 32
 
 
 class TFEmulatorPath:
@@ -111,11 +116,13 @@ class TFEmulatorPath:
         pos = np.asarray(z, dtype=np.float64) / self.dz
         k = np.floor(pos).astype(np.int32)
         t = (pos - k).astype(np.float32)
-        for s in range(0, len(theta), chunk):
-            sl = slice(s, s + chunk)
-            x, fb, rows, w, tau, nd, logm, _ = self._prepare(theta[sl], z[sl])
+        for start, stop, size in pieces(len(theta), int(chunk), pad=True, min_bucket=MIN_ROWS):
+            # Padded with copies of the last row (dropped), so that XLA meets few shapes
+            # (:mod:`provabgs_sbi.xla_shapes`): a catalog's chunks would compile anew.
+            idx = np.minimum(np.arange(start, start + size), stop - 1)
+            x, fb, rows, w, tau, nd, logm, _ = self._prepare(theta[idx], z[idx])
             # Photometry of the unit-normalised spectrum, then the (float64) distance factor.
             lum = self._spec(x, fb, rows, w, tau, nd, logm * 0.0)
-            out[sl] = self._phot(lum, self.tf.constant(k[sl]),
-                                 self.tf.constant(t[sl])).numpy().astype(np.float64)
+            res = self._phot(lum, self.tf.constant(k[idx]), self.tf.constant(t[idx])).numpy()
+            out[start:stop] = res[: stop - start].astype(np.float64)
         return out * scale[:, None] * 10.0 ** theta[:, :1]

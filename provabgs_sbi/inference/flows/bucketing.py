@@ -3,7 +3,8 @@
 Each function is traced once, for any number of rows (an ``input_signature`` with an
 unknown row dimension). Under XLA (``FlowConfig.jit_compile``) every distinct input shape
 still costs a compilation of that one trace, so rows are cut into chunks and a partial chunk
-is padded up to one of a few bucket sizes (quarter-octave steps from 256 rows); without XLA
+is padded (:func:`provabgs_sbi.xla_shapes.pieces`: to the full chunk in a call of several
+chunks, else to one of a few bucket sizes, quarter-octave steps from 256 rows); without XLA
 nothing is padded.
 
 Tracing per shape, as a ``tf.function`` without a signature does, traced the Python code
@@ -16,56 +17,14 @@ are bit-identical to those of the per-shape traces.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable
 
 import numpy as np
 
 from provabgs_sbi.inference.flows.blocks import tf_modules
+from provabgs_sbi.xla_shapes import MIN_BUCKET, bucket, pieces
 
 __all__ = ["MIN_BUCKET", "bucket", "compile_flow_fn", "pieces", "run_chunked"]
-
-#: Smallest padded chunk for the compiled sample/log_prob functions.
-MIN_BUCKET = 256
-
-
-def bucket(rows: int, minimum: int = MIN_BUCKET) -> int:
-    """Smallest padded size >= rows: 256 x 2^(k/4) rounded up to a multiple of 64.
-
-    Quarter-octave steps waste at most ~19% of the work on padding while an
-    XLA-compiled function sees only a few distinct shapes (each costs a compilation).
-    Fewer than ``minimum`` rows are padded to ``minimum`` (smaller for the MCMC's
-    repeated calls of a few rows each, see
-    :meth:`~provabgs_sbi.inference.flows.ConditionalFlow.push_forward`).
-    """
-    if rows <= minimum:
-        return minimum
-    if rows <= MIN_BUCKET:
-        return MIN_BUCKET
-    k = math.ceil(4 * math.log2(rows / MIN_BUCKET))
-    while True:
-        size = 64 * math.ceil(MIN_BUCKET * 2.0 ** (k / 4) / 64)
-        if size >= rows:
-            return size
-        k += 1
-
-
-def pieces(n: int, chunk: int, pad: bool,
-           min_bucket: int = MIN_BUCKET) -> list[tuple[int, int, int]]:
-    """Split ``n`` rows into (start, stop, size) pieces of at most ``chunk`` rows.
-
-    With ``pad`` the last, partial piece is padded to :func:`bucket` of its length (full
-    pieces keep size ``chunk``); without, size is the piece's length.
-    """
-    out = []
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        size = stop - start
-        if pad and size < chunk:
-            size = bucket(size, min_bucket)
-        out.append((start, stop, size))
-    return out
-
 
 def compile_flow_fn(fn: Callable, jit_compile: bool, d_theta: int, d_x: int):
     """``fn(a, c)`` of float32 tensors (N, d_theta) and (N, d_x) as a ``tf.function``
