@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)
     p = sps.add_parser("build", help="build and cache an SSP table")
-    p.add_argument("--backend", choices=("bc03", "fsps"), default="bc03")
+    p.add_argument("--backend", choices=("bc03", "bc03_nebular", "fsps"), default="bc03")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.set_defaults(func=commands.cmd_sps_build)
 

