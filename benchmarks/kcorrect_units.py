@@ -82,7 +82,8 @@ def galex_colours(t: Table) -> None:
                 print(f"     {label} {cname} {_q(c[np.isfinite(c)])}")
 
 
-def vega_offsets() -> None:
+def vega_ab_offsets() -> dict[str, float]:
+    """m_AB - m_Vega in J, H, Ks: the AB magnitude of kcorrect's Vega model (Vega = 0)."""
     text = fetch.read_wheel_member(fetch.SDSS_SAMPLE, "kcorrect/data/basel/lcbvega.ori").decode()
     words = text.split()
     n_wave = 1221
@@ -92,9 +93,13 @@ def vega_offsets() -> None:
     f_lambda = 4 * np.pi * h_nu * 2.99792458e18 / wave**2 * (1.91144e11 / (7.68 * 3.0857e18)) ** 2
     filt = speclite.filters.load_filters("twomass-J", "twomass-H", "twomass-Ks")
     ab = filt.get_ab_magnitudes(f_lambda * u.erg / u.s / u.cm**2 / u.AA, wave * u.AA)
+    return {band: float(ab[name][0]) for band, name in zip(("J", "H", "Ks"), ab.colnames)}
+
+
+def vega_offsets() -> None:
     print("4. AB magnitude of the Vega model through speclite's 2MASS filters (= m_AB - m_Vega)")
-    for band, name in zip(("J", "H", "Ks"), ab.colnames):
-        print(f"   {band}: {float(ab[name][0]):.3f}   adopted {TWOMASS_VEGA_TO_AB[band]:.2f}")
+    for band, value in vega_ab_offsets().items():
+        print(f"   {band}: {value:.3f}   adopted {TWOMASS_VEGA_TO_AB[band]:.2f}")
 
 
 def main() -> None:
