@@ -46,6 +46,10 @@ def missing_census(t: Table) -> None:
         e = np.asarray(t[f"{b}_FLUXERR_AUTO"], float)
         print(f"   {b}: flux=err=0 {np.sum((f == 0) & (e == 0))}, flux=err=-99 "
               f"{np.sum((f == -99) & (e == -99))}, flux>0 & err>0 {np.sum((f > 0) & (e > 0))}")
+    fuv = np.asarray(t["FUV_FLUX_AUTO"], float) > 0
+    nuv = np.asarray(t["NUV_FLUX_AUTO"], float) > 0
+    print(f"   FUV and NUV {np.sum(fuv & nuv)}, FUV only {np.sum(fuv & ~nuv)}, "
+          f"NUV only {np.sum(nuv & ~fuv)}")
     for c in ("J", "H", "K"):
         m = np.asarray(t[f"{c}_M_EXT"], float)
         s = np.asarray(t[f"{c}_MSIG_EXT"], float)
@@ -61,6 +65,11 @@ def extinction_ratios(t: Table) -> None:
     for j, b in enumerate("ugriz"):
         print(f"   {b}: {ratio[:, j].min():.4f} .. {ratio[:, j].max():.4f}   "
               f"SFD98 {SDSS_R_SFD98[j] / SDSS_R_SFD98[2]:.4f}   SF11 {SF11_R[j] / SF11_R[2]:.4f}")
+    ebv = ebv_from_sdss_extinction(ext)
+    p = np.percentile(ebv, [50, 99])
+    print(f"   E(B-V) = A_r / 2.751: median {p[0]:.3f}, 99th percentile {p[1]:.3f}, max {ebv.max():.3f}")
+    print("   median A_band (mag): " + ", ".join(
+        f"{b} {np.median(r * ebv):.3f}" for b, r in EXTINCTION_PER_EBV.items()))
 
 
 def galex_colours(t: Table) -> None:
