@@ -21,9 +21,10 @@ Usage::
     properties and the predictive check, in a fresh process: wall time, galaxies per second
     and the peak resident memory of that process (``ru_maxrss``).
 ``dask``
-    The same kind of catalog fitted on a LocalCluster of 1 and of 2 single-threaded workers
-    (the cluster's start and the workers' first loads not timed: one warm-up chunk each),
-    with the scaling efficiency and the projected time for 10^8 galaxies.
+    The same kind of catalog fitted serially in this process and on a LocalCluster of 1 and
+    of 2 single-threaded workers (the cluster's start and the workers' first loads not
+    timed: one warm-up chunk each), with the scaling efficiency and the projected time for
+    10^8 galaxies.
 ``shapes``
     What the padding of the XLA-compiled flow and emulator calls costs a fresh process (as
     ``provabgs-sbi run``): the first ``--n`` galaxies of the SDSS sample (default: all)
@@ -283,6 +284,15 @@ def dask_scaling(args) -> None:
     src = CatalogFile(cat, {"flux_cols": "FLUX", "ivar_cols": "IVAR", "z_col": "Z",
                             "z_range": list(post.z_range)})
     rates = {}
+    # The serial fit of the same catalog in this process (warmed up on one chunk), the
+    # reference a worker's rate is compared with.
+    fit_catalog(post, src.read(0, args.chunk), tmp / "warm_serial.h5", n_samples=args.samples,
+                n_store=0, chunk=args.chunk, model=emu, progress=False, overwrite=True)
+    t0 = time.perf_counter()
+    fit_catalog(post, src, tmp / "serial.h5", n_samples=args.samples, n_store=0,
+                chunk=args.chunk, model=emu, progress=False, overwrite=True, seed=1)
+    serial = args.n / (time.perf_counter() - t0)
+    print(f"  serial, this process: {args.n / serial:.1f} s, {serial:.0f} galaxies/s", flush=True)
     for workers in (1, 2):
         with local_client(n_workers=workers) as client:
             # Warm-up (one chunk per worker): each loads the posterior, emulator and SED
@@ -301,7 +311,8 @@ def dask_scaling(args) -> None:
     eff = rates[2] / (2 * rates[1])
     print(f"{args.n} galaxies x {args.samples} samples, summaries only: 1 worker "
           f"{rates[1]:.0f} galaxies/s, 2 workers {rates[2]:.0f} galaxies/s "
-          f"(scaling efficiency {eff:.2f})")
+          f"(scaling efficiency {eff:.2f}); serial in one process {serial:.0f} galaxies/s "
+          f"(1 worker / serial: {rates[1] / serial:.2f})")
     for w in (2, 100, 1000):
         rate = rates[2] if w == 2 else w * rates[1] * eff
         print(f"  10^8 galaxies on {w:>4} single-core workers"
