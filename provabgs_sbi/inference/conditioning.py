@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from provabgs_sbi.model.observation import SDSS, XLayout
+from provabgs_sbi.model.survey import get_survey
 
 __all__ = ["Conditioning", "Regime", "floor_array"]
 
@@ -167,6 +168,14 @@ class Conditioning:
         d["bands"] = list(self.bands)
         d["mag_fill"], d["sigma_fill"] = list(self.mag_fill), list(self.sigma_fill)
         return d
+
+    @classmethod
+    def for_survey(cls, survey, **settings) -> "Conditioning":
+        """The conditioning of a :class:`~provabgs_sbi.model.survey.Survey` (or its name):
+        its bands, floor range and minimum bands, with other ``settings`` as given."""
+        s = get_survey(survey)
+        return cls(**{"bands": s.bands, "floor_max": s.floor_max, "min_bands": s.min_bands,
+                      **settings})
 
     @classmethod
     def from_dict(cls, d: dict) -> "Conditioning":

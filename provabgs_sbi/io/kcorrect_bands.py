@@ -36,12 +36,12 @@ from astropy.table import Table
 
 from provabgs_sbi.io import fetch
 from provabgs_sbi.io.catalog import read_catalog
+from provabgs_sbi.model.survey import GALEX_SDSS_2MASS
 
-#: The ten bands, in the order of every (N, 10) array here.
-BANDS = ("FUV", "NUV", "u", "g", "r", "i", "z", "J", "H", "Ks")
+#: The ten bands, in the order of every (N, 10) array here (the ``galex_sdss_2mass`` survey).
+BANDS = GALEX_SDSS_2MASS.bands
 #: speclite filter names of :data:`BANDS` (``speclite.filters.load_filters`` spelling).
-FILTERS = ("galex-fuv", "galex-nuv", "sdss2010-u", "sdss2010-g", "sdss2010-r",
-           "sdss2010-i", "sdss2010-z", "twomass-J", "twomass-H", "twomass-Ks")
+FILTERS = GALEX_SDSS_2MASS.filters
 #: GALEX zero points: m_AB = ZP - 2.5 log10(counts/s) (Morrissey et al. 2007).
 GALEX_ZERO_POINT = {"FUV": 18.82, "NUV": 20.08}
 #: 2MASS m_AB - m_Vega (Blanton & Roweis 2007).
