@@ -17,6 +17,7 @@ import sys
 from provabgs_sbi.cli import commands
 from provabgs_sbi.io.paths import DEFAULT_FLOW
 from provabgs_sbi.model.parameters import PARAM_NAMES
+from provabgs_sbi.model.sps import BACKENDS
 
 #: The global flag that shows TensorFlow's log lines (accepted before or after a command).
 VERBOSE_FLAGS = ("-v", "--verbose")
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sps = sub.add_parser("sps", help="SSP tables").add_subparsers(dest="sps_command", required=True)
     p = sps.add_parser("build", help="build and cache an SSP table")
-    p.add_argument("--backend", choices=("bc03", "bc03_nebular", "fsps"), default="bc03")
+    p.add_argument("--backend", choices=BACKENDS, default="bc03")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.set_defaults(func=commands.cmd_sps_build)
 

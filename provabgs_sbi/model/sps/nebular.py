@@ -68,9 +68,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from provabgs_sbi.model.photometry import C_ANGSTROM_S, LSUN_ERG_S
 from provabgs_sbi.model.sps.bc03 import _log10_exact
 from provabgs_sbi.model.sps.table import SSPTable
 
+#: Planck constant, erg s (exact, SI 2019).
+PLANCK_ERG_S = 6.62607015e-27
 #: Hydrogen ionisation edge (13.6 eV), Angstrom.
 LYMAN_LIMIT = 911.75
 #: The ionisation parameter of the ``bc03_nebular`` table.
@@ -243,12 +246,9 @@ def ionising_photon_rate(table: SSPTable) -> np.ndarray:
     ndarray of shape (n_age, n_z)
         Photons per second per Msun formed.
     """
-    from provabgs_sbi.model.photometry import LSUN_ERG_S
-
-    h_erg_s, c_angstrom_s = 6.62607015e-27, 2.99792458e18
     ion = table.wavelength < LYMAN_LIMIT
     wave = table.wavelength[ion]
-    photons = table.luminosity[..., ion] * (LSUN_ERG_S * wave / (h_erg_s * c_angstrom_s))
+    photons = table.luminosity[..., ion] * (LSUN_ERG_S * wave / (PLANCK_ERG_S * C_ANGSTROM_S))
     return np.trapezoid(photons, wave, axis=-1)
 
 
