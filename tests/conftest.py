@@ -111,6 +111,14 @@ class _Shifted:
         return self.emu.z_range
 
     @property
+    def filters(self):
+        return self.emu.filters
+
+    def with_filters(self, filters):
+        """The same shift on the wrapped emulator's photometry in other filters."""
+        return _Shifted(self.emu.with_filters(filters), self.factor)
+
+    @property
     def burst_model(self):
         """The SED model behind the emulator (derived properties do not see the shift)."""
         return self.emu.burst_model

@@ -114,14 +114,39 @@ def cmd_data_fetch(args) -> int:
 
 def cmd_trainset_make(args) -> int:
     from provabgs_sbi.emulator import Emulator
+    from provabgs_sbi.inference.noise import NoiseModel
     from provabgs_sbi.inference.training_set import TrainingSetConfig, make_training_set
+    from provabgs_sbi.model.survey import get_survey
 
+    survey = get_survey(args.survey)
+    z_lo = survey.z_range[0] if args.z_min is None else args.z_min
+    z_hi = survey.z_range[1] if args.z_max is None else args.z_max
+    noise = NoiseModel.load(args.noise) if args.noise else None
     emu = Emulator.load(_emulator_of(args.emulator))
     cfg = TrainingSetConfig(n=args.n, seed=args.seed, prior=args.prior,
-                            z_range=(args.z_min, args.z_max), chunk=args.chunk)
-    path = make_training_set(args.out, cfg, emu,
+                            z_range=(z_lo, z_hi), chunk=args.chunk, survey=survey)
+    path = make_training_set(args.out, cfg, emu, noise=noise,
                              emulator_id=emu.manifest_sha256,
                              backend=args.backend)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_noise_table(args) -> int:
+    from provabgs_sbi.inference.noise import NoiseModel
+    from provabgs_sbi.model.survey import get_survey
+
+    model = NoiseModel.from_sigma_table(args.table, scatter_fraction=args.scatter_fraction)
+    if args.survey:
+        survey = get_survey(args.survey)
+        if model.bands != survey.bands:
+            raise ValueError(f"{args.table} has bands {list(model.bands)}, survey "
+                             f"{survey.name!r} has {list(survey.bands)} (same order needed)")
+    path = model.save(args.out)
+    for b, band in enumerate(model.bands):
+        lo, hi = model.mag_range[b]
+        print(f"{band}: {len(model.centres[b])} nodes, {lo:.2f}-{hi:.2f} mag, "
+              f"sigma {model.mu[b].min():.3g}-{model.mu[b].max():.3g} mag")
     print(f"wrote {path}")
     return 0
 
@@ -141,7 +166,7 @@ def cmd_flow_train(args) -> int:
     init, init_sets = _load_init_flow(args.init) if args.init else (None, None)
     conditioning = None
     if args.mask_aware is not None:
-        conditioning = _conditioning(args.mask_aware)
+        conditioning = _conditioning(args.mask_aware, _trainset_survey(args.trainset[0]))
     elif args.default_floor:
         raise ValueError("--default-floor needs --mask-aware (a posterior trained with floors)")
     _, metrics = train_posterior(args.trainset, args.out, cfg, test_path=args.test,
@@ -153,8 +178,16 @@ def cmd_flow_train(args) -> int:
     return 0
 
 
-def _conditioning(pairs):
-    """A Conditioning from ``FIELD=VALUE`` strings (JSON values; bare words as strings)."""
+def _trainset_survey(path):
+    """The survey a training-set file was made for."""
+    from provabgs_sbi.inference.training_set import read_settings, training_set_survey
+
+    return training_set_survey(read_settings(path))
+
+
+def _conditioning(pairs, survey="sdss_ugriz"):
+    """A Conditioning of ``survey`` (its bands, floor range, minimum bands) with other
+    fields from ``FIELD=VALUE`` strings (JSON values; bare words as strings)."""
     from provabgs_sbi.inference.conditioning import Conditioning
 
     fields = {}
@@ -167,7 +200,7 @@ def _conditioning(pairs):
             fields[key] = json.loads(value)
         except json.JSONDecodeError:
             fields[key] = value
-    return Conditioning(**fields)
+    return Conditioning.for_survey(survey, **fields)
 
 
 def _load_init_flow(path):

@@ -150,17 +150,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     ts = sub.add_parser("trainset", help="ANPE training sets").add_subparsers(
         dest="trainset_command", required=True)
-    p = ts.add_parser("make", help="prior -> emulator ugriz -> noise; chunked, resumable HDF5")
+    p = ts.add_parser("make", help="prior -> emulator photometry -> noise; chunked, resumable HDF5")
     p.add_argument("--n", type=int, required=True, help="accepted galaxies wanted")
     p.add_argument("--out", required=True, help="HDF5 file (resumed if it exists)")
     p.add_argument("--emulator", help="emulator folder (default: the default posterior's)")
+    p.add_argument("--survey", default="sdss_ugriz",
+                   help="bands and filters: a shipped survey (sdss_ugriz, galex_sdss_2mass) or "
+                        "a survey JSON file (docs/guide/surveys.md)")
+    p.add_argument("--noise", metavar="ECSV",
+                   help="noise model file (default: the survey's noise_model)")
     p.add_argument("--prior", default="default", choices=("default", "sedflow"))
-    p.add_argument("--z-min", type=float, default=0.0)
-    p.add_argument("--z-max", type=float, default=0.2)
+    p.add_argument("--z-min", type=float, default=None,
+                   help="lowest redshift (default: the survey's z_range)")
+    p.add_argument("--z-max", type=float, default=None,
+                   help="highest redshift (default: the survey's z_range)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=50_000)
     p.add_argument("--backend", default="auto", choices=("auto", "numpy", "tf"))
     p.set_defaults(func=commands.cmd_trainset_make)
+
+    nz = sub.add_parser("noise", help="photometric noise models").add_subparsers(
+        dest="noise_command", required=True)
+    p = nz.add_parser("table", help="a noise model from a table of sigma versus magnitude per "
+                                    "band (a survey without a catalog)")
+    p.add_argument("table", help="table with columns band, mag, sigma [, scatter] "
+                                 "(ECSV, CSV, FITS)")
+    p.add_argument("--out", required=True, help="noise model file to write (ECSV)")
+    p.add_argument("--survey", help="check that the table's bands are this survey's, in order")
+    p.add_argument("--scatter-fraction", type=float, default=0.1,
+                   help="scatter of the errors at fixed magnitude, as a fraction of sigma, "
+                        "where the table has no scatter column (default 0.1)")
+    p.set_defaults(func=commands.cmd_noise_table)
 
     fl = sub.add_parser("flow", help="train the posterior flow").add_subparsers(
         dest="flow_command", required=True)

@@ -19,6 +19,7 @@ tburst >= t_age (:func:`~provabgs_sbi.model.assembly.assemble_sed`). (PROVABGS's
 """
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import json
@@ -239,6 +240,36 @@ class Emulator:
         ``dtype`` float32 (default) agrees with :meth:`photometry` to ~1e-6, float64 to
         rounding."""
         return FixedRedshiftPhotometry(self, z, dtype)
+
+    @property
+    def filters(self) -> tuple:
+        """The filters of :meth:`photometry` (speclite names or response-curve files)."""
+        return self._photometer.filters
+
+    def with_filters(self, filters) -> "Emulator":
+        """This emulator with other filters for :meth:`photometry` (and :meth:`at_redshift`).
+
+        The networks, burst model and provenance are shared, not copied; only the
+        photometry changes. Filters outside the emulator's wavelength grid at a galaxy's
+        redshift are refused when photometry is asked for (``Photometer.check_coverage``).
+
+        Parameters
+        ----------
+        filters : sequence of str, or Survey
+            speclite filter names (or response-curve files), or a
+            :class:`~provabgs_sbi.model.survey.Survey` whose filters to take.
+
+        Returns
+        -------
+        Emulator
+        """
+        filters = tuple(getattr(filters, "filters", filters))
+        if filters == self.filters:
+            return self
+        emu = copy.copy(self)
+        emu._photometer = Photometer(self.wave, filters=filters, dz=self._photometer.dz)
+        emu._tf = None
+        return emu
 
     def _tf_path(self):
         if self._tf is None:

@@ -46,6 +46,7 @@ from astropy.table import Table
 from provabgs_sbi._version import __version__
 from provabgs_sbi.flags import CATALOG_FLAG_NAMES
 from provabgs_sbi.io.catalog import PhotometryCatalog
+from provabgs_sbi.io.hashing import sha256_file
 from provabgs_sbi.io.paths import default_noise_file
 from provabgs_sbi.model.photometry import BANDS, mag_to_nanomaggies
 
@@ -257,40 +258,158 @@ class NoiseModel:
         if np.count_nonzero(use) < config.min_count:
             raise ValueError(f"only {np.count_nonzero(use)} usable rows after cuts {cuts}; "
                              f"need at least min_count = {config.min_count}")
-        mags = catalog.mags()[use]
-        errs = catalog.mag_errors()[use]
-        edges, centres, mu, s, counts = [], [], [], [], []
-        for b in range(len(BANDS)):
-            m, sig = mags[:, b], errs[:, b]
+        provenance = {"source": catalog.source, "source_sha256": catalog.source_sha256,
+                      "cuts": cuts, "n_rows_catalog": int(len(catalog))}
+        return cls.fit_arrays(catalog.mags()[use], catalog.mag_errors()[use], BANDS,
+                              config=config, provenance=provenance)
+
+    @classmethod
+    def fit_arrays(cls, mags, errors, bands, config: NoiseConfig | None = None,
+                   provenance: dict | None = None) -> "NoiseModel":
+        """Fit the model to magnitudes and errors of any bands, each band on its own rows.
+
+        Parameters
+        ----------
+        mags, errors : ndarray of shape (N, n_bands)
+            AB magnitudes and their 1-sigma errors (mag), already cut to the rows to use.
+            A band's NaN entries (a missing measurement, an error <= 0) are left out of
+            that band only, so a catalog where some bands are often missing (GALEX in an
+            SDSS sample) still gives every band its model.
+        bands : sequence of str
+            Band names, in column order.
+        config : NoiseConfig, optional
+        provenance : dict, optional
+            Where the rows came from (source, cuts, ...); row counts and versions are added.
+
+        Returns
+        -------
+        NoiseModel
+
+        Raises
+        ------
+        ValueError
+            Shapes disagree, or a band has fewer than ``config.min_count`` usable rows.
+        """
+        config = NoiseConfig() if config is None else config
+        mags = np.asarray(mags, dtype=np.float64)
+        errors = np.asarray(errors, dtype=np.float64)
+        bands = tuple(bands)
+        if mags.ndim != 2 or mags.shape != errors.shape or mags.shape[1] != len(bands):
+            raise ValueError(f"mags and errors must both have shape (N, {len(bands)}), got "
+                             f"{mags.shape} and {errors.shape}")
+        with np.errstate(invalid="ignore"):
+            usable = np.isfinite(mags) & np.isfinite(errors) & (errors > 0)
+        edges, centres, mu, s, counts, mag_range = [], [], [], [], [], []
+        for b, band in enumerate(bands):
+            m, sig = mags[usable[:, b], b], errors[usable[:, b], b]
+            if len(m) < config.min_count:
+                raise ValueError(f"band {band}: {len(m)} usable rows, need at least "
+                                 f"min_count = {config.min_count}")
             e = merged_bin_edges(m, config.bin_width, config.min_count)
             idx = _bin_index(m, e)
-            c_b, mu_b, s_b, n_b = [], [], [], []
-            for k in range(len(e) - 1):
-                sel = idx == k
-                c_b.append(np.median(m[sel]))
-                mu_b.append(np.median(sig[sel]))
-                s_b.append(_scatter(sig[sel], config.scatter))
-                n_b.append(np.count_nonzero(sel))
+            sel = [idx == k for k in range(len(e) - 1)]
             edges.append(e)
-            centres.append(c_b)
-            mu.append(mu_b)
-            s.append(s_b)
-            counts.append(n_b)
+            centres.append([np.median(m[q]) for q in sel])
+            mu.append([np.median(sig[q]) for q in sel])
+            s.append([_scatter(sig[q], config.scatter) for q in sel])
+            counts.append([np.count_nonzero(q) for q in sel])
+            mag_range.append([m.min(), m.max()])
         provenance = {
-            "source": catalog.source,
-            "source_sha256": catalog.source_sha256,
-            "cuts": cuts,
-            "n_rows_catalog": int(len(catalog)),
-            "n_rows_used": int(np.count_nonzero(use)),
+            **dict(provenance or {}),
+            "n_rows_used": int(np.count_nonzero(usable.any(axis=1))),
+            "n_rows_used_per_band": {band: int(n) for band, n in zip(bands, usable.sum(axis=0))},
             "created_utc": datetime.datetime.now(datetime.timezone.utc)
                                             .strftime("%Y-%m-%dT%H:%M:%SZ"),
             "provabgs_sbi_version": __version__,
             "numpy_version": np.__version__,
         }
-        mag_range = np.stack([mags.min(axis=0), mags.max(axis=0)], axis=1)
         return cls(edges=tuple(edges), centres=tuple(centres), mu=tuple(mu), s=tuple(s),
-                   counts=tuple(counts), mag_range=mag_range, config=config,
-                   provenance=provenance)
+                   counts=tuple(counts), mag_range=np.array(mag_range), config=config,
+                   provenance=provenance, bands=bands)
+
+    @classmethod
+    def from_sigma_table(cls, table, scatter_fraction: float = 0.1,
+                         source: str = "") -> "NoiseModel":
+        """A noise model from a survey's tabulated errors: sigma versus magnitude per band.
+
+        For a survey without a catalog yet (an exposure-time calculator's or a data
+        release's depth table), each band's rows give magnitudes and the typical error at
+        each; they become the interpolation nodes of mu(m). The scatter s(m) is the
+        table's ``scatter`` column when it has one, else ``scatter_fraction`` x sigma.
+        The magnitude range of each band (what training sets keep) is that of its rows:
+        the model says nothing beyond them.
+
+        Parameters
+        ----------
+        table : astropy.table.Table, path-like or mapping
+            Columns ``band`` (str), ``mag`` (AB), ``sigma`` (mag) and, optionally,
+            ``scatter`` (mag); at least two rows per band, distinct magnitudes. A path is
+            read with astropy (ECSV, CSV, FITS, ...).
+        scatter_fraction : float
+            s(m) / mu(m) where the table has no ``scatter`` column (default 0.1).
+        source : str
+            Recorded in the provenance (default: the path, when one is given).
+
+        Returns
+        -------
+        NoiseModel
+            Bands in the order they first appear in the table.
+
+        Raises
+        ------
+        ValueError
+            A missing column, fewer than two rows or repeated magnitudes in a band, or an
+            error or scatter that is not finite and positive.
+        """
+        path = None
+        if isinstance(table, (str, os.PathLike)):
+            path = Path(table)
+            table = Table.read(path, format="ascii.csv") if path.suffix == ".csv" else Table.read(path)
+        t = Table(table) if not isinstance(table, Table) else table
+        missing = {"band", "mag", "sigma"} - set(t.colnames)
+        if missing:
+            raise ValueError(f"a noise table needs columns band, mag, sigma (and optionally "
+                             f"scatter); {sorted(missing)} missing (has {t.colnames})")
+        if not (np.isfinite(scatter_fraction) and 0 <= scatter_fraction < 1):
+            raise ValueError(f"scatter_fraction must be in [0, 1), got {scatter_fraction}")
+        names = [str(b) for b in t["band"]]
+        bands = tuple(dict.fromkeys(names))
+        edges, centres, mu, s, counts, mag_range = [], [], [], [], [], []
+        for band in bands:
+            rows = np.flatnonzero(np.array(names) == band)
+            m = np.asarray(t["mag"][rows], dtype=np.float64)
+            order = np.argsort(m)
+            m = m[order]
+            sig = np.asarray(t["sigma"][rows], dtype=np.float64)[order]
+            sc = (np.asarray(t["scatter"][rows], dtype=np.float64)[order]
+                  if "scatter" in t.colnames else scatter_fraction * sig)
+            if len(m) < 2 or np.any(np.diff(m) <= 0) or not np.all(np.isfinite(m)):
+                raise ValueError(f"band {band}: need at least two rows with distinct, finite "
+                                 f"magnitudes, got {m.tolist()}")
+            if not (np.all(np.isfinite(sig) & (sig > 0)) and np.all(np.isfinite(sc) & (sc >= 0))):
+                raise ValueError(f"band {band}: sigma must be finite and > 0, scatter finite "
+                                 f"and >= 0")
+            mid = 0.5 * (m[1:] + m[:-1])
+            edges.append(np.concatenate([[m[0] - (mid[0] - m[0])], mid,
+                                         [m[-1] + (m[-1] - mid[-1])]]))
+            centres.append(m)
+            mu.append(sig)
+            s.append(sc)
+            counts.append(np.zeros(len(m), dtype=np.int64))
+            mag_range.append([m[0], m[-1]])
+        provenance = {
+            "source": source or (str(path) if path is not None else "a noise table"),
+            "source_sha256": sha256_file(path) if path is not None else "",
+            "kind": "sigma table",
+            "scatter": ("table column" if "scatter" in t.colnames
+                        else f"{scatter_fraction} x sigma"),
+            "created_utc": datetime.datetime.now(datetime.timezone.utc)
+                                            .strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "provabgs_sbi_version": __version__,
+        }
+        return cls(edges=tuple(edges), centres=tuple(centres), mu=tuple(mu), s=tuple(s),
+                   counts=tuple(counts), mag_range=np.array(mag_range), provenance=provenance,
+                   bands=bands)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -507,3 +626,50 @@ def default_noise_model() -> NoiseModel:
             f"{DEFAULT_NOISE_FILE} not found; it is part of the repository checkout "
             f"(rebuild it as data/README.md says)")
     return NoiseModel.load(DEFAULT_NOISE_FILE)
+
+
+def noise_model_path(survey) -> Path:
+    """Where a :class:`~provabgs_sbi.model.survey.Survey`'s noise model file is: its
+    ``noise_model`` as a path when that file exists, else a name under the artifacts'
+    ``data/`` folder (where ``noise_model_sdss.ecsv`` is).
+
+    Raises
+    ------
+    ValueError
+        The survey names no noise model.
+    FileNotFoundError
+        Neither place holds the file.
+    """
+    from provabgs_sbi.model.survey import get_survey
+
+    survey = get_survey(survey)
+    if not survey.noise_model:
+        raise ValueError(f"survey {survey.name!r} has no noise model: fit one to a catalog "
+                         "(NoiseModel.fit_arrays) or build one from a noise table "
+                         "(provabgs-sbi noise table) and set the survey's noise_model")
+    given = Path(survey.noise_model).expanduser()
+    for path in (given, DEFAULT_NOISE_FILE.parent / given):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"survey {survey.name!r}: noise model {survey.noise_model!r} is "
+                            f"neither a file nor in {DEFAULT_NOISE_FILE.parent}")
+
+
+def survey_noise_model(survey) -> NoiseModel:
+    """The noise model of a survey (name, :class:`~provabgs_sbi.model.survey.Survey` or
+    JSON file; :func:`noise_model_path`), checked to have the survey's bands in order.
+
+    Raises
+    ------
+    ValueError
+        The file's bands are not the survey's.
+    """
+    from provabgs_sbi.model.survey import get_survey
+
+    survey = get_survey(survey)
+    path = noise_model_path(survey)
+    model = NoiseModel.load(path)
+    if model.bands != survey.bands:
+        raise ValueError(f"{path} models bands {list(model.bands)}, but survey "
+                         f"{survey.name!r} has {list(survey.bands)}")
+    return model

@@ -32,31 +32,48 @@ from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_INVALID_X, FLAG_MAG_RANGE,
                                 NO_SAMPLES, count_flags)
 from provabgs_sbi.inference.conditioning import Conditioning, floor_array
 from provabgs_sbi.inference.ensemble import load_flow
-from provabgs_sbi.inference.noise import default_noise_model
+from provabgs_sbi.inference.noise import NoiseModel, default_noise_model
 from provabgs_sbi.inference.training_set import emulator_ids
 from provabgs_sbi.io.artifacts import find_emulator, read_manifest, verify_files, write_manifest
 from provabgs_sbi.io.atomic import atomic_write_text
 from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 from provabgs_sbi.io.hashing import sha256_file
-from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.observation import XLayout
 from provabgs_sbi.model.parameters import (N_WARPED, PARAM_NAMES, WARPED_NAMES, from_warped,
                                            to_warped, warp_log_jacobian)
 from provabgs_sbi.model.priors import Prior
+from provabgs_sbi.model.survey import SDSS_UGRIZ, Survey
+
+#: A survey posterior's own noise model, saved in its folder (SDSS ugriz posteriors use
+#: the committed ``data/noise_model_sdss.ecsv``).
+NOISE_FILE = "noise_model.ecsv"
 
 
 def _floor_rows(floor, index):
-    """A floor given per galaxy ((N, 5)) restricted to the rows ``index``; one for all
-    galaxies (None, a value or (5,)) as it is."""
+    """A floor given per galaxy ((N, n_bands)) restricted to the rows ``index``; one for
+    all galaxies (None, a value or (n_bands,)) as it is."""
     if floor is None:
         return None
     f = np.asarray(floor, dtype=np.float64)
     return f[index] if f.ndim == 2 else f
 
 
-def as_x(data, z_range=None):
-    """x (N, 11) from an (N, 11) array, a PhotometryCatalog, an astropy Table or a path."""
+def as_x(data, layout: XLayout | None = None):
+    """x (N, 2 n_bands + 1) from an array, a PhotometryCatalog, an astropy Table or a path.
+
+    Parameters
+    ----------
+    data : array_like, PhotometryCatalog, astropy.table.Table or path-like
+        An array is checked against ``layout``; a catalog (SDSS ugriz only) is converted.
+    layout : XLayout, optional
+        The bands of x (default SDSS ugriz).
+    """
+    layout = layout or SDSS_UGRIZ.layout
     if isinstance(data, np.ndarray) or isinstance(data, (list, tuple)):
-        return XL.check(data)
+        return layout.check(data)
+    if layout != SDSS_UGRIZ.layout:
+        raise ValueError(f"catalog files are read for SDSS ugriz only; for bands "
+                         f"{list(layout.bands)} give x as an array (magnitudes, errors, z)")
     cat = data if isinstance(data, PhotometryCatalog) else read_catalog(data)
     return cat.to_x()
 
@@ -132,19 +149,30 @@ class Posterior:
         The prior of the training set (its box must equal the flow's).
     z_range : (float, float)
         Redshifts of the training set.
-    mag_range : ndarray of shape (5, 2)
+    mag_range : ndarray of shape (n_bands, 2)
         AB magnitude range of the training set per band.
     noise : NoiseModel, optional
-        For the sigma flag.
+        For the sigma flag; in the survey's bands.
     info : dict
-        Provenance.
+        Provenance. ``info["survey"]`` (a :meth:`Survey.to_dict` dict) names the bands
+        of x when they are not SDSS ugriz.
     """
 
     def __init__(self, flow, prior: Prior, z_range, mag_range, noise=None, info=None):
         info = dict(info or {})
+        #: The bands x is given in (:class:`~provabgs_sbi.model.survey.Survey`).
+        self.survey = Survey.from_dict(info["survey"]) if info.get("survey") else SDSS_UGRIZ
+        #: Column layout of x for :attr:`survey`'s bands.
+        self.layout = self.survey.layout
         self.conditioning = (Conditioning.from_dict(info["conditioning"])
                              if info.get("conditioning") else None)
-        d_x = XL.size if self.conditioning is None else self.conditioning.size
+        if self.conditioning is not None and self.conditioning.bands != self.survey.bands:
+            raise ValueError(f"the conditioning's bands {list(self.conditioning.bands)} are "
+                             f"not survey {self.survey.name!r}'s {list(self.survey.bands)}")
+        if noise is not None and tuple(noise.bands) != self.survey.bands:
+            raise ValueError(f"the noise model's bands {list(noise.bands)} are not survey "
+                             f"{self.survey.name!r}'s {list(self.survey.bands)}")
+        d_x = self.layout.size if self.conditioning is None else self.conditioning.size
         if flow.d_theta != N_WARPED or flow.d_x != d_x:
             raise ValueError(f"the flow must map {N_WARPED} warped parameters given "
                              f"{d_x}-dimensional conditioning inputs, got {flow.d_theta} and "
@@ -155,6 +183,9 @@ class Posterior:
         self.prior = prior
         self.z_range = (float(z_range[0]), float(z_range[1]))
         self.mag_range = np.asarray(mag_range, dtype=np.float64)
+        if self.mag_range.shape != (self.layout.n_bands, 2):
+            raise ValueError(f"mag_range must have shape ({self.layout.n_bands}, 2), got "
+                             f"{self.mag_range.shape}")
         self.noise = noise
         self.info = info
         #: The manifest and folder it was loaded from (None when built in memory).
@@ -165,7 +196,7 @@ class Posterior:
     def min_bands(self) -> int:
         """Fewest bands a galaxy needs to be fitted: all of them unless the flow was trained
         with band masks (its :class:`Conditioning`)."""
-        return XL.n_bands if self.conditioning is None else int(self.conditioning.min_bands)
+        return self.layout.n_bands if self.conditioning is None else int(self.conditioning.min_bands)
 
     @property
     def default_floor(self) -> float:
@@ -176,7 +207,7 @@ class Posterior:
         return float(self.info.get("default_floor", 0.0))
 
     def check_floor(self, floor=None) -> np.ndarray:
-        """A systematic floor as an array of shape (5,), mag (default :attr:`default_floor`).
+        """A systematic floor as an array of shape (n_bands,), mag (default :attr:`default_floor`).
 
         Raises
         ------
@@ -188,19 +219,19 @@ class Posterior:
             floor = self.default_floor
         if self.conditioning is not None:
             return self.conditioning.check_floor(floor)
-        f = floor_array(floor, XL.n_bands)
+        f = floor_array(floor, self.layout.n_bands)
         if np.any(f != 0):
             raise ValueError("this posterior was trained without a systematic floor; "
                              "only floor=0 is possible (train one with a Conditioning)")
         return f
 
     def flow_input(self, x, floor=None) -> np.ndarray:
-        """What the flow is conditioned on for catalog vectors ``x`` (N, 11) and a floor.
+        """What the flow is conditioned on for catalog vectors ``x`` and a floor.
 
         Parameters
         ----------
-        x : ndarray of shape (N, 11)
-        floor : float or array_like of shape (5,) or (N, 5), optional
+        x : ndarray of shape (N, 2 n_bands + 1)
+        floor : float or array_like of shape (n_bands,) or (N, n_bands), optional
             Systematic floor per band, mag (default :attr:`default_floor`). A posterior
             trained without floors accepts only 0.
 
@@ -209,25 +240,26 @@ class Posterior:
         ndarray of shape (N, d_x)
             ``x`` itself, or its :meth:`Conditioning.encode` for a mask-aware posterior.
         """
-        x = XL.check(x)
+        x = self.layout.check(x)
         if self.conditioning is None:
             if floor is not None:
                 f = np.asarray(floor, dtype=np.float64)
-                self.check_floor(f if f.ndim < 2 else f.reshape(-1, XL.n_bands).max(axis=0))
+                self.check_floor(f if f.ndim < 2
+                                 else f.reshape(-1, self.layout.n_bands).max(axis=0))
             return x
         return self.conditioning.encode(x, self.default_floor if floor is None else floor)
 
     # --------------------------------------------------------------- flags
     def band_problems(self, x) -> dict[str, np.ndarray]:
-        """Per band, what is wrong with each galaxy's x, as masks of shape (N, 5).
+        """Per band, what is wrong with each galaxy's x, as masks of shape (N, n_bands).
 
         Parameters
         ----------
-        x : array_like of shape (N, 11)
+        x : array_like of shape (N, 2 n_bands + 1)
 
         Returns
         -------
-        dict of str -> ndarray of shape (N, 5), bool
+        dict of str -> ndarray of shape (N, n_bands), bool
             ``"missing"``: no usable magnitude or error
             (:meth:`~provabgs_sbi.model.observation.XLayout.missing`);
             ``"mag_range"``: a present magnitude outside the training set's range;
@@ -235,9 +267,10 @@ class Posterior:
             magnitude, times the largest inflation of a mask-aware posterior's training
             (:meth:`Conditioning.sigma_limit`; all False without a noise model).
         """
-        x = XL.check(x)
-        missing = XL.missing(x)
-        mags, errs = XL.mags(x), XL.errors(x)
+        lay = self.layout
+        x = lay.check(x)
+        missing = lay.missing(x)
+        mags, errs = lay.mags(x), lay.errors(x)
         with np.errstate(invalid="ignore"):
             mag_range = ~missing & ((mags < self.mag_range[:, 0]) | (mags > self.mag_range[:, 1]))
             sigma_high = np.zeros_like(missing)
@@ -249,7 +282,7 @@ class Posterior:
         return {"missing": missing, "mag_range": mag_range, "sigma_high": sigma_high}
 
     def flags(self, x) -> np.ndarray:
-        """Input flags (N,) of x (N, 11); see the module docstring.
+        """Input flags (N,) of x (N, 2 n_bands + 1); see the module docstring.
 
         ``invalid_x``: the redshift is not finite; ``z_outside_trained_range``: it is
         outside the trained range or <= 0 (no distance; catalog fits also refuse
@@ -258,9 +291,9 @@ class Posterior:
         :attr:`min_bands` are present; ``mag_outside_training_range`` and ``sigma_above_noise_model``:
         a present band is outside what the flow was trained on (:meth:`band_problems`).
         """
-        x = XL.check(x)
+        x = self.layout.check(x)
         f = np.zeros(len(x), dtype=np.int32)
-        z = XL.redshift(x)
+        z = self.layout.redshift(x)
         with np.errstate(invalid="ignore"):
             f[~np.isfinite(z)] |= FLAG_INVALID_X
             f[(z <= 0) | (z < self.z_range[0]) | (z > self.z_range[1])] |= FLAG_Z_RANGE
@@ -303,7 +336,7 @@ class Posterior:
     def sample_warped(self, data, n: int, seed=None, strict: bool = True, chunk_size=16384,
                       floor=None):
         """Samples in warped coordinates, (n_gal, n, 11); see :meth:`sample`."""
-        x = as_x(data)
+        x = as_x(data, self.layout)
         flags = self.flags(x)
         skip = (flags & NO_SAMPLES) > 0
         if strict and np.any(skip):
@@ -335,15 +368,16 @@ class Posterior:
 
         Parameters
         ----------
-        data : ndarray of shape (n_gal, 11), PhotometryCatalog, astropy Table or path
-            x = (u, g, r, i, z AB mags, their 5 errors, z), or a catalog to convert.
+        data : ndarray of shape (n_gal, 2 n_bands + 1), PhotometryCatalog, astropy Table or path
+            x = (AB mags, their errors, z) in the survey's bands (u, g, r, i, z, their 5
+            errors, z for SDSS), or an SDSS catalog to convert.
         n : int
             Samples per galaxy.
         seed : int, optional
         strict : bool
             Raise on galaxies that cannot be fitted (invalid x, z outside the trained range);
             with False they get NaN samples (see :meth:`flags`).
-        floor : float or array_like of shape (5,) or (n_gal, 5), optional
+        floor : float or array_like of shape (n_bands,) or (n_gal, n_bands), optional
             Systematic floor per band in mag, added to the errors in quadrature (default
             :attr:`default_floor`; see :meth:`flow_input`).
 
@@ -368,17 +402,20 @@ class Posterior:
         lp = np.full(len(theta), -np.inf)
         if np.any(inside):
             xx = np.atleast_2d(np.asarray(x, dtype=np.float64))
-            xx = np.broadcast_to(xx, (len(theta), XL.size)) if len(xx) == 1 else xx
+            xx = np.broadcast_to(xx, (len(theta), self.layout.size)) if len(xx) == 1 else xx
             inputs = self.flow_input(xx[inside], _floor_rows(floor, inside))
             lp[inside] = self.flow.log_prob(w[inside], inputs) + jac[inside]
         return lp
 
     # --------------------------------------------------------------- I/O
     def save(self, folder, metrics=None, inputs=None, recipe: str | None = None) -> Path:
-        """Write the flow, ``posterior.json``, ``RECIPE.md`` and the manifest into ``folder``."""
+        """Write the flow, ``posterior.json``, ``RECIPE.md`` and the manifest into ``folder``
+        (and, for a survey other than SDSS ugriz, its noise model, :data:`NOISE_FILE`)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.flow.save(folder / "flow")
+        if self.survey != SDSS_UGRIZ and self.noise is not None:
+            self.noise.save(folder / NOISE_FILE)
         meta = {"prior": self.prior.kind, "z_range": list(self.z_range),
                 "mag_range": self.mag_range.tolist(), "warped_names": list(WARPED_NAMES),
                 "param_names": list(PARAM_NAMES), **self.info}
@@ -399,10 +436,15 @@ class Posterior:
         verify_files(folder, manifest.get("flow_files", {}), folder / "manifest.json")
         meta = json.loads((folder / "posterior.json").read_text())
         flow = load_flow(folder / "flow")
-        try:
-            noise = default_noise_model()
-        except FileNotFoundError:
-            noise = None
+        if (folder / NOISE_FILE).is_file():
+            noise = NoiseModel.load(folder / NOISE_FILE)
+        elif meta.get("survey"):
+            noise = None            # a survey posterior saved without a noise model
+        else:
+            try:
+                noise = default_noise_model()
+            except FileNotFoundError:
+                noise = None
         info = {k: v for k, v in meta.items() if k not in ("prior", "z_range", "mag_range")}
         post = cls(flow, Prior(meta["prior"]), meta["z_range"], meta["mag_range"], noise, info)
         post.manifest = manifest

@@ -1,11 +1,12 @@
-"""ANPE training sets: prior draws -> emulator ugriz -> SEDflow noise -> x.
+"""ANPE training sets: prior draws -> emulator photometry -> SEDflow noise -> x.
 
 Each accepted row holds the physical parameters theta (12), their warped coordinates
-(11, what the flow learns), and x = (u, g, r, i, z AB magnitudes with noise, their 5
-magnitude errors, z) as in SEDflow (model-spec 2.1, 2.2):
+(11, what the flow learns), and x = (AB magnitudes with noise, their magnitude errors, z)
+as in SEDflow (model-spec 2.1, 2.2), in the bands of a survey
+(:class:`~provabgs_sbi.model.survey.Survey`; SDSS ugriz by default, 11 numbers):
 
 1. theta from the prior, z ~ U(z_range) (default U(0, 0.2));
-2. noiseless ugriz from the emulator;
+2. noiseless magnitudes in the survey's filters from the emulator;
 3. sigma_m drawn from the noise model at the noiseless magnitudes, m_hat = m + sigma eps;
 4. SEDflow's cuts: rows with a non-positive sigma, or noiseless magnitudes outside the real
    sample's range in any band, are dropped.
@@ -26,14 +27,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from provabgs_sbi.inference.noise import default_noise_model
+from provabgs_sbi.inference.noise import survey_noise_model
 from provabgs_sbi.io.h5store import commit, open_store
 from provabgs_sbi.model.observation import SDSS
-
 from provabgs_sbi.model.parameters import N_PARAMS, N_WARPED, to_warped
 from provabgs_sbi.model.photometry import nanomaggies_to_mag
 from provabgs_sbi.model.priors import Prior
+from provabgs_sbi.model.survey import SDSS_UGRIZ, Survey, get_survey
 
+#: Column names of x in an SDSS ugriz training set.
 X_NAMES = SDSS.names
 
 
@@ -52,6 +54,10 @@ class TrainingSetConfig:
         Redshifts z ~ U(z_range); z = 0 exactly is replaced by 1e-4 (photometry needs z > 0).
     chunk : int
         Prior draws per chunk.
+    survey : Survey, str or dict
+        The bands and filters of x (a :class:`~provabgs_sbi.model.survey.Survey`, a shipped
+        name, a JSON file or a :meth:`Survey.to_dict` dict; default SDSS ugriz). Stored
+        as a Survey.
     """
 
     n: int
@@ -59,6 +65,7 @@ class TrainingSetConfig:
     prior: str = "default"
     z_range: tuple = (0.0, 0.2)
     chunk: int = 50_000
+    survey: object = SDSS_UGRIZ
 
     def __post_init__(self):
         if self.n < 1 or self.chunk < 1:
@@ -66,20 +73,46 @@ class TrainingSetConfig:
         if not 0 <= self.z_range[0] < self.z_range[1]:
             raise ValueError(f"z_range must satisfy 0 <= zmin < zmax, got {self.z_range}")
         Prior(self.prior)  # validates the name
+        survey = (Survey.from_dict(self.survey) if isinstance(self.survey, dict)
+                  else get_survey(self.survey))
+        object.__setattr__(self, "survey", survey)
 
     def to_dict(self):
-        d = asdict(self)
+        """JSON-able dict, as stored in the file's settings and in flow manifests.
+
+        The survey appears only when it is not SDSS ugriz, so the settings of ugriz files
+        are the same as those written before surveys existed (and files of both kinds are
+        made alike, :func:`made_alike`).
+        """
+        d = {k: v for k, v in asdict(self).items() if k != "survey"}
         d["z_range"] = list(self.z_range)
+        if self.survey != SDSS_UGRIZ:
+            d["survey"] = self.survey.to_dict()
         return d
+
+
+def training_set_survey(settings: dict) -> Survey:
+    """The survey of a training-set file from its settings (SDSS ugriz when none is
+    recorded, as in every file made before surveys existed)."""
+    d = settings["config"].get("survey")
+    return SDSS_UGRIZ if d is None else Survey.from_dict(d)
 
 
 def simulate_chunk(emulator, noise, prior: Prior, n_draws: int, rng, z_range, backend="numpy"):
     """Draw ``n_draws`` galaxies and return the accepted ones.
 
+    Parameters
+    ----------
+    emulator : Emulator
+        Its filters are the bands of x (:meth:`Emulator.with_filters`).
+    noise : NoiseModel
+        In the same bands.
+
     Returns
     -------
     dict of ndarray
-        ``theta`` (M, 12), ``theta_warped`` (M, 11), ``x`` (M, 11), ``mag_true`` (M, 5).
+        ``theta`` (M, 12), ``theta_warped`` (M, 11), ``x`` (M, 2 n_bands + 1),
+        ``mag_true`` (M, n_bands).
     """
     theta = prior.sample(n_draws, seed=rng)
     z = rng.uniform(z_range[0], z_range[1], n_draws)
@@ -98,8 +131,11 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
     Parameters
     ----------
     emulator : Emulator
+        Photometry is taken in ``config.survey``'s filters (:meth:`Emulator.with_filters`).
     noise : NoiseModel, optional
-        Default :func:`provabgs_sbi.inference.noise.default_noise_model`.
+        Default: the survey's own (:func:`provabgs_sbi.inference.noise.survey_noise_model`;
+        for SDSS ugriz the committed ``data/noise_model_sdss.ecsv``). Its bands must be
+        the survey's.
     emulator_id : str
         Recorded in the file (e.g. the emulator manifest's SHA-256).
     backend : {"auto", "numpy", "tf"}
@@ -111,9 +147,16 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
     Raises
     ------
     ValueError
-        If ``path`` exists with different settings.
+        If ``path`` exists with different settings, or the noise model's bands are not the
+        survey's.
     """
-    noise = noise if noise is not None else default_noise_model()
+    survey = config.survey
+    noise = noise if noise is not None else survey_noise_model(survey)
+    if tuple(noise.bands) != survey.bands:
+        raise ValueError(f"the noise model's bands {list(noise.bands)} are not survey "
+                         f"{survey.name!r}'s {list(survey.bands)}")
+    emulator = emulator.with_filters(survey)
+    layout = survey.layout
     if backend == "auto":
         backend = "tf"
     if backend not in ("numpy", "tf"):
@@ -124,15 +167,15 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
                            "noise_provenance": str(noise.provenance.get("source_sha256", ""))},
                           sort_keys=True)
     prior = Prior(config.prior)
-    widths = {"theta": N_PARAMS, "theta_warped": N_WARPED, "x": SDSS.size,
-              "mag_true": SDSS.n_bands}
+    widths = {"theta": N_PARAMS, "theta_warped": N_WARPED, "x": layout.size,
+              "mag_true": layout.n_bands}
 
     def create(fh):
         for name, width in widths.items():
             fh.create_dataset(name, shape=(0, width), maxshape=(None, width), dtype="f8",
                               chunks=(min(config.chunk, 65536), width))
         fh.attrs["progress"] = json.dumps({"chunks_done": 0, "n_rows": 0})
-        fh.attrs["x_names"] = json.dumps(list(X_NAMES))
+        fh.attrs["x_names"] = json.dumps(list(layout.names))
 
     with open_store(path, settings, create) as fh:
         state = json.loads(fh.attrs["progress"])
@@ -161,8 +204,16 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
     return path
 
 
+def read_settings(path) -> dict:
+    """The settings of a training-set file (its recipe: config, emulator, noise model),
+    without reading its rows."""
+    with h5py.File(path, "r") as fh:
+        return json.loads(fh.attrs["settings"])
+
+
 def load_training_set(path):
-    """(theta (N, 12), theta_warped (N, 11), x (N, 11), settings dict) of a training-set file."""
+    """(theta (N, 12), theta_warped (N, 11), x (N, 2 n_bands + 1), settings dict) of a
+    training-set file (:func:`training_set_survey` of the settings names its bands)."""
     with h5py.File(path, "r") as fh:
         return (fh["theta"][:], fh["theta_warped"][:], fh["x"][:],
                 json.loads(fh.attrs["settings"]))
@@ -258,7 +309,7 @@ def load_training_sets(paths):
 
 
 def load_mag_true(paths) -> np.ndarray:
-    """The noiseless magnitudes (N, 5) of training-set files, joined in the order given
+    """The noiseless magnitudes (N, n_bands) of training-set files, joined in the order given
     (the rows of :func:`load_training_sets` of the same files)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

@@ -9,13 +9,13 @@ import numpy as np
 from provabgs_sbi.diagnostics import coverage_by_name
 from provabgs_sbi.inference.ensemble import FlowEnsemble
 from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
-from provabgs_sbi.inference.noise import default_noise_model
+from provabgs_sbi.inference.noise import survey_noise_model
 from provabgs_sbi.inference.posterior import Posterior, init_training_set_settings
 from provabgs_sbi.inference.conditioning import Conditioning, Regime
 from provabgs_sbi.inference.training_set import (check_held_out, load_mag_true,
                                                  load_training_set, load_training_sets,
-                                                 made_alike)
-from provabgs_sbi.model.observation import SDSS as XL
+                                                 made_alike, training_set_survey)
+from provabgs_sbi.model.survey import SDSS_UGRIZ
 from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.model.priors import Prior
 
@@ -24,8 +24,13 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
                     test_path=None, n_test_samples: int = 1000, progress: bool = True,
                     inputs=None, recipe=None, log=print, init=None,
                     init_training_sets=None, conditioning: Conditioning | None = None,
-                    default_floor: float = 0.0) -> tuple[Posterior, dict]:
+                    default_floor: float = 0.0, noise=None) -> tuple[Posterior, dict]:
     """Fit the conditional flow on a training set and save ``flows/<configuration>``.
+
+    The bands are those of the training sets' survey
+    (:func:`~provabgs_sbi.inference.training_set.training_set_survey`; SDSS ugriz for every
+    file made before surveys existed); a posterior of another survey records it and saves
+    its noise model in its folder.
 
     Parameters
     ----------
@@ -58,6 +63,16 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
         :meth:`Conditioning.encode`. Without it the files' own x are used (SEDflow).
     default_floor : float
         The floor (mag) fits of a mask-aware posterior use unless told otherwise.
+    noise : NoiseModel, optional
+        The noise model the training sets were made with (default the survey's own,
+        :func:`~provabgs_sbi.inference.noise.survey_noise_model`): the mask-aware draws
+        and the sigma flag use it. Its source must be the one the files record.
+
+    Raises
+    ------
+    ValueError
+        The noise model is not the one the training sets were made with, or the
+        conditioning's bands are not the survey's.
     """
     paths = ([trainset_path] if isinstance(trainset_path, (str, Path)) else list(trainset_path))
     theta, warped, x, settings = load_training_sets(paths)
@@ -65,22 +80,34 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     prior = Prior(cfg["prior"])
     flow_config = flow_config or FlowConfig.preset("default")
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(str(paths[0]) + ".checkpoints")
-    noise = default_noise_model()
-    mags = XL.mags(x)
+    survey = training_set_survey(settings[0])
+    lay = survey.layout
+    noise = survey_noise_model(survey) if noise is None else noise
+    recorded = settings[0].get("noise_provenance", "")
+    if recorded and recorded != str(noise.provenance.get("source_sha256", "")):
+        raise ValueError(f"the training sets were made with the noise model of source SHA-256 "
+                         f"{recorded[:12]}..., not this one "
+                         f"({str(noise.provenance.get('source_sha256', ''))[:12]}...): pass the "
+                         "noise model they were made with")
+    mags = lay.mags(x)
     x_in = x
     if conditioning is not None:
-        x_cat, floor, ok = conditioning.draw(load_mag_true(paths), XL.redshift(x), noise,
+        if conditioning.bands != survey.bands:
+            raise ValueError(f"the conditioning's bands {list(conditioning.bands)} are not the "
+                             f"training sets' ({survey.name}: {list(survey.bands)}); build it "
+                             "with Conditioning.for_survey")
+        x_cat, floor, ok = conditioning.draw(load_mag_true(paths), lay.redshift(x), noise,
                                              rng=np.random.default_rng([flow_config.seed, 19]))
         warped, x_cat, floor = warped[ok], x_cat[ok], floor[ok]
-        conditioning = conditioning.with_fill(XL.mags(x_cat), XL.errors(x_cat))
+        conditioning = conditioning.with_fill(lay.mags(x_cat), lay.errors(x_cat))
         conditioning.check_floor(default_floor)
-        x_in, mags = conditioning.encode(x_cat, floor), XL.mags(x_cat)
+        x_in, mags = conditioning.encode(x_cat, floor), lay.mags(x_cat)
         log(f"mask-aware inputs: {conditioning}")
     log(f"training the flow on {len(x_in):,} galaxies from {len(paths)} file(s) "
         f"({flow_config.n_transforms} x {flow_config.hidden_units}"
         f"{', fine-tuning the given flow' if init is not None else ''}), checkpoints in {ckpt}")
     init_inputs = None
-    if conditioning is not None and init is not None and init.d_x == XL.size:
+    if conditioning is not None and init is not None and init.d_x == lay.size:
         # A SEDflow posterior (magnitudes, errors, z) starts the mask-aware one: its
         # errors column carries sigma_eff, the present bits are new inputs.
         nb = len(conditioning.bands)
@@ -90,6 +117,8 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
                                checkpoint_dir=ckpt, progress=progress, init=init,
                                init_inputs=init_inputs)
     info = {"training_set": settings[0], "n_train": int(len(x_in))}
+    if survey != SDSS_UGRIZ:
+        info["survey"] = survey.to_dict()
     if conditioning is not None:
         info.update(conditioning=conditioning.to_dict(), default_floor=float(default_floor))
     if len(settings) > 1:
@@ -216,8 +245,9 @@ def test_coverage(post: Posterior, test_path, n_samples: int = 1000, n_test: int
     extra, floor = {}, None
     if post.conditioning is not None:
         regime = regime or Regime("all bands, floor 0")
-        x, fl, ok = post.conditioning.draw(load_mag_true(test_path)[:n_test], XL.redshift(x),
-                                           post.noise or default_noise_model(),
+        x, fl, ok = post.conditioning.draw(load_mag_true(test_path)[:n_test],
+                                           post.layout.redshift(x),
+                                           post.noise or survey_noise_model(post.survey),
                                            rng=np.random.default_rng([seed, 23]), regime=regime)
         theta, x, floor = theta[ok], x[ok], fl[ok]
         extra = {"regime": regime.name,
