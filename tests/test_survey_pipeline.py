@@ -150,3 +150,16 @@ def test_flow_train_cli_takes_the_bands_from_the_training_set(rubin):
     survey = _trainset_survey(rubin["train"])
     c = _conditioning(["p_mask=0.2"], survey)
     assert c.bands == BANDS and c.p_mask == 0.2 and c.floor_max == survey.floor_max
+
+
+def test_emulator_validation_reports_the_survey_bands(rubin, fake_emulator):
+    from provabgs_sbi.emulator.validate import validate_emulator
+
+    m = validate_emulator(fake_emulator, fake_emulator.burst_model, n=60, seed=3,
+                          survey=rubin["survey"])
+    assert list(m["mag_err_p99"]) == list(BANDS) and m["survey"] == "rubin_ugrizy"
+    assert all(np.isfinite(v) for v in m["mag_err_p99"].values())
+    sdss = validate_emulator(fake_emulator, fake_emulator.burst_model, n=60, seed=3)
+    assert list(sdss["mag_err_p99"]) == list("ugriz") and "survey" not in sdss
+    # same draws, same spectra: the spectral metrics do not depend on the bands
+    assert sdss["frac_err_p99_max"] == m["frac_err_p99_max"]

@@ -82,7 +82,8 @@ def cmd_emulator_train(args) -> int:
                          hidden=tuple(int(h) for h in args.hidden.split(",")),
                          max_minutes=args.max_minutes, seed=args.seed,
                          input_mode=args.input_mode,
-                         small_beta1_fraction=args.small_beta1_fraction)
+                         small_beta1_fraction=args.small_beta1_fraction,
+                         wave_min=args.wave_min, wave_max=args.wave_max, survey=args.survey)
     out = args.out or f"emulator/{cfg.name}"
     _, metrics = train_emulator(cfg, out, work_dir=args.work_dir)
     print(json.dumps(metrics, indent=2))
@@ -95,7 +96,8 @@ def cmd_emulator_validate(args) -> int:
     from provabgs_sbi.emulator.validate import validate_emulator
 
     emu = Emulator.load(_emulator_of(args.path))
-    metrics = validate_emulator(emu, emu.burst_model, n=args.n, seed=args.seed, plot=args.plot)
+    metrics = validate_emulator(emu, emu.burst_model, n=args.n, seed=args.seed, plot=args.plot,
+                                survey=args.survey)
     print(json.dumps(metrics, indent=2))
     if args.plot:
         print(f"wrote {args.plot}")

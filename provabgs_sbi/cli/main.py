@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small-beta1-fraction", type=float, default=0.0,
                    help="fraction of training spectra drawn with log10 beta1 ~ U(-5, 0) "
                         "rather than u1 ~ U(0, 1)")
+    p.add_argument("--wave-min", type=float, default=2000.0,
+                   help="shortest rest wavelength emulated, Angstrom (default 2000)")
+    p.add_argument("--wave-max", type=float, default=12000.0,
+                   help="longest rest wavelength emulated, Angstrom (default 12000)")
+    p.add_argument("--survey", default="sdss_ugriz",
+                   help="shipped survey whose bands the final validation reports")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="artifact folder (default emulator/<name>)")
     p.add_argument("--work-dir", help="where the training spectra go (default: the cache)")
@@ -140,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--plot", default="emulator_errors.png", help="PNG of the error percentiles")
+    p.add_argument("--survey", default="sdss_ugriz",
+                   help="survey whose bands the magnitude errors are reported for")
     p.set_defaults(func=commands.cmd_emulator_validate)
 
     data = sub.add_parser("data", help="third-party data").add_subparsers(dest="data_command",

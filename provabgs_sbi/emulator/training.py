@@ -31,6 +31,7 @@ from provabgs_sbi.emulator.trainset import make_training_spectra
 from provabgs_sbi.emulator.validate import validate_emulator
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
+from provabgs_sbi.model.survey import get_survey
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class EmulatorConfig:
     max_minutes : float
         Wall-clock budget of the MLP training.
     seed : int
+    survey : str
+        The shipped survey whose bands the final validation reports magnitude errors for
+        (:func:`~provabgs_sbi.emulator.validate.validate_emulator`; default SDSS ugriz).
     """
 
     name: str = "bc03"
@@ -88,6 +92,7 @@ class EmulatorConfig:
     max_minutes: float = 60.0
     n_validate: int = 10_000
     seed: int = 0
+    survey: str = "sdss_ugriz"
 
     def __post_init__(self):
         if not 0 < self.wave_min < self.wave_max:
@@ -107,6 +112,7 @@ class EmulatorConfig:
             raise ValueError("phases must be non-empty (learning rate > 0, batch size >= 1)")
         if self.patience < 1 or self.max_epochs_per_phase < 1 or self.max_minutes <= 0:
             raise ValueError("patience, max_epochs_per_phase and max_minutes must be positive")
+        get_survey(self.survey)      # a shipped survey name (it is recorded by name)
 
     def sed_config(self):
         return SEDConfig(wave_min=self.wave_min, wave_max=self.wave_max,
@@ -353,7 +359,8 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
             "training_history": history}
     emu = Emulator([net], input_mode=config.input_mode, burst_model=model, info=meta)
     log("[4/4] validation on held-out prior draws")
-    metrics = validate_emulator(emu, model, n=config.n_validate, seed=config.seed + 7)
+    metrics = validate_emulator(emu, model, n=config.n_validate, seed=config.seed + 7,
+                                survey=config.survey)
     inputs = {"ssp_table_hash": model.ssp_hash, "n_train": config.n_train,
               "training_spectra_seed": config.seed}
     recipe = _recipe(config)
@@ -369,6 +376,10 @@ def _recipe(config: EmulatorConfig) -> str:
         args += f" --input-mode {config.input_mode}"
     if config.small_beta1_fraction > 0:
         args += f" --small-beta1-fraction {config.small_beta1_fraction:g}"
+    if (config.wave_min, config.wave_max) != (2000.0, 12000.0):
+        args += f" --wave-min {config.wave_min:g} --wave-max {config.wave_max:g}"
+    if config.survey != "sdss_ugriz":
+        args += f" --survey {config.survey}"
     if config.name != config.sps:
         args += f" --name {config.name}"
     return (f"# Recipe for emulator/{config.name}\n\nRebuilt with\n\n"

@@ -10,8 +10,8 @@ from provabgs_sbi.plots._mpl import pyplot
 __all__ = ["plot_emulator_errors"]
 
 
-def plot_emulator_errors(wave, med, p95, p99, mag_err, path, title=""):
-    """Percentiles of |dL/L| versus rest wavelength, and the ugriz error distributions.
+def plot_emulator_errors(wave, med, p95, p99, mag_err, path, title="", bands=BANDS):
+    """Percentiles of |dL/L| versus rest wavelength, and the per-band magnitude errors.
 
     Parameters
     ----------
@@ -20,11 +20,13 @@ def plot_emulator_errors(wave, med, p95, p99, mag_err, path, title=""):
     med, p95, p99 : ndarray of shape (n_wave,)
         Median, 95th and 99th percentiles of the fractional error |dL/L| over the test
         galaxies (fractions; drawn in per cent).
-    mag_err : ndarray of shape (n_galaxies, 5)
-        |delta mag| per ugriz band.
+    mag_err : ndarray of shape (n_galaxies, n_bands)
+        |delta mag| per band.
     path : str or path-like
         PNG to write.
     title : str
+    bands : sequence of str
+        Names of ``mag_err``'s columns (default ugriz).
     """
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
@@ -38,7 +40,7 @@ def plot_emulator_errors(wave, med, p95, p99, mag_err, path, title=""):
     ax.legend(fontsize=8, ncol=2)
     ax.set_title(title, fontsize=9)
     bins = np.logspace(-6, np.log10(max(mag_err.max(), 1e-3)), 60)
-    for i, b in enumerate(BANDS):
+    for i, b in enumerate(bands):
         ax2.hist(mag_err[:, i], bins=bins, histtype="step", label=b)
     ax2.axvline(0.01, color="k", ls=":", lw=0.8)
     ax2.set_xscale("log")
