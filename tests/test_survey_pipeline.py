@@ -163,3 +163,34 @@ def test_emulator_validation_reports_the_survey_bands(rubin, fake_emulator):
     assert list(sdss["mag_err_p99"]) == list("ugriz") and "survey" not in sdss
     # same draws, same spectra: the spectral metrics do not depend on the bands
     assert sdss["frac_err_p99_max"] == m["frac_err_p99_max"]
+
+
+def test_ten_band_noise_model_matches_the_sdss_model_in_ugriz():
+    """The committed galex_sdss_2mass model is fitted to the same rows as the SDSS model:
+    its u-z rows are that model's, and every band has its own magnitude range."""
+    from provabgs_sbi.inference.noise import default_noise_model, survey_noise_model
+
+    ten, five = survey_noise_model("galex_sdss_2mass"), default_noise_model()
+    assert ten.bands == ("FUV", "NUV", "u", "g", "r", "i", "z", "J", "H", "Ks")
+    for b in range(5):
+        for name in ("edges", "centres", "mu", "s", "counts"):
+            np.testing.assert_array_equal(getattr(ten, name)[b + 2], getattr(five, name)[b])
+    np.testing.assert_array_equal(ten.mag_range[2:7], five.mag_range)
+    assert ten.provenance["n_rows_used_per_band"]["FUV"] == 530
+    # the UV is noisier than the optical at the same magnitude, the NIR too (2MASS is shallow)
+    assert ten.median_sigma(np.full((1, 10), 17.0))[0, [0, 1, 7]].min() > \
+        ten.median_sigma(np.full((1, 10), 17.0))[0, 3:6].max()
+
+
+def test_noise_fit_of_the_ten_band_survey_is_reproducible(tmp_path):
+    from provabgs_sbi.inference.noise import NoiseModel, survey_noise_model
+    from provabgs_sbi.workflows.noise_fit import fit_survey_noise_model
+
+    model, path = fit_survey_noise_model("galex_sdss_2mass", out=tmp_path / "n.ecsv",
+                                         figure=tmp_path / "n.png")
+    committed = survey_noise_model("galex_sdss_2mass")
+    back = NoiseModel.load(path)
+    for name in ("edges", "centres", "mu", "s", "counts"):
+        for a, b in zip(getattr(back, name), getattr(committed, name)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert (tmp_path / "n.png").stat().st_size > 10_000

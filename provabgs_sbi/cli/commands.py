@@ -134,6 +134,18 @@ def cmd_trainset_make(args) -> int:
     return 0
 
 
+def cmd_noise_fit(args) -> int:
+    from provabgs_sbi.workflows.noise_fit import fit_survey_noise_model
+
+    model, path = fit_survey_noise_model(args.survey, out=args.out, figure=args.figure)
+    used = model.provenance.get("n_rows_used_per_band", {})
+    for b, band in enumerate(model.bands):
+        print(f"{band}: {len(model.centres[b])} bins, {used.get(band, '?')} galaxies, "
+              f"{model.mag_range[b][0]:.2f}-{model.mag_range[b][1]:.2f} mag")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_noise_table(args) -> int:
     from provabgs_sbi.inference.noise import NoiseModel
     from provabgs_sbi.model.survey import get_survey

@@ -189,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scatter of the errors at fixed magnitude, as a fraction of sigma, "
                         "where the table has no scatter column (default 0.1)")
     p.set_defaults(func=commands.cmd_noise_table)
+    p = nz.add_parser("fit", help="fit a shipped survey's noise model to its catalog "
+                                  "(the kcorrect sample) and draw its figure")
+    p.add_argument("--survey", default="sdss_ugriz",
+                   help="sdss_ugriz (data/noise_model_sdss.ecsv) or galex_sdss_2mass")
+    p.add_argument("--out", help="ECSV to write (default data/noise_model_<survey>.ecsv)")
+    p.add_argument("--figure", help="PNG to write (default docs/figures/noise_model_<survey>.png)")
+    p.set_defaults(func=commands.cmd_noise_fit)
 
     fl = sub.add_parser("flow", help="train the posterior flow").add_subparsers(
         dest="flow_command", required=True)

@@ -20,7 +20,9 @@ Two configurations ship:
     FUV, NUV, ugriz, J, H, Ks of the kcorrect sample
     (:func:`provabgs_sbi.io.kcorrect_bands.load_kcorrect_multiband`, which returns AB
     nanomaggies, hence offsets of 0 here: its GALEX count rates and 2MASS Vega magnitudes
-    are converted by the reader). No noise model is fitted for it yet.
+    are converted by the reader). Its noise model
+    (``data/noise_model_galex_sdss_2mass.ecsv``, ``provabgs-sbi noise fit --survey
+    galex_sdss_2mass``) is fitted to the same sample, each band on the galaxies that have it.
 
 A user's survey is a :class:`Survey` built in Python or read from JSON
 (:func:`get_survey` with a path).
@@ -154,8 +156,8 @@ SDSS_UGRIZ = Survey(name="sdss_ugriz", bands=BANDS, filters=FILTER_NAMES,
 GALEX_SDSS_2MASS = Survey(
     name="galex_sdss_2mass", bands=("FUV", "NUV") + BANDS + ("J", "H", "Ks"),
     filters=("galex-fuv", "galex-nuv") + FILTER_NAMES + ("twomass-J", "twomass-H", "twomass-Ks"),
-    z_range=(0.0, 0.2), floor_max=0.1, min_bands=3, noise_model=None,
-    catalog="kcorrect_multiband")
+    z_range=(0.0, 0.2), floor_max=0.1, min_bands=3,
+    noise_model="noise_model_galex_sdss_2mass.ecsv", catalog="kcorrect_multiband")
 
 #: The shipped configurations by name.
 SURVEYS = {s.name: s for s in (SDSS_UGRIZ, GALEX_SDSS_2MASS)}

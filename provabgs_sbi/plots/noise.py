@@ -9,7 +9,7 @@ import numpy as np
 
 from provabgs_sbi.plots._mpl import pyplot
 
-__all__ = ["plot_noise_model"]
+__all__ = ["plot_noise_arrays", "plot_noise_model"]
 
 
 def plot_noise_model(model, catalog, path: str | os.PathLike, rng=0) -> Path:
@@ -34,17 +34,44 @@ def plot_noise_model(model, catalog, path: str | os.PathLike, rng=0) -> Path:
     Returns
     -------
     pathlib.Path
+
+    See Also
+    --------
+    plot_noise_arrays : the same from magnitude and error arrays (any bands).
     """
-    plt = pyplot()
     cat = catalog.subset(catalog.valid)
-    mags, errs = cat.mags(), cat.mag_errors()
-    drawn, ok = model.sample_sigma(mags, rng)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 8.2), constrained_layout=True)
-    for b in range(len(model.bands)):
-        _band_panel(axes.flat[b], model, b, mags[:, b], errs[:, b], drawn[:, b])
+    return plot_noise_arrays(model, cat.mags(), cat.mag_errors(), path, source=cat.source,
+                             rng=rng)
+
+
+def plot_noise_arrays(model, mags, errs, path: str | os.PathLike, source: str = "",
+                      rng=0) -> Path:
+    """:func:`plot_noise_model` from arrays: real AB magnitudes and errors of shape
+    (N, n_bands) in the model's bands, NaN where a band is missing (such entries are
+    left out of that band's panel)."""
+    plt = pyplot()
+    mags = np.asarray(mags, dtype=np.float64)
+    errs = np.asarray(errs, dtype=np.float64)
+    drawn, _ = model.sample_sigma(np.nan_to_num(mags, nan=np.nanmedian(mags)), rng)
+    with np.errstate(invalid="ignore"):
+        have = np.isfinite(mags) & np.isfinite(errs) & (errs > 0)
+    drawn = np.where(have, drawn, np.nan)
+    nb = len(model.bands)
+    ncol = 3 if nb <= 5 else 4
+    nrow = -(-(nb + 1) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.35 * ncol, 4.1 * nrow),
+                             constrained_layout=True, squeeze=False)
+    for b in range(nb):
+        sel = have[:, b]
+        _band_panel(axes.flat[b], model, b, mags[sel, b], errs[sel, b], drawn[sel, b])
     _legend(axes.flat[0])
-    _pooled_panel(axes.flat[5], model, mags, errs, drawn, ok)
-    src = model.provenance.get("source", cat.source)
+    with np.errstate(invalid="ignore"):
+        ok = np.all(~have | (drawn > 0), axis=1)
+    _pooled_panel(axes.flat[nb], model, np.where(have, mags, np.nan),
+                  np.where(have, errs, np.nan), drawn, ok)
+    for ax in axes.flat[nb + 1:]:
+        ax.set_visible(False)
+    src = model.provenance.get("source", source)
     fig.suptitle(f"Noise model p($\\sigma_m$ | m), scatter = {model.config.scatter}, "
                  f"bin width {model.config.bin_width} mag, min {model.config.min_count}/bin\n"
                  f"{src}", fontsize=10)
@@ -113,8 +140,8 @@ def _legend(ax) -> None:
 def _pooled_panel(ax, model, mags, errs, drawn, ok) -> None:
     """Standardised errors (sigma - mu(m)) / s(m) of all bands, real and drawn.
 
-    ``mags``, ``errs`` and ``drawn`` are of shape (N, 5), mag; ``ok`` (N,) marks the rows
-    whose five draws are all > 0."""
+    ``mags``, ``errs`` and ``drawn`` are of shape (N, n_bands), mag (NaN where missing);
+    ``ok`` (N,) marks the rows whose draws are all > 0."""
     mu_at, s_at = model.median_sigma(mags), model.scatter_sigma(mags)
     with np.errstate(divide="ignore", invalid="ignore"):
         zr = ((errs - mu_at) / s_at).ravel()
