@@ -194,3 +194,87 @@ def test_noise_fit_of_the_ten_band_survey_is_reproducible(tmp_path):
         for a, b in zip(getattr(back, name), getattr(committed, name)):
             np.testing.assert_allclose(a, b, rtol=1e-12)
     assert (tmp_path / "n.png").stat().st_size > 10_000
+
+
+def test_validate_a_survey_posterior(rubin, shifted_emulator, tmp_path):
+    """validate draws its test galaxies in the survey's bands and regimes of its bands."""
+    from provabgs_sbi.workflows.validate import standard_regimes, validate_posterior
+
+    names = [r.name for r in standard_regimes(0.02, BANDS, 3)]
+    assert names[:4] == ["all bands", "no u", "no y", "no u, no y (g, r, i, z only)"]
+    assert [r.name for r in standard_regimes(0.0, ("g", "r", "z"), 2)][:3] == \
+        ["all bands", "no g", "no z"]                      # "r only" would be too few
+    res = validate_posterior(rubin["post"], shifted_emulator, tmp_path / "val", n_test=150,
+                             n_samples=60, seed=1, work_dir=tmp_path / "work", progress=False)
+    assert res["test_set"]["config"]["survey"]["name"] == "rubin_ugrizy"
+    assert set(res["regimes"]) == set(names)
+    assert all(r["n_test"] > 100 for r in res["regimes"].values())
+    assert (tmp_path / "val" / "regimes.png").is_file()
+    with pytest.raises(ValueError, match="MCMC comparison is built for SDSS"):
+        validate_posterior(rubin["post"], shifted_emulator, tmp_path / "v2", n_test=10,
+                           n_mcmc_test=1, work_dir=tmp_path / "work", progress=False)
+
+
+def test_fit_a_survey_catalog_from_the_command_line(rubin, tmp_path):
+    """`posterior` reads a catalog of the survey's bands (mag_<band>, magerr_<band>, z, a
+    sentinel for a missing band), fits it with the survey posterior and records the bands."""
+    import h5py
+
+    from provabgs_sbi.cli.main import main
+    from provabgs_sbi.flags import FLAG_MISSING_BAND
+    from provabgs_sbi.inference.training_set import load_training_set
+    from provabgs_sbi.io.catalog import read_catalog
+
+    _, _, x, _ = load_training_set(rubin["test"])
+    x = x[:12].copy()
+    t = Table({"id": np.arange(100, 112)})
+    for b, band in enumerate(BANDS):
+        t[f"mag_{band}"] = x[:, b]
+        t[f"magerr_{band}"] = x[:, 6 + b]
+    t["z"] = x[:, 12]
+    t["mag_y"][3] = 99.0                     # a catalog's "no measurement"
+    t.write(tmp_path / "rubin_cat.csv", format="ascii.csv")
+    cat = read_catalog(tmp_path / "rubin_cat.csv", survey=rubin["survey"])
+    assert cat.bands == BANDS and cat.to_x().shape == (12, 13)
+    np.testing.assert_allclose(cat.to_x()[[0, 5]], x[[0, 5]], rtol=1e-9)
+    assert np.isnan(cat.to_x()[3, 5])
+    out = tmp_path / "fit.h5"
+    assert main(["posterior", str(tmp_path / "rubin_cat.csv"), "--flow", str(rubin["tmp"] / "flow"),
+                 "--out", str(out), "--n-samples", "40", "--no-ppc", "--chunk", "5"]) == 0
+    with h5py.File(out, "r") as fh:
+        assert json.loads(fh.attrs["bands"]) == list(BANDS)
+        assert json.loads(fh.attrs["survey"])["name"] == "rubin_ugrizy"
+        summary = fh["summary"][:]
+        assert fh["x"].shape == (12, 13) and fh["samples"].shape == (12, 40, 12)
+    assert summary["id"].tolist() == list(range(100, 112))
+    assert summary["flags"][3] & FLAG_MISSING_BAND
+    assert np.all(np.isfinite(summary["log_mstar_p50"]))
+    assert summary["bands_used"][3] == 0b011111 and summary["bands_used"][0] == 0b111111
+
+
+def test_survey_catalog_reader_applies_ab_offsets_after_sentinels():
+    """Catalog magnitudes of a survey with AB offsets (e.g. Vega) are brought to AB; a
+    sentinel is recognised before any offset is added; fluxes get the same factor."""
+    from provabgs_sbi.io.catalog import read_catalog
+    from provabgs_sbi.model.photometry import mag_to_nanomaggies
+    from provabgs_sbi.model.survey import Survey
+
+    vega = Survey(name="vega3", bands=("J", "H", "Ks"),
+                  filters=("twomass-J", "twomass-H", "twomass-Ks"),
+                  ab_offsets=(0.91, 1.39, 1.85), min_bands=2)
+    t = Table({"mag_J": [14.0, 15.0], "magerr_J": [0.05, 0.05],
+               "mag_H": [13.5, 99.0], "magerr_H": [0.06, 0.06],
+               "mag_Ks": [13.0, 14.2], "magerr_Ks": [0.07, 0.07], "z": [0.05, 0.1]})
+    cat = read_catalog(t, survey=vega)
+    x = cat.to_x()
+    np.testing.assert_allclose(x[0, :3], [14.91, 14.89, 14.85], atol=1e-9)
+    assert np.isnan(x[1, 1]) and np.isfinite(x[1, 2])          # 99 is "no measurement"
+    np.testing.assert_allclose(x[:, 3::2][:, :1], [[0.05], [0.05]], rtol=1e-9)
+    f = Table({"flux_J": mag_to_nanomaggies([14.0, 15.0]), "flux_ivar_J": [1.0, 1.0],
+               "flux_H": mag_to_nanomaggies([13.5, 14.0]), "flux_ivar_H": [1.0, 1.0],
+               "flux_Ks": mag_to_nanomaggies([13.0, 14.2]), "flux_ivar_Ks": [1.0, 1.0],
+               "z": [0.05, 0.1]})
+    np.testing.assert_allclose(read_catalog(f, survey=vega).to_x()[0, :3],
+                               [14.91, 14.89, 14.85], atol=1e-9)
+    with pytest.raises(ValueError, match="presets read SDSS ugriz"):
+        read_catalog(t, survey=vega, preset="sdss")

@@ -290,10 +290,11 @@ def cmd_posterior(args) -> int:
     if args.floor is not None:
         post.check_floor(args.floor)           # refused before any work
     rows = None
+    survey = None if post.survey.name == "sdss_ugriz" else post.survey.to_dict()
     if args.rows is None:
-        cat = _cli_catalog_file(args, z_range=tuple(post.z_range))    # read chunk by chunk
+        cat = _cli_catalog_file(args, z_range=tuple(post.z_range), survey=survey)  # by chunks
     else:
-        cat = _read_cli_catalog(args, z_range=tuple(post.z_range))
+        cat = _read_cli_catalog(args, z_range=tuple(post.z_range), survey=survey)
         rows = _parse_rows(args.rows, len(cat))
         cat = cat.subset(rows)
     model = None
@@ -334,27 +335,28 @@ def _dask_client(scheduler):
     return Client(scheduler)
 
 
-def _cli_catalog_file(args, z_range=None):
+def _cli_catalog_file(args, z_range=None, survey=None):
     """The catalog as a CatalogFile (FITS, HDF5 and Parquet read a chunk at a time)."""
     from provabgs_sbi.io.catalog_stream import CatalogFile
 
-    return CatalogFile(args.catalog, _catalog_options(args, z_range))
+    return CatalogFile(args.catalog, _catalog_options(args, z_range, survey))
 
 
-def _read_cli_catalog(args, z_range=None):
+def _read_cli_catalog(args, z_range=None, survey=None):
     from provabgs_sbi.io.catalog import read_catalog
 
-    return read_catalog(args.catalog, **_catalog_options(args, z_range))
+    return read_catalog(args.catalog, **_catalog_options(args, z_range, survey))
 
 
-def _catalog_options(args, z_range=None) -> dict:
+def _catalog_options(args, z_range=None, survey=None) -> dict:
     """The options of :func:`~provabgs_sbi.io.catalog.read_catalog` the command line gives:
-    layout, columns, trained redshift range and where the table is in the file."""
+    layout, columns, trained redshift range, where the table is in the file, and the
+    survey (a dict of :meth:`Survey.to_dict`) of a posterior of other bands than ugriz."""
     split = lambda s: s.split(",") if s else None  # noqa: E731
     options = {"preset": args.preset, "mag_cols": split(args.mag_cols),
                "err_cols": split(args.err_cols), "flux_cols": split(args.flux_cols),
                "ivar_cols": split(args.ivar_cols), "z_col": args.z_col,
-               "z_range": None if z_range is None else list(z_range)}
+               "z_range": None if z_range is None else list(z_range), "survey": survey}
     return {**{k: v for k, v in options.items() if v is not None}, **_table_location(args)}
 
 
@@ -413,7 +415,14 @@ def cmd_validate(args) -> int:
     post = Posterior.load(args.flow)
     emu = Emulator.load(_emulator_of(args.emulator, args.flow))
     real = None
-    if args.mcmc_real > 0 or (post.conditioning is not None and not args.no_catalog_checks):
+    sdss = post.survey.name == "sdss_ugriz"      # the SDSS sample is a catalog of ugriz only
+    # the MCMC comparison is built for ugriz: by default only SDSS posteriors run it
+    if args.mcmc_test is None:
+        args.mcmc_test = 20 if sdss else 0
+    if args.mcmc_real is None:
+        args.mcmc_real = 5 if sdss else 0
+    if args.mcmc_real > 0 or (sdss and post.conditioning is not None
+                              and not args.no_catalog_checks):
         from provabgs_sbi.io.catalog import load_sdss_sample
 
         real = load_sdss_sample(z_range=tuple(post.z_range))

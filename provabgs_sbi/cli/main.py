@@ -26,11 +26,13 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 def _add_catalog_args(p) -> None:
     p.add_argument("catalog", help="FITS/HDF5/CSV table (NSA or SDSS layout, or give columns)")
     p.add_argument("--preset", choices=("nsa", "sdss"))
-    p.add_argument("--mag-cols", help="five AB magnitude columns, comma separated")
-    p.add_argument("--err-cols", help="five magnitude-error columns")
-    p.add_argument("--flux-cols", help="five AB nanomaggy columns")
-    p.add_argument("--ivar-cols", help="five inverse-variance columns")
-    p.add_argument("--z-col", help="redshift column")
+    p.add_argument("--mag-cols", help="magnitude columns, one per band (ugriz: five), comma "
+                                      "separated; a survey posterior's are brought to AB with "
+                                      "its offsets")
+    p.add_argument("--err-cols", help="magnitude-error columns, one per band")
+    p.add_argument("--flux-cols", help="nanomaggy columns, one per band")
+    p.add_argument("--ivar-cols", help="inverse-variance columns, one per band")
+    p.add_argument("--z-col", help="redshift column (a survey posterior's default: z)")
 
 
 def _positive_int(text: str) -> int:
@@ -67,12 +69,12 @@ def _floor_grid(text: str) -> tuple[float, ...]:
 def _add_mcmc_validation_args(p) -> None:
     from provabgs_sbi.workflows.compare_mcmc import MCMC_DEFAULTS, PRECONDITION_DEFAULT
 
-    p.add_argument("--mcmc-test", type=int, default=20,
+    p.add_argument("--mcmc-test", type=int, default=None,
                    help="test galaxies also fitted by MCMC and by importance sampling "
-                        "(default 20; 0: none)")
-    p.add_argument("--mcmc-real", type=int, default=5,
+                        "(default 20 for SDSS ugriz posteriors, 0 for other surveys; 0: none)")
+    p.add_argument("--mcmc-real", type=int, default=None,
                    help="SDSS galaxies fitted by MCMC and by importance sampling "
-                        "(default 5; 0: none)")
+                        "(default 5 for SDSS ugriz posteriors, 0 for other surveys; 0: none)")
     p.add_argument("--mcmc-walkers", type=int, default=MCMC_DEFAULTS["n_walkers"])
     p.add_argument("--mcmc-steps", type=int, default=MCMC_DEFAULTS["n_steps"])
     p.add_argument("--mcmc-burn-in", type=int, default=MCMC_DEFAULTS["burn_in"])
@@ -264,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ppc", action="store_true", help="skip the posterior predictive check")
     p.add_argument("--floor", type=_floor, default=None,
                    help="systematic floor added to the errors in quadrature, mag: one value or "
-                        "five comma-separated (ugriz); within the posterior's trained range "
+                        "one per band, comma-separated (ugriz: five); within the posterior's trained range "
                         "(default: the posterior's own; a posterior trained without floors "
                         "takes only 0)")
     p.add_argument("--chunk", type=_positive_int, default=200,

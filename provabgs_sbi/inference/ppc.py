@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from provabgs_sbi.model.observation import flux_and_ivar, flux_chi2
-from provabgs_sbi.model.observation import SDSS as XL
+from provabgs_sbi.model.observation import layout_of
 from provabgs_sbi.model.parameters import N_PARAMS, from_warped, to_warped
 
 #: 99.9th percentile of chi^2 with 5 degrees of freedom (scipy.stats.chi2.ppf(0.999, 5)).
@@ -72,11 +72,12 @@ def median_model_chi2(samples, x, model, ivar=None):
     ----------
     samples : ndarray of shape (n_gal, n, 12)
         Physical posterior samples (NaN rows allowed: their chi^2 is NaN).
-    x : ndarray of shape (n_gal, 11)
-        [5 AB mags, 5 mag errors, z].
+    x : ndarray of shape (n_gal, 2 n_bands + 1)
+        [AB mags, mag errors, z] (ugriz: 11 columns).
     model : object
-        ``photometry(theta (N, 12), z (N,)) -> (N, 5)`` AB nanomaggies (e.g. the emulator).
-    ivar : ndarray of shape (n_gal, 5), optional
+        ``photometry(theta (N, 12), z (N,)) -> (N, n_bands)`` AB nanomaggies in the bands
+        of x (e.g. the emulator, :meth:`~provabgs_sbi.emulator.Emulator.with_filters`).
+    ivar : ndarray of shape (n_gal, n_bands), optional
         Flux inverse variances (nmgy^-2); default from the magnitude errors in x,
         1 / (f ln(10) / 2.5 sigma_m)^2.
 
@@ -92,8 +93,9 @@ def median_model_chi2(samples, x, model, ivar=None):
     if len(med) != len(x):
         raise ValueError(f"{len(med)} galaxies of samples but {len(x)} rows of x")
     flux, ivar = flux_and_ivar(x, ivar)
-    model_flux = np.full((len(x), XL.n_bands), np.nan)
-    z = XL.redshift(x)
+    lay = layout_of(x)
+    model_flux = np.full((len(x), lay.n_bands), np.nan)
+    z = lay.redshift(x)
     ok = np.all(np.isfinite(med), axis=1) & np.isfinite(z) & (z > 0)
     if np.any(ok):
         model_flux[ok] = model.photometry(med[ok], z[ok])
@@ -108,10 +110,11 @@ def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys=0.
     ----------
     samples : ndarray of shape (n_gal, n, 12)
         Physical posterior samples (galaxies with NaN samples get NaN).
-    x : ndarray of shape (n_gal, 11)
+    x : ndarray of shape (n_gal, 2 n_bands + 1)
     model : object
-        ``photometry(theta (N, 12), z (N,)) -> (N, 5)`` AB nanomaggies.
-    ivar : ndarray of shape (n_gal, 5), optional
+        ``photometry(theta (N, 12), z (N,)) -> (N, n_bands)`` AB nanomaggies in the bands
+        of x.
+    ivar : ndarray of shape (n_gal, n_bands), optional
         Flux inverse variances (default from the magnitude errors in x).
     n_draws : int
         The first ``min(n_draws, n)`` draws of each galaxy are evaluated.
@@ -136,17 +139,18 @@ def best_draw_chi2(samples, x, model, ivar=None, n_draws: int = 32, sigma_sys=0.
         raise ValueError("need sigma_sys >= 0 and n_draws >= 1")
     k = min(int(n_draws), samples.shape[1])
     flux, ivar = flux_and_ivar(x, ivar)
+    lay = layout_of(x)
     draws = samples[:, :k]
-    z = XL.redshift(x)
+    z = lay.redshift(x)
     ok = np.all(np.isfinite(draws), axis=(1, 2)) & np.isfinite(z) & (z > 0)
     chi2 = np.full(len(x), np.nan)
-    best = np.full((len(x), XL.n_bands), np.nan)
+    best = np.full((len(x), lay.n_bands), np.nan)
     if np.any(ok):
         mf = np.asarray(model.photometry(draws[ok].reshape(-1, N_PARAMS),
-                                         np.repeat(z[ok], k))).reshape(-1, k, XL.n_bands)
+                                         np.repeat(z[ok], k))).reshape(-1, k, lay.n_bands)
         terms = flux_chi2(mf, flux[ok, None], ivar[ok, None], sigma_sys=sigma_sys,
                           per_band=True)                                  # (m, k, 5)
-        present = ~XL.missing(x[ok])[:, None, :]
+        present = ~lay.missing(x[ok])[:, None, :]
         c = np.where(present, terms, 0.0).sum(axis=-1)                  # (m, k)
         c = np.where(np.isfinite(c) & present.any(axis=-1), c, np.inf)
         j = np.argmin(c, axis=1)

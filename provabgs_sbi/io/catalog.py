@@ -41,7 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from provabgs_sbi.io.hashing import sha256_file
-from provabgs_sbi.model.observation import SDSS, Z_MIN, missing_mag
+from provabgs_sbi.model.observation import XLayout, Z_MIN, missing_mag
 from astropy.table import Table
 
 from provabgs_sbi.io import fetch
@@ -116,7 +116,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class PhotometryCatalog:
-    """ugriz photometry of N galaxies in AB nanomaggies, with redshifts and quality flags.
+    """Photometry of N galaxies in AB nanomaggies (ugriz unless ``bands`` says otherwise),
+    with redshifts and quality flags.
 
     Build one with :func:`read_catalog`, :func:`load_sdss_sample` or
     :meth:`from_arrays`; the constructor checks shapes and that ``flags`` agree with
@@ -124,9 +125,9 @@ class PhotometryCatalog:
 
     Attributes
     ----------
-    flux : ndarray of shape (N, 5)
-        AB nanomaggies in u, g, r, i, z, Galactic-extinction corrected.
-    ivar : ndarray of shape (N, 5)
+    flux : ndarray of shape (N, n_bands)
+        AB nanomaggies in ``bands``, Galactic-extinction corrected.
+    ivar : ndarray of shape (N, n_bands)
         Inverse variance of ``flux``, nmgy^-2.
     z : ndarray of shape (N,)
         Redshift.
@@ -140,6 +141,8 @@ class PhotometryCatalog:
         SHA-256 of the source file, when read from a file.
     z_range : (float, float) or None
         Redshift range used for ``FLAG_Z_OUT_OF_RANGE``.
+    bands : tuple of str
+        Band names of the columns (default ugriz).
     """
 
     flux: np.ndarray
@@ -150,8 +153,11 @@ class PhotometryCatalog:
     source: str = "arrays"
     source_sha256: str | None = None
     z_range: tuple[float, float] | None = None
+    bands: tuple = BANDS
 
     def __post_init__(self):
+        object.__setattr__(self, "bands", tuple(XLayout(tuple(self.bands)).bands))
+        nb = len(self.bands)
         flux = np.asarray(self.flux, dtype=np.float64)
         ivar = np.asarray(self.ivar, dtype=np.float64)
         z = np.asarray(self.z, dtype=np.float64)
@@ -161,9 +167,9 @@ class PhotometryCatalog:
         if z.ndim != 1:
             raise ValueError(f"z must have shape (N,), got {z.shape}")
         for name, arr in (("flux", flux), ("ivar", ivar)):
-            if arr.shape != (n, len(BANDS)):
-                raise ValueError(f"{name} must have shape (N, {len(BANDS)}) = ({n}, "
-                                 f"{len(BANDS)}), got {arr.shape}")
+            if arr.shape != (n, nb):
+                raise ValueError(f"{name} must have shape (N, {nb}) = ({n}, {nb}), "
+                                 f"got {arr.shape}")
         for name, arr in (("ids", ids), ("flags", flags)):
             if arr.shape != (n,):
                 raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
@@ -183,25 +189,27 @@ class PhotometryCatalog:
 
     @classmethod
     def from_arrays(cls, flux, ivar, z, ids=None, *, z_range=None, source: str = "arrays",
-                    source_sha256: str | None = None) -> "PhotometryCatalog":
+                    source_sha256: str | None = None, bands=BANDS) -> "PhotometryCatalog":
         """Catalog from arrays already in AB nanomaggies; flags are computed.
 
         Parameters
         ----------
-        flux, ivar : ndarray of shape (N, 5)
+        flux, ivar : ndarray of shape (N, n_bands)
             AB nanomaggies and their inverse variances (nmgy^-2).
         z : ndarray of shape (N,)
         ids : ndarray of shape (N,), optional
             Default: row index.
         z_range : (float, float), optional
             Trained redshift range for ``FLAG_Z_OUT_OF_RANGE``.
+        bands : sequence of str
+            Band names of the columns (default ugriz).
         """
         z = np.asarray(z, dtype=np.float64)
         ids = np.arange(len(z)) if ids is None else np.asarray(ids)
         z_range = _check_z_range(z_range)
         flags = compute_flags(flux, ivar, z, z_range)
         return cls(flux=flux, ivar=ivar, z=z, ids=ids, flags=flags, source=source,
-                   source_sha256=source_sha256, z_range=z_range)
+                   source_sha256=source_sha256, z_range=z_range, bands=tuple(bands))
 
     def __len__(self) -> int:
         return len(self.z)
@@ -233,16 +241,20 @@ class PhotometryCatalog:
             err = mag_error(self.flux, self.sigma_flux())
             return np.where(np.isfinite(self.flux) & (self.flux > 0), err, np.nan)
 
-    def to_x(self) -> np.ndarray:
-        """SEDflow conditioning vectors, shape (N, 11).
+    @property
+    def layout(self) -> XLayout:
+        """The layout of :meth:`to_x` for these bands."""
+        return XLayout(self.bands)
 
-        Columns: u, g, r, i, z AB magnitudes; their five magnitude errors; redshift
-        (model-spec 2.2). Only what cannot be converted is NaN: the magnitude and error of
+    def to_x(self) -> np.ndarray:
+        """SEDflow conditioning vectors, shape (N, 2 n_bands + 1) (11 for ugriz).
+
+        Columns: the AB magnitudes; their magnitude errors; redshift (model-spec 2.2). Only what cannot be converted is NaN: the magnitude and error of
         a band whose flux is not finite or <= 0, the error of a band without a usable
         inverse variance. The redshift is kept as read, even where it is flagged, and the
         other bands of a flagged row keep their values (check :attr:`valid`).
         """
-        return SDSS.assemble(self.mags(), self.mag_errors(), self.z)
+        return self.layout.assemble(self.mags(), self.mag_errors(), self.z)
 
     def flag_counts(self) -> dict[str, int]:
         """Number of rows carrying each flag (a row can carry several), plus ``valid``."""
@@ -289,7 +301,7 @@ class PhotometryCatalog:
         t["mag"].unit = "mag"
         t["mag_err"] = self.mag_errors()
         t["mag_err"].unit = "mag"
-        t.meta["bands"] = list(BANDS)
+        t.meta["bands"] = list(self.bands)
         t.meta["source"] = self.source
         t.meta["flag_bits"] = {name: bit for bit, name in CATALOG_FLAG_NAMES.items()}
         return t
@@ -335,8 +347,10 @@ class _Columns:
             raise self.missing_error([name], role)
         return _as_float(self.table[real], f"{self.what}: column {real!r} ({role})")
 
-    def bands(self, cols, role: str, n_cols: int = len(BANDS), take=slice(None)) -> np.ndarray:
-        """(N, 5) array from five column names or one (N, n_cols) column."""
+    def bands(self, cols, role: str, n_cols: int = len(BANDS), take=slice(None),
+              names=BANDS) -> np.ndarray:
+        """(N, n_bands) array from one column name per band of ``names`` or one (N, n_cols)
+        column."""
         if isinstance(cols, str):
             arr = self.get(cols, role)
             if arr.ndim != 2 or arr.shape[1] != n_cols:
@@ -344,9 +358,9 @@ class _Columns:
                                  f"(N, {n_cols}), got {arr.shape}")
             return arr[:, take]
         cols = list(cols)
-        if len(cols) != len(BANDS):
-            raise ValueError(f"{role}: give {len(BANDS)} column names in {''.join(BANDS)} "
-                             f"order, got {cols!r}")
+        if len(cols) != len(names):
+            raise ValueError(f"{role}: give {len(names)} column names in the order "
+                             f"{', '.join(names)}, got {cols!r}")
         missing = [c for c in cols if self.find(c) is None]
         if missing:
             raise self.missing_error(missing, role)
@@ -414,17 +428,23 @@ def _read_sdss(cols: _Columns, z_col: str | None):
     return flux_ab, ivar_ab, z
 
 
-def _read_generic(cols: _Columns, mag_cols, err_cols, flux_cols, ivar_cols, z_col):
+def _read_generic(cols: _Columns, mag_cols, err_cols, flux_cols, ivar_cols, z_col,
+                  bands=BANDS, ab_offsets=None):
+    """Generic columns of ``bands``; magnitudes (or fluxes) are brought to AB with
+    ``ab_offsets`` (m_AB - m_catalog per band) when given."""
     if z_col is None:
         raise ValueError("generic columns need z_col (the redshift column)")
+    nb = len(bands)
+    offsets = np.zeros(nb) if ab_offsets is None else np.asarray(ab_offsets, dtype=np.float64)
     if mag_cols is not None:
         if err_cols is None or flux_cols is not None or ivar_cols is not None:
             raise ValueError("give mag_cols with err_cols, or flux_cols with ivar_cols, not a mix")
-        mag = cols.bands(mag_cols, "AB magnitudes")
-        err = cols.bands(err_cols, "magnitude errors")
+        ab = "AB magnitudes" if not np.any(offsets) else "magnitudes (before the AB offsets)"
+        mag = cols.bands(mag_cols, ab, n_cols=nb, names=bands)
+        err = cols.bands(err_cols, "magnitude errors", n_cols=nb, names=bands)
         missing = missing_mag(mag, err)     # NaN, sentinels (99, -9999, ...), error <= 0
         with np.errstate(over="ignore", invalid="ignore"):
-            flux = np.where(missing, np.nan, mag_to_nanomaggies(mag))
+            flux = np.where(missing, np.nan, mag_to_nanomaggies(mag + offsets))
             sigma_f = err * flux * np.log(10.0) / 2.5
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ivar = 1.0 / sigma_f**2
@@ -432,8 +452,10 @@ def _read_generic(cols: _Columns, mag_cols, err_cols, flux_cols, ivar_cols, z_co
     else:
         if flux_cols is None or ivar_cols is None or err_cols is not None:
             raise ValueError("give mag_cols with err_cols, or flux_cols with ivar_cols, not a mix")
-        flux = cols.bands(flux_cols, "AB nanomaggies")
-        ivar = cols.bands(ivar_cols, "inverse variances")
+        scale = 10.0 ** (-0.4 * offsets)        # catalog flux -> AB flux
+        ab = "AB nanomaggies" if not np.any(offsets) else "nanomaggies (before the AB offsets)"
+        flux = cols.bands(flux_cols, ab, n_cols=nb, names=bands) * scale
+        ivar = cols.bands(ivar_cols, "inverse variances", n_cols=nb, names=bands) / scale**2
     z = cols.get(z_col, "redshift")
     return flux, ivar, z
 
@@ -441,7 +463,7 @@ def _read_generic(cols: _Columns, mag_cols, err_cols, flux_cols, ivar_cols, z_co
 def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=None,
                  flux_cols=None, ivar_cols=None, z_col: str | None = None,
                  id_col: str | None = None, z_range: tuple[float, float] | None = None,
-                 id_offset: int = 0, **read_kwargs) -> PhotometryCatalog:
+                 id_offset: int = 0, survey=None, **read_kwargs) -> PhotometryCatalog:
     """Read a photometry table into a :class:`PhotometryCatalog`.
 
     Parameters
@@ -464,6 +486,13 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
     id_offset : int
         First row index, when the ids are row indices (a table that is a slice of a larger
         one, :class:`~provabgs_sbi.io.catalog_stream.CatalogFile`).
+    survey : Survey or str, optional
+        Read the bands of another survey than SDSS ugriz
+        (:class:`~provabgs_sbi.model.survey.Survey`, a shipped name or a JSON file):
+        generic columns only, one per band in the survey's order, brought to AB with its
+        ``ab_offsets``. Without ``*_cols`` the columns ``mag_<band>`` and
+        ``magerr_<band>`` are read (else ``flux_<band>`` and ``flux_ivar_<band>``, in
+        nanomaggies), with ``z_col`` default ``z``.
     **read_kwargs
         Passed to ``astropy.table.Table.read`` (e.g. ``hdu=1``, ``path="data"``,
         ``format="ascii.csv"``).
@@ -493,6 +522,9 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
         raise ValueError(f"catalog {label} has no rows (columns: {', '.join(table.colnames)})")
     cols = _Columns(table, f"catalog {label}")
     generic = any(c is not None for c in (mag_cols, err_cols, flux_cols, ivar_cols))
+    if survey is not None:
+        return _read_survey(table, cols, label, sha, survey, mag_cols, err_cols, flux_cols,
+                            ivar_cols, z_col, id_col, z_range, id_offset, preset)
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {PRESETS} or None, got {preset!r}")
@@ -519,6 +551,13 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
     if z.ndim != 1:
         raise ValueError(f"catalog {label}: the redshift column must be 1-D, got {z.shape}")
 
+    ids = _read_ids(table, cols, id_col, id_offset)
+    return PhotometryCatalog.from_arrays(flux, ivar, z, ids, z_range=z_range,
+                                         source=f"{label} [{layout}]", source_sha256=sha)
+
+
+def _read_ids(table, cols: _Columns, id_col, id_offset: int) -> np.ndarray:
+    """The id column (``id_col``, else the first of :data:`ID_COLUMNS`), else row indices."""
     if id_col is not None:
         real = cols.find(id_col)
         if real is None:
@@ -532,8 +571,35 @@ def read_catalog(source, preset: str | None = None, *, mag_cols=None, err_cols=N
         ids = np.arange(id_offset, id_offset + len(table))
     elif ids.dtype.kind == "S":  # FITS/HDF5 strings come back as bytes
         ids = np.char.decode(ids, "utf-8")
-    return PhotometryCatalog.from_arrays(flux, ivar, z, ids, z_range=z_range,
-                                         source=f"{label} [{layout}]", source_sha256=sha)
+    return ids
+
+
+def _read_survey(table, cols: _Columns, label, sha, survey, mag_cols, err_cols, flux_cols,
+                 ivar_cols, z_col, id_col, z_range, id_offset, preset) -> PhotometryCatalog:
+    """:func:`read_catalog` of a survey's bands (generic columns, its AB offsets)."""
+    from provabgs_sbi.model.survey import get_survey
+
+    survey = get_survey(survey)
+    if preset is not None:
+        raise ValueError(f"presets read SDSS ugriz; for survey {survey.name!r} give its "
+                         "columns (mag_cols and err_cols, or flux_cols and ivar_cols)")
+    if all(c is None for c in (mag_cols, err_cols, flux_cols, ivar_cols)):
+        mags = [f"mag_{b}" for b in survey.bands]
+        if all(cols.find(c) is not None for c in mags):
+            mag_cols, err_cols = mags, [f"magerr_{b}" for b in survey.bands]
+        else:
+            flux_cols = [f"flux_{b}" for b in survey.bands]
+            ivar_cols = [f"flux_ivar_{b}" for b in survey.bands]
+    flux, ivar, z = _read_generic(cols, mag_cols, err_cols, flux_cols, ivar_cols,
+                                  z_col or "z", bands=survey.bands,
+                                  ab_offsets=survey.ab_offsets)
+    if z.ndim != 1:
+        raise ValueError(f"catalog {label}: the redshift column must be 1-D, got {z.shape}")
+    kind = "magnitudes" if mag_cols is not None else "fluxes"
+    return PhotometryCatalog.from_arrays(
+        flux, ivar, z, _read_ids(table, cols, id_col, id_offset), z_range=z_range,
+        source=f"{label} [survey {survey.name}, {kind}, AB offsets {list(survey.ab_offsets)}]",
+        source_sha256=sha, bands=survey.bands)
 
 
 def load_sdss_sample(z_range: tuple[float, float] | None = None) -> PhotometryCatalog:

@@ -127,28 +127,46 @@ def missing_mag(mag, err) -> np.ndarray:
     return ~ok
 
 
+def layout_of(x) -> "XLayout":
+    """The layout of x from its width 2 n_bands + 1: :data:`SDSS` for 11 columns, else one
+    with bands named ``b0``, ``b1``, ... (for code that needs only the column positions).
+
+    Raises
+    ------
+    ValueError
+        An even width (no layout has it).
+    """
+    width = np.shape(x)[-1]
+    if width == SDSS.size:
+        return SDSS
+    if width < 3 or width % 2 == 0:
+        raise ValueError(f"x must have 2 n_bands + 1 columns (magnitudes, errors, z), got {width}")
+    return XLayout(tuple(f"b{i}" for i in range((width - 1) // 2)))
+
+
 def flux_and_ivar(x, ivar=None) -> tuple[np.ndarray, np.ndarray]:
     """Observed fluxes and their inverse variances, for any number of galaxies (no checks).
 
     Parameters
     ----------
-    x : array_like of shape (..., 11)
-        [5 AB mags, 5 mag errors, z].
-    ivar : array_like of shape (..., 5), optional
+    x : array_like of shape (..., 2 n_bands + 1)
+        [n_bands AB mags, their mag errors, z] (ugriz: 11 columns).
+    ivar : array_like of shape (..., n_bands), optional
         Flux inverse variances (nmgy^-2) to use instead of the magnitude errors.
 
     Returns
     -------
-    flux : ndarray of shape (..., 5)
+    flux : ndarray of shape (..., n_bands)
         AB nanomaggies.
-    ivar : ndarray of shape (..., 5)
+    ivar : ndarray of shape (..., n_bands)
         nmgy^-2; without ``ivar``, 1 / (f ln(10) / 2.5 sigma_m)^2 (inf or NaN where an
         error is 0 or not finite).
     """
-    flux = mag_to_nanomaggies(SDSS.mags(x))
+    lay = layout_of(x)
+    flux = mag_to_nanomaggies(lay.mags(x))
     if ivar is None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            ivar = 1.0 / flux_error(flux, SDSS.errors(x)) ** 2
+            ivar = 1.0 / flux_error(flux, lay.errors(x)) ** 2
     return flux, np.asarray(ivar, dtype=np.float64)
 
 

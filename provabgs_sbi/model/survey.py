@@ -164,7 +164,8 @@ SURVEYS = {s.name: s for s in (SDSS_UGRIZ, GALEX_SDSS_2MASS)}
 
 
 def get_survey(survey) -> Survey:
-    """A :class:`Survey` from itself, a shipped name (:data:`SURVEYS`) or a JSON file.
+    """A :class:`Survey` from itself, a :meth:`Survey.to_dict` dict, a shipped name
+    (:data:`SURVEYS`) or a JSON file.
 
     Raises
     ------
@@ -173,6 +174,8 @@ def get_survey(survey) -> Survey:
     """
     if isinstance(survey, Survey):
         return survey
+    if isinstance(survey, dict):
+        return Survey.from_dict(survey)
     if isinstance(survey, str) and survey in SURVEYS:
         return SURVEYS[survey]
     path = Path(survey)

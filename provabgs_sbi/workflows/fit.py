@@ -54,7 +54,7 @@ from provabgs_sbi.progress import progress_bar
 from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store, settings_json
 from provabgs_sbi.io.catalog_stream import CatalogFile
 from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
-from provabgs_sbi.model.observation import SDSS as XL, Z_MIN
+from provabgs_sbi.model.observation import XLayout, Z_MIN
 
 from provabgs_sbi.model.parameters import N_PARAMS, PARAM_NAMES, PARAM_UNITS, from_warped, to_warped
 from provabgs_sbi.model.priors import HIGH, LOW
@@ -67,8 +67,11 @@ from provabgs_sbi.inference.reasons import bad_band_mask, row_reasons
 DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
 #: Unit of each derived property ("" = dimensionless), in the order of DERIVED.
 DERIVED_UNITS = ("log10(Msun)", "Msun/yr", "Msun/yr", "log10(1/yr)", "", "Gyr")
-#: Unit of each column of x, in the order of ``XLayout.names``.
-X_UNITS = ("mag (AB)",) * XL.n_bands + ("mag",) * XL.n_bands + ("",)
+
+
+def x_units(layout: XLayout) -> tuple[str, ...]:
+    """Unit of each column of x, in the order of ``layout.names``."""
+    return ("mag (AB)",) * layout.n_bands + ("mag",) * layout.n_bands + ("",)
 
 
 def summary_percentiles(values: np.ndarray) -> np.ndarray:
@@ -279,8 +282,9 @@ def summary_units() -> dict[str, str]:
     return units
 
 
-def _describe_datasets(fh, names) -> None:
-    """Column names and units as attributes of every dataset of a fit's output."""
+def _describe_datasets(fh, names, layout: XLayout) -> None:
+    """Column names and units as attributes of every dataset of a fit's output (``layout``:
+    the posterior's bands)."""
     js = json.dumps
     if "samples" in fh:                      # absent when only summaries are stored
         fh["samples"].attrs.update(columns=js(list(PARAM_NAMES)), units=js(list(PARAM_UNITS)),
@@ -290,12 +294,12 @@ def _describe_datasets(fh, names) -> None:
     fh["stats"].attrs.update(quantities=js(names), units=js(list(PARAM_UNITS + DERIVED_UNITS)),
                              percentiles=js([16, 50, 84]),
                              axes=js(["galaxy", "quantity", "percentile"]))
-    fh["x"].attrs.update(columns=js(list(XL.names)), units=js(list(X_UNITS)))
+    fh["x"].attrs.update(columns=js(list(layout.names)), units=js(list(x_units(layout))))
     fh["chi2_best"].attrs.update(unit="", description=(
         "smallest chi^2 over the first 32 draws against the catalog fluxes, with a 0.02 mag "
         "floor; NaN without samples or without a predictive check"))
-    fh["model_flux_best"].attrs.update(columns=js(list(XL.bands)), unit="nanomaggy (AB)")
-    bits = js({b: 1 << j for j, b in enumerate(XL.bands)})
+    fh["model_flux_best"].attrs.update(columns=js(list(layout.bands)), unit="nanomaggy (AB)")
+    bits = js({b: 1 << j for j, b in enumerate(layout.bands)})
     fh["summary"].attrs.update(units=js(summary_units()), bad_bands_bits=bits, bands_used_bits=bits)
 
 
@@ -386,10 +390,10 @@ class ChunkRows:
     ----------
     start : int
         Index of the first row in the catalog (seeds the draws: ``[seed, start]``).
-    x : ndarray of shape (M, 11)
+    x : ndarray of shape (M, 2 n_bands + 1)
         Conditioning vectors (:meth:`PhotometryCatalog.to_x`).
     ids : ndarray of shape (M,)
-    flux, ivar : ndarray of shape (M, 5) or None
+    flux, ivar : ndarray of shape (M, n_bands) or None
         AB nanomaggies and inverse variances (nmgy^-2), when the catalog has them.
     """
 
@@ -445,27 +449,28 @@ def fit_chunk(job: FitJob, rows: ChunkRows) -> dict:
     dict
         ``samples`` (M, n_store, 12) float32 (absent when n_store = 0), ``derived`` (dict
         of (M, n_store) float32), ``stats`` (M, n_quantities, 3), ``chi2_best`` (M,),
-        ``model_flux_best`` (M, 5), ``x`` (M, 11), ``ids`` (M,), ``flags``,
+        ``model_flux_best`` (M, n_bands), ``x`` (M, 2 n_bands + 1), ``ids`` (M,), ``flags``,
         ``bad_bands``, ``bands_used`` (M,) int32 and ``reason`` (list of M str).
     """
     post, x = job.post, rows.x
+    lay = post.layout
     m, n_samples = len(x), job.n_samples
     flags = post.flags(x)
     # Real galaxies at or below Z_MIN have no usable distance (peculiar velocities): flagged
     # and not sampled (their z is hidden from the flow; x keeps it).
-    too_close = XL.redshift(x) <= Z_MIN
+    too_close = lay.redshift(x) <= Z_MIN
     flags[too_close] |= FLAG_Z_RANGE
     x_flow = x.copy()
-    XL.redshift(x_flow)[too_close] = np.nan
+    lay.redshift(x_flow)[too_close] = np.nan
     samp = post.sample(x_flow, n_samples, seed=[job.seed, rows.start], strict=False, **job.floor_kw)
     der = {k: np.full((m, n_samples), np.nan) for k in DERIVED}
     ok = np.all(np.isfinite(samp[:, 0, :]), axis=1)
     if np.any(ok):
-        d = derived_of_draws(job.derived_model, samp[ok], XL.redshift(x)[ok])
+        d = derived_of_draws(job.derived_model, samp[ok], lay.redshift(x)[ok])
         for k in DERIVED:
             der[k][ok] = d[k]
     chi2 = np.full(m, np.nan)
-    mflux = np.full((m, XL.n_bands), np.nan)
+    mflux = np.full((m, lay.n_bands), np.nan)
     if job.model is not None and np.any(ok):
         chi2, mflux = best_draw_chi2(samp, x, job.model, rows.ivar, sigma_sys=job.sigma_sys)
     names = list(PARAM_NAMES) + list(DERIVED)
@@ -476,7 +481,7 @@ def fit_chunk(job: FitJob, rows: ChunkRows) -> dict:
     stats = np.moveaxis(stats, 0, -1)
     no_draws = ~np.isfinite(stats[:, 0, 1]) & ((flags & NO_SAMPLES) == 0)
     flags[no_draws] |= FLAG_FLOW_FAILED
-    present = ~XL.missing(x)
+    present = ~lay.missing(x)
     limit = chi2_poor_fit(present.sum(axis=1))
     with np.errstate(invalid="ignore"):
         flags[chi2 > limit] |= FLAG_POOR_FIT
@@ -484,7 +489,7 @@ def fit_chunk(job: FitJob, rows: ChunkRows) -> dict:
         flags[has_samples(flags) & ~np.isfinite(chi2)] |= FLAG_CHECK_FAILED
     problems = post.band_problems(x)
     reasons = row_reasons(x, flags, problems, post.z_range, chi2, limit, flux=rows.flux,
-                          min_bands=post.min_bands)
+                          min_bands=post.min_bands, layout=lay)
     out = {"stats": stats, "chi2_best": chi2, "model_flux_best": mflux, "x": x,
            "ids": rows.ids, "flags": flags.astype(np.int32),
            "bad_bands": bad_band_mask(problems).astype(np.int32),
@@ -504,7 +509,8 @@ def _file_key(catalog: CatalogFile) -> dict:
             "read": {k: v for k, v in sorted(catalog.options.items())}}
 
 
-def _create_part(fh, n_gal: int, chunk: int, n_store: int, id_kind: str) -> None:
+def _create_part(fh, n_gal: int, chunk: int, n_store: int, id_kind: str,
+                 layout: XLayout) -> None:
     """The datasets of an unfinished fit (``work/`` holds what becomes ``summary``)."""
     import h5py
 
@@ -519,8 +525,9 @@ def _create_part(fh, n_gal: int, chunk: int, n_store: int, id_kind: str) -> None
     fh.create_dataset("stats", shape=(n_gal, n_q, 3), dtype="f8", chunks=(rows, n_q, 3),
                       fillvalue=np.nan)
     fh.create_dataset("chi2_best", shape=(n_gal,), dtype="f8", fillvalue=np.nan)
-    fh.create_dataset("model_flux_best", shape=(n_gal, XL.n_bands), dtype="f8", fillvalue=np.nan)
-    fh.create_dataset("x", shape=(n_gal, XL.size), dtype="f8", fillvalue=np.nan)
+    fh.create_dataset("model_flux_best", shape=(n_gal, layout.n_bands), dtype="f8",
+                      fillvalue=np.nan)
+    fh.create_dataset("x", shape=(n_gal, layout.size), dtype="f8", fillvalue=np.nan)
     text = h5py.string_dtype("utf-8")
     fh.create_dataset("work/ids", shape=(n_gal,), dtype=np.int64 if id_kind == "int" else text)
     for name in ("flags", "bad_bands", "bands_used"):
@@ -575,7 +582,8 @@ def _write_summary(fh, block: int = 100_000) -> None:
         arr = np.zeros(sl.stop - s, dtype=dtype)
         ids = work["ids"][sl]
         arr["id"] = np.char.encode(_text(ids), "utf-8") if text_ids else ids
-        arr["z"] = XL.redshift(fh["x"][sl])
+        xs = fh["x"][sl]
+        arr["z"] = xs[:, -1]                                 # the last column of x
         for name in ("flags", "bad_bands", "bands_used"):
             arr[name] = work[name][sl]
         arr["reason"] = np.char.encode(_text(work["reason"][sl]), "utf-8")
@@ -679,6 +687,12 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
     n_gal = len(catalog)
     id_kind = _unique_id_kind(catalog)
     in_memory = not isinstance(catalog, CatalogFile)
+    lay = post.layout
+    if in_memory and tuple(getattr(catalog, "bands", lay.bands)) != lay.bands:
+        raise ValueError(f"the catalog has bands {list(catalog.bands)}, the posterior "
+                         f"{post.survey.name!r} needs {list(lay.bands)}")
+    if model is not None and hasattr(model, "with_filters"):
+        model = model.with_filters(post.survey)   # the check in the posterior's bands
     x_all = catalog.to_x() if in_memory else None
     floor, floor_kw, sigma_sys = fit_floor(post, floor)
     settings = fit_settings(post, catalog.ids if in_memory else None, x_all, rows, n_samples,
@@ -695,7 +709,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             return ChunkRows.of(catalog, s, slice(s, min(s + chunk, n_gal)), x=x_all)
         return ChunkRows.of(catalog.read(s, s + chunk), s)
 
-    with _open_part(part, settings, lambda fh: _create_part(fh, n_gal, chunk, n_store, id_kind),
+    with _open_part(part, settings,
+                    lambda fh: _create_part(fh, n_gal, chunk, n_store, id_kind, lay),
                     overwrite) as fh:
         done = fh["done"][:]
         todo = [i * chunk for i in np.nonzero(~done)[0]]
@@ -727,10 +742,13 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fh.attrs["flag_names"] = json.dumps({str(k): v for k, v in FIT_FLAG_NAMES.items()})
         fh.attrs["param_names"] = json.dumps(list(PARAM_NAMES))
         fh.attrs["derived_names"] = json.dumps(list(DERIVED))
-        fh.attrs["bands"] = json.dumps(list(XL.bands))
-        fh.attrs["floor"] = json.dumps([float(f) for f in floor_kw.get("floor", np.zeros(XL.n_bands))])
-        fh.attrs["ppc_sigma_sys"] = json.dumps(np.broadcast_to(sigma_sys, (XL.n_bands,)).tolist())
-        _describe_datasets(fh, names)
+        fh.attrs["bands"] = json.dumps(list(lay.bands))
+        fh.attrs["floor"] = json.dumps([float(f) for f in floor_kw.get("floor",
+                                                                      np.zeros(lay.n_bands))])
+        fh.attrs["ppc_sigma_sys"] = json.dumps(np.broadcast_to(sigma_sys, (lay.n_bands,)).tolist())
+        if post.survey.name != "sdss_ugriz":
+            fh.attrs["survey"] = json.dumps(post.survey.to_dict())
+        _describe_datasets(fh, names, lay)
     return finish(part, out)
 
 
@@ -770,6 +788,6 @@ def load_spec_models(spec: dict) -> tuple:
     post = Posterior.load(spec["posterior"])
     model = spec.get("model")
     if isinstance(model, str):
-        model = Emulator.load(model)
+        model = Emulator.load(model).with_filters(post.survey)
     derived = spec.get("derived_model") or SEDModel(post.info.get("sps", "bc03"))
     return post, model, derived

@@ -23,7 +23,6 @@ from provabgs_sbi.inference.training_set import (TrainingSetConfig, check_emulat
                                                  load_mag_true, load_training_set,
                                                  make_training_set)
 from provabgs_sbi.io.paths import cache_dir
-from provabgs_sbi.model.observation import SDSS as XL
 from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.plots.paper import plot_anpe_vs_mcmc
 from provabgs_sbi.plots.validation import plot_median_offsets, plot_pp, plot_sbc, plot_tarp
@@ -35,16 +34,31 @@ from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEF
 DERIVED = ("log_mstar_surviving", "log_sfr_1gyr", "z_mw", "tage_mw")
 
 
-def standard_regimes(default_floor: float) -> tuple[Regime, ...]:
+def standard_regimes(default_floor: float, bands=("u", "g", "r", "i", "z"),
+                     min_bands: int = 3) -> tuple[Regime, ...]:
     """The regimes a mask-aware posterior is validated in (issue 19, item 5).
 
-    Band patterns at the noise model's errors and floor 0: all five, no u, no z, no u and
-    z (for ugriz that is "g, r, i only", the same pattern); errors three times typical (all
-    bands, floor 0); the default floor (all bands, typical errors).
+    Band patterns at the noise model's errors and floor 0: all bands, no bluest band, no
+    reddest band, neither (for ugriz: all five, no u, no z, and no u and z, which is "g, r,
+    i only"); errors three times typical (all bands, floor 0); the default floor (all
+    bands, typical errors). A pattern that leaves fewer than ``min_bands`` bands is left out.
+
+    Parameters
+    ----------
+    default_floor : float
+        The posterior's default floor, mag.
+    bands : sequence of str
+        The survey's bands, blue to red (default SDSS ugriz).
+    min_bands : int
+        Fewest bands the posterior fits.
     """
-    return (Regime("all bands"), Regime("no u", ("u",)), Regime("no z", ("z",)),
-            Regime("no u, no z (g, r, i only)", ("u", "z")),
-            Regime("errors x3", inflate=3.0),
+    bands = tuple(bands)
+    blue, red = bands[0], bands[-1]
+    rest = ", ".join(b for b in bands if b not in (blue, red))
+    patterns = [Regime("all bands"), Regime(f"no {blue}", (blue,)), Regime(f"no {red}", (red,)),
+                Regime(f"no {blue}, no {red} ({rest} only)", (blue, red))]
+    patterns = [r for r in patterns if len(bands) - len(r.missing) >= min_bands]
+    return (*patterns, Regime("errors x3", inflate=3.0),
             Regime(f"default floor {default_floor:g} mag", floor=float(default_floor)))
 
 
@@ -56,22 +70,22 @@ def observe(post, theta, x, mag_true, regime: Regime, seed: int):
     post : Posterior
         Mask-aware (``post.conditioning`` set).
     theta : ndarray of shape (N, 12)
-    x : ndarray of shape (N, 11)
+    x : ndarray of shape (N, 2 n_bands + 1)
         The file's x (only its redshifts are used).
-    mag_true : ndarray of shape (N, 5)
+    mag_true : ndarray of shape (N, n_bands)
         Noiseless magnitudes.
     regime : Regime
     seed : int
 
     Returns
     -------
-    theta, x, floor : ndarrays of shapes (M, 12), (M, 11), (M, 5)
+    theta, x, floor : ndarrays of shapes (M, 12), (M, 2 n_bands + 1), (M, n_bands)
         The M <= N galaxies whose drawn errors are positive.
     """
-    from provabgs_sbi.inference.noise import default_noise_model
+    from provabgs_sbi.inference.noise import survey_noise_model
 
-    xr, floor, ok = post.conditioning.draw(mag_true, XL.redshift(x),
-                                           post.noise or default_noise_model(),
+    xr, floor, ok = post.conditioning.draw(mag_true, post.layout.redshift(x),
+                                           post.noise or survey_noise_model(post.survey),
                                            rng=np.random.default_rng([seed, 29]), regime=regime)
     return theta[ok], xr[ok], floor[ok]
 
@@ -90,7 +104,7 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
     test_path : path-like
         A training-set file held out from the posterior.
     regimes : sequence of Regime, optional
-        Default :func:`standard_regimes` of the posterior's default floor.
+        Default :func:`standard_regimes` of the posterior's default floor and bands.
     out_dir : path-like, optional
         Where ``regimes.png`` (coverage per parameter and regime) is drawn.
 
@@ -106,7 +120,8 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
     theta, _, x, _ = _held_out_set(post, test_path, n_test)
     mag_true = load_mag_true(test_path)[:n_test]
     out = {}
-    for regime in regimes or standard_regimes(post.default_floor):
+    for regime in regimes or standard_regimes(post.default_floor, post.survey.bands,
+                                              post.min_bands):
         th, xr, floor = observe(post, theta, x, mag_true, regime, seed)
         samples = post.sample(xr, n_samples, seed=seed, floor=floor)
         cov = coverage_by_name(samples, th, PARAM_NAMES, (0.68, 0.95), decimals=4)
@@ -144,11 +159,15 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
     """
     work = Path(work_dir) if work_dir else cache_dir() / "validation"
     cfg = TrainingSetConfig(n=n_test, seed=10_000 + seed, prior=post.prior.kind,
-                            z_range=tuple(post.z_range), chunk=max(5000, 3 * n_test))
+                            z_range=tuple(post.z_range), chunk=max(5000, 3 * n_test),
+                            survey=post.survey)
     emulator_id = _emulator_id(emulator)
     tag = f"_e{emulator_id[:12]}" if emulator_id else ""     # one cached file per emulator
+    if post.survey.name != "sdss_ugriz":
+        tag += f"_{post.survey.name}"
     path = make_training_set(work / f"test_{post.prior.kind}_{n_test}_s{seed}{tag}.h5", cfg,
-                             emulator, emulator_id=emulator_id, progress=progress)
+                             emulator, noise=post.noise, emulator_id=emulator_id,
+                             progress=progress)
     return path, cfg
 
 
@@ -229,6 +248,9 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     dict
         What ``validation.json`` holds.
     """
+    if post.survey.name != "sdss_ugriz" and (n_mcmc_test > 0 or n_mcmc_real > 0):
+        raise ValueError(f"the MCMC comparison is built for SDSS ugriz; survey "
+                         f"{post.survey.name!r} posteriors are validated without it")
     emulator_id = _emulator_id(emulator)
     own_emulators = post.emulator_ids()
     if not allow_other_emulator:
@@ -249,7 +271,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         theta, x, floor = observe(post, theta, x, load_mag_true(path)[:len(x)], regime, seed)
     samples = post.sample(x, n_samples, seed=seed, floor=floor)
     model = emulator.burst_model
-    z = XL.redshift(x)
+    z = post.layout.redshift(x)
     truth_d = _derived(model, theta, z)
     samp_d = _derived(model, samples.reshape(-1, 12), np.repeat(z, n_samples)).reshape(
         len(x), n_samples, len(DERIVED))
