@@ -31,7 +31,7 @@ Tasks
 
 Examples
 --------
->>> result = run_task("two_moons", 10_000, flow_config("sbibm-npe"))  # doctest: +SKIP
+>>> result = run_task("two_moons", 10_000)   # the default fit  # doctest: +SKIP
 >>> result.c2st_mean                                                         # doctest: +SKIP
 """
 from __future__ import annotations
@@ -449,7 +449,14 @@ class TaskResult:
     flow: ConditionalFlow | FlowEnsemble = field(repr=False)
 
 
-def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = None,
+def _reseed(config, k: int):
+    """``config`` (or each of a sequence of candidates) with its seed raised by ``k``."""
+    if isinstance(config, (tuple, list)):
+        return tuple(dataclasses.replace(c, seed=c.seed + k) for c in config)
+    return dataclasses.replace(config, seed=config.seed + k)
+
+
+def run_task(task: str | Task, n_simulations: int, config: FlowConfig | str | None = None,
              seed: int = 0, observations: Iterable[int] = range(1, N_OBSERVATIONS + 1),
              n_posterior_samples: int = 10_000, n_reference_samples: int | None = None,
              progress: bool = False,
@@ -469,8 +476,9 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
         ``"gaussian_linear"`` or ``"gaussian_mixture"``.
     n_simulations : int
         Simulation budget.
-    config : FlowConfig, optional
-        Defaults to ``flow_config("sbibm-npe", seed=seed)``.
+    config : FlowConfig or "auto", optional
+        Default (None or ``"auto"``): the call a user makes, ``ConditionalFlow.fit`` without
+        a config (its default procedure, seeded with ``seed``).
     seed : int
         Seeds the prior draws, the simulations and the posterior sampling.
     observations : iterable of int
@@ -501,7 +509,9 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
         raise ValueError("no observations to score")
     if int(n_simulations) < 10:
         raise ValueError(f"n_simulations must be >= 10, got {n_simulations}")
-    config = flow_config("sbibm-npe", seed=seed) if config is None else config
+    if config is None or (isinstance(config, str) and config == "auto"):
+        config = FlowConfig.auto_candidates(int(n_simulations), task.dim_theta, task.dim_x,
+                                            seed=seed)
     rng = np.random.default_rng([seed, 12345])
     theta = task.sample_prior(int(n_simulations), rng)
     x = task.simulate(theta, rng)
@@ -509,8 +519,8 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | None = N
         raise ValueError(f"n_members must be an integer >= 1, got {n_members!r}")
     t0 = time.perf_counter()
     flows = [ConditionalFlow.fit(theta, x, task.low, task.high,
-                                 config=dataclasses.replace(config, seed=config.seed + k),
-                                 progress=progress) for k in range(int(n_members))]
+                                 config=_reseed(config, k), progress=progress)
+             for k in range(int(n_members))]
     flow = flows[0] if len(flows) == 1 else FlowEnsemble(flows)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
