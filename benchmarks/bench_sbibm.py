@@ -7,7 +7,7 @@ scored observations next to the NPE numbers of Lueckmann et al. (2021).
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_sbibm.py
+    PYTHONPATH=. python benchmarks/bench_sbibm.py       # the default fit, every task
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --sims 1000 10000 \\
         --observations 1 2 3 --preset sbibm-npe --json out/sbibm.json
     PYTHONPATH=. python benchmarks/bench_sbibm.py --tasks two_moons --preset sbibm-nsf \\
@@ -37,8 +37,9 @@ def main(argv=None) -> int:
                     help="simulation budgets")
     ap.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)),
                     help="sbibm observation numbers to score (1..10)")
-    ap.add_argument("--preset", default="sbibm-npe", choices=PRESETS,
-                    help="FlowConfig preset (default: sbibm's NPE MAF, 5 x 2x50 tanh)")
+    ap.add_argument("--preset", default="auto", choices=("auto",) + PRESETS,
+                    help="'auto' (default): ConditionalFlow.fit's default procedure, as a "
+                         "user calls it; or a FlowConfig preset, e.g. sbibm-npe (sbibm's MAF)")
     ap.add_argument("--box-transform", default=None, choices=BOX_TRANSFORMS,
                     help="map from the prior box to the flow's space (default: the preset's)")
     ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
@@ -57,7 +58,12 @@ def main(argv=None) -> int:
     extra = {} if args.box_transform is None else {"box_transform": args.box_transform}
     try:
         extra.update(FlowConfig.parse_overrides(args.set))
-        config = flow_config(args.preset, seed=args.seed, **extra)  # before training
+        if args.preset == "auto":
+            if extra:
+                ap.error("--set/--box-transform need a preset: 'auto' takes no settings")
+            config = "auto"
+        else:
+            config = flow_config(args.preset, seed=args.seed, **extra)  # before training
     except ValueError as err:
         ap.error(str(err))
 
@@ -78,7 +84,9 @@ def main(argv=None) -> int:
                        published_npe=PUBLISHED_NPE_C2ST.get(task, {}).get(n_sim),
                        epochs=res.epochs, best_val_loss=getattr(res.flow, "best_val_loss", None),
                        train_seconds=res.train_seconds, score_seconds=res.score_seconds,
-                       preset=args.preset, config=config.to_dict(), members=args.members)
+                       preset=args.preset, members=args.members,
+                       config=(res.flow.config.to_dict() if args.members == 1
+                               else [f.config.to_dict() for f in res.flow.members]))
             rows.append(row)
             if args.save_dir is not None:
                 res.flow.save(args.save_dir / f"{task}_{n_sim}")

@@ -347,6 +347,23 @@ def test_flow_train_cli_takes_any_config_field(trained, tmp_path, capsys):
     assert "weight_decay must be >= 0" in capsys.readouterr().err
 
 
+def test_flow_train_defaults_to_the_auto_procedure(trained, tmp_path):
+    """Without --preset, flow train runs ConditionalFlow.fit's default procedure (both
+    candidates, the better kept, recorded in the saved config); --set reaches both."""
+    from provabgs_sbi.cli.main import main
+    from provabgs_sbi.inference.flows import AUTO_RULE
+
+    _, _, tmp = trained
+    out = tmp_path / "auto_flow"
+    assert main(["flow", "train", str(tmp / "train.h5"), "--out", str(out), "--max-epochs", "1",
+                 "--checkpoint-dir", str(tmp_path / "ck"),
+                 "--set", "jit_compile=false", "hidden_units=[8, 8]", "n_transforms=2"]) == 0
+    cfg = Posterior.load(out).flow.config
+    assert cfg.auto_rule.startswith(AUTO_RULE + " (affine ") and ", spline " in cfg.auto_rule
+    assert (cfg.max_epochs, cfg.hidden_units, cfg.box_transform) == (1, (8, 8), "plateau")
+    assert {p.name for p in (tmp_path / "ck").iterdir()} == {"affine", "spline"}
+
+
 def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_emulator,
                                                               tmp_path, capsys):
     """`flow train A.h5 B.h5 --init FOLDER`: the two files are joined (6,000 galaxies), training

@@ -13,7 +13,9 @@ from scipy.stats import truncnorm
 
 from provabgs_sbi.io.fetch import SBIBM_WHEEL, read_wheel_member
 from provabgs_sbi.inference.flows import FlowConfig
-from sbibm_tasks import (TASKS, c2st, get_task, load_observation,
+from sbibm_tasks import (TASKS, c2st, gaussian_linear_log_posterior,
+                         gaussian_linear_posterior, get_task, load_observation,
+                         simulate_gaussian_linear, simulate_gaussian_mixture,
                                 load_reference_samples, run_task,
                                 simulate_gaussian_linear_uniform, simulate_two_moons)
 
@@ -87,6 +89,66 @@ def test_gaussian_linear_uniform_exact_posterior():
     dim0 = np.exp(gaussian_linear_uniform_log_posterior(th, x0) - rest)
     assert abs(np.trapezoid(dim0, grid) - 1.0) < 1e-6
     assert gaussian_linear_uniform_log_posterior(np.full((1, 10), 1.01), x0)[0] == -np.inf
+
+
+def test_gaussian_linear_prior_simulator_and_exact_posterior():
+    """theta ~ N(0, 0.1 I), x | theta ~ N(theta, 0.1 I); theta | x ~ N(x / 2, 0.05 I)."""
+    task = get_task("gaussian_linear")
+    n = 200_000
+    rng = np.random.default_rng(0)
+    theta = task.sample_prior(n, rng)
+    x = simulate_gaussian_linear(theta, rng)
+    assert theta.shape == x.shape == (n, 10)
+    np.testing.assert_allclose(theta.var(axis=0), 0.1, rtol=0.02)      # s.e. 0.3%
+    np.testing.assert_allclose((x - theta).var(axis=0), 0.1, rtol=0.02)
+    np.testing.assert_allclose(np.mean(x * theta, axis=0), 0.1, rtol=0.03)  # cov(x, theta)
+    # The joint moments give the posterior: regress theta on x (slope 1/2, residual 0.05).
+    slope = np.mean(theta * x, axis=0) / np.mean(x * x, axis=0)
+    resid = theta - slope * x
+    np.testing.assert_allclose(slope, 0.5, atol=0.01)
+    np.testing.assert_allclose(resid.var(axis=0), 0.05, rtol=0.02)
+    mean, var = gaussian_linear_posterior(x[:3])
+    np.testing.assert_allclose(mean, x[:3] / 2)
+    assert var == pytest.approx(0.05)
+    # The log density is the normal's, and integrates draws from it to their entropy.
+    draws = mean[0] + math.sqrt(0.05) * rng.standard_normal((100_000, 10))
+    lp = gaussian_linear_log_posterior(draws, x[0])
+    entropy = 5 * (1 + math.log(2 * math.pi * 0.05))
+    assert -lp.mean() == pytest.approx(entropy, abs=0.03)             # s.e. 0.007
+    # sbibm's reference samples are draws from this posterior.
+    for i in (1, 7):
+        x_obs, ref = load_observation("gaussian_linear", i), load_reference_samples(
+            "gaussian_linear", i)
+        assert ref.shape == (10_000, 10)
+        np.testing.assert_allclose(ref.mean(axis=0), x_obs / 2, atol=0.012)   # s.e. 0.0022
+        np.testing.assert_allclose(ref.var(axis=0), 0.05, rtol=0.06)          # s.e. 1.4%
+    assert np.all(np.abs(theta) < task.high[0])                       # the box is 10 sd wide
+
+
+def test_gaussian_mixture_simulator():
+    """x - theta is 0.5 N(0, I) + 0.5 N(0, 0.01 I), one component per simulation."""
+    n = 200_000
+    theta = np.tile([[3.0, -4.0]], (n, 1))
+    x = simulate_gaussian_mixture(theta, seed=2)
+    assert x.shape == (n, 2)
+    d = x - theta
+    np.testing.assert_allclose(d.mean(axis=0), 0.0, atol=0.01)
+    np.testing.assert_allclose(d.var(axis=0), 0.5 * 1.0 + 0.5 * 0.01, rtol=0.02)
+    # Both dimensions share the component: |d0| and |d1| are correlated, and the narrow
+    # one holds half of the simulations.
+    narrow = np.max(np.abs(d), axis=1) < 0.5
+    assert abs(narrow.mean() - (0.5 + 0.5 * (0.383 ** 2))) < 0.01
+    assert np.corrcoef(np.abs(d[:, 0]), np.abs(d[:, 1]))[0, 1] > 0.3
+    task = get_task("gaussian_mixture")
+    assert task.low == (-10.0, -10.0) and task.high == (10.0, 10.0)
+    # sbibm's reference samples: within the box, centred on x_obs (or cut by the box).
+    for i in (2, 5):
+        x_obs, ref = load_observation("gaussian_mixture", i), load_reference_samples(
+            "gaussian_mixture", i)
+        assert ref.shape == (10_000, 2) and np.all(np.abs(ref) <= 10.0)
+        inside = np.all(np.abs(x_obs) < 7.0)
+        if inside:
+            np.testing.assert_allclose(ref.mean(axis=0), x_obs, atol=0.03)
 
 
 def test_prior_and_task_table():

@@ -173,7 +173,8 @@ def cmd_flow_train(args) -> int:
                                    ("seed", args.seed), ("box_transform", args.box_transform))
                  if v is not None}
     overrides.update(FlowConfig.parse_overrides(args.set))
-    cfg = FlowConfig.preset(args.preset, **overrides)
+    # "auto": the default procedure, resolved from the number of galaxies (train_posterior).
+    cfg = None if args.preset == "auto" else FlowConfig.preset(args.preset, **overrides)
     recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +
               "\n```\n\nThe training set was made with the command recorded in "
               "posterior.json (`training_set`).\n")
@@ -187,7 +188,8 @@ def cmd_flow_train(args) -> int:
                                  checkpoint_dir=args.checkpoint_dir, recipe=recipe,
                                  inputs={"emulator": args.emulator_id or ""}, init=init,
                                  init_training_sets=init_sets, conditioning=conditioning,
-                                 default_floor=args.default_floor)
+                                 default_floor=args.default_floor,
+                                 auto_overrides=overrides if cfg is None else None)
     print(json.dumps(metrics, indent=2))
     return 0
 

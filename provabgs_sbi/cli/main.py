@@ -205,7 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trainset", nargs="+",
                    help="training-set file(s); several (made alike, other seeds) are joined")
     p.add_argument("--out", required=True, help="a new posterior folder, e.g. flows/<name>")
-    p.add_argument("--preset", default="default")
+    p.add_argument("--preset", default="auto",
+                   help="'auto' (default): an affine and a spline MAF sized by the number of "
+                        "galaxies, the lower validation loss kept (docs/guide/training.md); "
+                        "or a FlowConfig preset: default, sedflow-paper, tiny")
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)

@@ -1,6 +1,7 @@
 """Training and testing the SED posterior (ANPE) from a training-set file."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
                     test_path=None, n_test_samples: int = 1000, progress: bool = True,
                     inputs=None, recipe=None, log=print, init=None,
                     init_training_sets=None, conditioning: Conditioning | None = None,
-                    default_floor: float = 0.0, noise=None) -> tuple[Posterior, dict]:
+                    default_floor: float = 0.0, noise=None,
+                    auto_overrides: dict | None = None) -> tuple[Posterior, dict]:
     """Fit the conditional flow on a training set and save ``flows/<configuration>``.
 
     The bands are those of the training sets' survey
@@ -39,7 +41,14 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
         (made alike, other seeds) are joined by
         :func:`~provabgs_sbi.inference.training_set.load_training_sets`.
     flow_config : FlowConfig, optional
-        Default ``FlowConfig.preset("default")``.
+        Default: the procedure :meth:`ConditionalFlow.fit` applies without a config
+        (:mod:`~provabgs_sbi.inference.flows.auto`: an affine and a spline MAF sized by the
+        number of galaxies, the lower validation loss kept; with ``init``, ``init``'s
+        settings).
+    auto_overrides : dict, optional
+        Without ``flow_config``: FlowConfig fields set by hand in both candidates of the
+        default procedure (e.g. ``{"seed": 1, "max_epochs": 60}``), or, with ``init``, in
+        ``init``'s settings.
     checkpoint_dir : path-like, optional
         Checkpoints for resuming an interrupted training (default: beside the first
         training-set file).
@@ -78,7 +87,8 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
     theta, warped, x, settings = load_training_sets(paths)
     cfg = settings[0]["config"]
     prior = Prior(cfg["prior"])
-    flow_config = flow_config or FlowConfig.preset("default")
+    seed = (flow_config.seed if flow_config is not None
+            else (auto_overrides or {}).get("seed", init.config.seed if init else 0))
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(str(paths[0]) + ".checkpoints")
     survey = training_set_survey(settings[0])
     lay = survey.layout
@@ -97,15 +107,26 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
                              f"training sets' ({survey.name}: {list(survey.bands)}); build it "
                              "with Conditioning.for_survey")
         x_cat, floor, ok = conditioning.draw(load_mag_true(paths), lay.redshift(x), noise,
-                                             rng=np.random.default_rng([flow_config.seed, 19]))
+                                             rng=np.random.default_rng([seed, 19]))
         warped, x_cat, floor = warped[ok], x_cat[ok], floor[ok]
         conditioning = conditioning.with_fill(lay.mags(x_cat), lay.errors(x_cat))
         conditioning.check_floor(default_floor)
         x_in, mags = conditioning.encode(x_cat, floor), lay.mags(x_cat)
         log(f"mask-aware inputs: {conditioning}")
+    if flow_config is None and init is None:
+        candidates = FlowConfig.auto_candidates(len(x_in), warped.shape[1], x_in.shape[1],
+                                                **(auto_overrides or {}))
+        flow_config = candidates
+        shape = (f"default procedure: {' and '.join(c.transform for c in candidates)} MAFs of "
+                 f"{candidates[0].n_transforms} x {candidates[0].hidden_units}, the lower "
+                 "validation loss kept")
+    else:
+        # A warm start keeps the given flow's settings, with any overrides.
+        flow_config = flow_config or dataclasses.replace(init.config, **(auto_overrides or {}))
+        shape = f"{flow_config.n_transforms} x {flow_config.hidden_units}"
     log(f"training the flow on {len(x_in):,} galaxies from {len(paths)} file(s) "
-        f"({flow_config.n_transforms} x {flow_config.hidden_units}"
-        f"{', fine-tuning the given flow' if init is not None else ''}), checkpoints in {ckpt}")
+        f"({shape}{', fine-tuning the given flow' if init is not None else ''}), "
+        f"checkpoints in {ckpt}")
     init_inputs = None
     if conditioning is not None and init is not None and init.d_x == lay.size:
         # A SEDflow posterior (magnitudes, errors, z) starts the mask-aware one: its

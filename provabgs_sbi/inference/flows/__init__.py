@@ -7,6 +7,7 @@ samples and densities of theta for any observation x.
 One idea per module:
 
 ``config``       :class:`FlowConfig` (validated settings) and its presets
+``auto``         the default settings, chosen from the number of simulations
 ``box_maps``     the maps from the unit box to the real line (logit, probit, plateau)
 ``blocks``       the blocks' elementwise maps (affine, spline), in TF
 ``network``      the MAF: MADEs, permutations, weights, flow math in TF
@@ -35,18 +36,20 @@ is one network pass per block rather than the MAF's d sequential passes.
 
 Examples
 --------
->>> flow = ConditionalFlow.fit(theta, x, low=-1.0, high=1.0,
-...                            config=FlowConfig.preset("default"))   # doctest: +SKIP
+>>> flow = ConditionalFlow.fit(theta, x, low=-1.0, high=1.0)   # doctest: +SKIP
+>>> flow.config.auto_rule         # settings chosen from len(theta)   # doctest: +SKIP
+'auto-1 (affine ..., spline ...)'
 >>> samples = flow.sample(x_obs, 10_000, seed=1)   # (n_obs, 10000, d_theta)  # doctest: +SKIP
 >>> logp = flow.log_prob(theta, x)                  # (N,)  # doctest: +SKIP
 """
 from __future__ import annotations
 
+from provabgs_sbi.inference.flows.auto import AUTO_RULE, auto_candidates
 from provabgs_sbi.inference.flows.box_maps import BOX_EPS, BOX_TRANSFORMS, PLATEAU_HALF_WIDTH
 from provabgs_sbi.inference.flows.config import BLOCK_TRANSFORMS, FLOW_FAMILIES, FlowConfig
 from provabgs_sbi.inference.flows.flow import ConditionalFlow
 from provabgs_sbi.inference.flows.training import TrainingInterrupted
 from provabgs_sbi.io.artifacts import ChecksumError
 
-__all__ = ["BLOCK_TRANSFORMS", "BOX_EPS", "BOX_TRANSFORMS", "ChecksumError", "ConditionalFlow",
-           "FLOW_FAMILIES", "FlowConfig", "PLATEAU_HALF_WIDTH", "TrainingInterrupted"]
+__all__ = ["AUTO_RULE", "BLOCK_TRANSFORMS", "BOX_EPS", "BOX_TRANSFORMS", "ChecksumError", "ConditionalFlow",
+           "FLOW_FAMILIES", "FlowConfig", "PLATEAU_HALF_WIDTH", "TrainingInterrupted", "auto_candidates"]

@@ -22,7 +22,8 @@ _RESUMABLE_FIELDS = ("max_epochs", "checkpoint_every", "lr_patience", "lr_factor
                      "min_learning_rate")
 #: Fields added after checkpoints were first written, with the value that reproduces the
 #: older training: a config holding that value keeps the resume key it had before the field.
-_LEGACY_DEFAULTS = {"box_transform": "logit", "weight_decay": 0.0, "family": "maf"}
+_LEGACY_DEFAULTS = {"box_transform": "logit", "weight_decay": 0.0, "family": "maf",
+                    "auto_rule": ""}
 #: Loop state restored from a checkpoint as written.
 _STATE_KEYS = ("epoch", "best_val", "best_epoch", "bad_epochs", "history", "finished")
 

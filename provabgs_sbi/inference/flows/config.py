@@ -109,6 +109,12 @@ class FlowConfig:
         Number of spline segments.
     spline_bound : float
         Half-width, in standardised flow coordinates, of the interval the spline acts on.
+    auto_rule : str
+        Name of the automatic rule that chose these settings from the training set
+        (:mod:`~provabgs_sbi.inference.flows.auto`; ``"auto-1 (affine -0.81, spline
+        -0.61)"``: the rule and its candidates' validation losses), or
+        ``""`` (default; every flow saved before the rule) for settings given by hand or
+        by a preset. A record only: it changes nothing in the flow.
     """
 
     n_transforms: int = 6
@@ -132,6 +138,7 @@ class FlowConfig:
     spline_bins: int = 8
     spline_bound: float = 4.0
     family: str = "maf"
+    auto_rule: str = ""
 
     def __post_init__(self):
         hidden = self.hidden_units
@@ -194,11 +201,38 @@ class FlowConfig:
         object.__setattr__(self, "spline_bound", float(self.spline_bound))
         if self.family not in FLOW_FAMILIES:
             raise ValueError(f"family must be one of {FLOW_FAMILIES}, got {self.family!r}")
+        if not isinstance(self.auto_rule, str):
+            raise ValueError(f"auto_rule must be a string, got {self.auto_rule!r}")
         if self.family == "coupling" and self.n_transforms < 2:
             raise ValueError("a coupling flow needs n_transforms >= 2 (a block maps only "
                              f"about half of the dimensions), got {self.n_transforms}")
 
     PRESETS = tuple(_PRESETS)
+
+    @classmethod
+    def auto_candidates(cls, n_simulations: int, d_theta: int, d_x: int,
+                        **overrides) -> tuple["FlowConfig", ...]:
+        """The settings :meth:`ConditionalFlow.fit` tries by default, chosen from the size
+        of the training set (an affine and a spline MAF; the one of lower validation loss
+        is kept). See :mod:`~provabgs_sbi.inference.flows.auto` for the rule and its reasons.
+
+        Parameters
+        ----------
+        n_simulations : int
+            Simulated pairs given to ``fit`` (validation split included).
+        d_theta, d_x : int
+            Dimensions of theta and x.
+        **overrides
+            Fields set by hand in every candidate.
+
+        Returns
+        -------
+        tuple of FlowConfig
+            With ``auto_rule`` naming the rule.
+        """
+        from provabgs_sbi.inference.flows.auto import auto_candidates
+
+        return auto_candidates(n_simulations, d_theta, d_x, **overrides)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "FlowConfig":
@@ -278,9 +312,12 @@ class FlowConfig:
         return out
 
     def to_dict(self) -> dict:
-        """JSON-ready dict of the fields."""
+        """JSON-ready dict of the fields (``auto_rule`` only when set, so that settings
+        given by hand serialise as they did before the field existed)."""
         out = dataclasses.asdict(self)
         out["hidden_units"] = list(self.hidden_units)
+        if not out["auto_rule"]:
+            del out["auto_rule"]
         return out
 
     @classmethod

@@ -343,7 +343,7 @@ class ConditionalFlow:
 
     # ---------------------------------------------------------------- training
     @classmethod
-    def fit(cls, theta, x, low, high, config: FlowConfig | None = None,
+    def fit(cls, theta, x, low, high, config: FlowConfig | str | tuple | None = None,
             checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
             callback: Callable[[int, dict], None] | None = None,
             init: "ConditionalFlow | None" = None, init_inputs=None) -> "ConditionalFlow":
@@ -357,13 +357,20 @@ class ConditionalFlow:
             Simulated data for each theta.
         low, high : float or array_like of shape (d_theta,)
             The support box (the prior's), ``low < high``.
-        config : FlowConfig, optional
-            Defaults to ``FlowConfig.preset("default")``.
+        config : FlowConfig or "auto", optional
+            Default (None or ``"auto"``): the procedure of
+            :mod:`~provabgs_sbi.inference.flows.auto`: two small MAFs, affine and spline
+            blocks, sized and trained by rules of ``N`` (:meth:`FlowConfig.auto_candidates`)
+            on the same validation split; the one of lower validation loss is returned,
+            its ``config.auto_rule`` recording both losses. A sequence of FlowConfig
+            is trained the same way (each, then the lowest validation loss kept). With
+            ``init`` and no config, ``init``'s settings.
         checkpoint_dir : path, optional
             Write checkpoints here every ``config.checkpoint_every`` epochs (and at the
             end). If it already holds a checkpoint of the same data and config, training
             resumes from it; a checkpoint of other data or settings is an error
-            (``max_epochs`` and ``checkpoint_every`` may differ).
+            (``max_epochs`` and ``checkpoint_every`` may differ). The default procedure
+            keeps each candidate's checkpoints in a subfolder (``affine``, ``spline``).
         progress : bool
             Show a tqdm bar over epochs.
         callback : callable, optional

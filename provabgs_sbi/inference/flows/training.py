@@ -10,6 +10,7 @@ an uninterrupted run would.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -19,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from provabgs_sbi.inference.flows.arrays import as_2d, check_box
+from provabgs_sbi.inference.flows.auto import auto_candidates, selection_record
 from provabgs_sbi.inference.flows.blocks import tf_modules
 from provabgs_sbi.inference.flows.box_maps import BOX_EPS, box_map
 from provabgs_sbi.inference.flows.checkpoints import (CHECKPOINT_NAME, read_checkpoint,
@@ -45,13 +47,22 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
     See :meth:`~provabgs_sbi.inference.flows.ConditionalFlow.fit`, which calls this with
     its class, for the parameters.
     """
-    config = FlowConfig.preset("default") if config is None else config
-    if not isinstance(config, FlowConfig):
-        raise TypeError(f"config must be a FlowConfig, got {type(config).__name__}")
     theta = as_2d(theta, "theta")
     x = as_2d(x, "x")
     if theta.shape[0] != x.shape[0]:
         raise ValueError(f"theta has {theta.shape[0]} rows but x has {x.shape[0]}")
+    if config is None and init is not None:
+        config = init.config          # a warm start keeps its settings
+    if config is None or (isinstance(config, str) and config == "auto"):
+        config = auto_candidates(theta.shape[0], theta.shape[1], x.shape[1])
+    if isinstance(config, (tuple, list)):
+        if init is not None:
+            raise ValueError("a warm start keeps init's settings: pass config=None (init's) "
+                             "or one FlowConfig with its architecture, not candidates")
+        return _fit_candidates(cls, tuple(config), theta, x, low, high, checkpoint_dir,
+                               progress, callback)
+    if not isinstance(config, FlowConfig):
+        raise TypeError(f"config must be a FlowConfig, None or 'auto', got {config!r}")
     d = theta.shape[1]
     low, high = check_box(low, high, d)
     outside = ~np.all((theta >= low) & (theta <= high), axis=1)
@@ -81,6 +92,32 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
     flow.data_hash = hash_arrays(theta, x, low, high)
     _train(flow, theta, x, checkpoint_dir, progress, callback)
     return flow
+
+
+def _fit_candidates(cls, candidates, theta, x, low, high, checkpoint_dir, progress,
+                    callback):
+    """Train each candidate config on the same data, keep the lowest best validation loss,
+    and record every candidate's loss in the kept flow's ``config.auto_rule``.
+
+    The default procedure (:mod:`~provabgs_sbi.inference.flows.auto`) passes its affine and
+    spline candidates; they share the seed, hence the validation split.
+    """
+    if not candidates or not all(isinstance(c, FlowConfig) for c in candidates):
+        raise TypeError("config candidates must be a non-empty sequence of FlowConfig")
+    names = [c.transform for c in candidates]
+    if len(set(names)) < len(names):
+        names = [f"{name}{i}" for i, name in enumerate(names)]
+    flows, losses = [], {}
+    for name, cfg in zip(names, candidates):
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name
+        flow = fit_flow(cls, theta, x, low, high, config=cfg, checkpoint_dir=ckpt,
+                        progress=progress, callback=callback)
+        flows.append(flow)
+        losses[name] = flow.best_val_loss if flow.best_val_loss is not None else math.inf
+    best = flows[int(np.argmin([losses[name] for name in names]))]
+    rule = best.config.auto_rule or "selected"
+    best.config = dataclasses.replace(best.config, auto_rule=selection_record(losses, rule))
+    return best
 
 
 def _check_init(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray, d_x: int):
