@@ -35,7 +35,8 @@ def validate_emulator(emu, model, n: int = 10_000, seed: int = 12345, wave_range
     dict
         ``frac_err_median_max``, ``frac_err_p95_max``, ``frac_err_p99_max`` (the worst
         wavelength of each percentile of |dL/L|), per-band ``mag_err_p99`` and
-        ``mag_err_max``, and the settings.
+        ``mag_err_max`` (over the galaxies with a positive flux from both; the others are
+        counted in ``mag_err_excluded_zero_flux`` when there are any), and the settings.
     """
     survey = get_survey(survey)
     rng = np.random.default_rng(seed)
@@ -55,19 +56,27 @@ def validate_emulator(emu, model, n: int = 10_000, seed: int = 12345, wave_range
     phot = Photometer(model.wave, survey.filters, dz=model.config.photometry_dz)
     direct = np.concatenate([phot.nanomaggies(model.spectrum(theta[s:s + chunk], zp[s:s + chunk])[1],
                                               zp[s:s + chunk]) for s in range(0, n, chunk)])
-    dm = (nanomaggies_to_mag(emu.with_filters(survey).photometry(theta, zp))
-          - nanomaggies_to_mag(direct))
-    adm = np.abs(dm)
+    emulated = emu.with_filters(survey).photometry(theta, zp)
+    # A band far below any detection (an old, dusty galaxy in the FUV: 115-130 mag) can
+    # underflow to zero flux in float32; such galaxies are counted and left out of that
+    # band's statistics rather than turning its percentiles into NaN.
+    finite = (emulated > 0) & (direct > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adm = np.abs(nanomaggies_to_mag(emulated) - nanomaggies_to_mag(direct))
+    adm = np.where(finite, adm, np.nan)
     bands = survey.bands
     metrics = {
         "n": int(n), "seed": int(seed), "wave_range": list(wave_range), "z_range": list(z_range),
         "frac_err_median_max": float(med.max()), "frac_err_p95_max": float(p95.max()),
         "frac_err_p99_max": float(p99.max()),
         "frac_err_median_overall": float(np.median(errs)),
-        "mag_err_p99": {b: float(np.percentile(adm[:, i], 99)) for i, b in enumerate(bands)},
-        "mag_err_max": {b: float(adm[:, i].max()) for i, b in enumerate(bands)},
-        "mag_err_median": {b: float(np.median(adm[:, i])) for i, b in enumerate(bands)},
+        "mag_err_p99": {b: float(np.nanpercentile(adm[:, i], 99)) for i, b in enumerate(bands)},
+        "mag_err_max": {b: float(np.nanmax(adm[:, i])) for i, b in enumerate(bands)},
+        "mag_err_median": {b: float(np.nanmedian(adm[:, i])) for i, b in enumerate(bands)},
     }
+    n_zero = {b: int(np.count_nonzero(~finite[:, i])) for i, b in enumerate(bands)}
+    if any(n_zero.values()):
+        metrics["mag_err_excluded_zero_flux"] = n_zero
     if survey.name != "sdss_ugriz":
         metrics["survey"] = survey.name
     if plot is not None:

@@ -39,9 +39,10 @@ def plot_emulator_errors(wave, med, p95, p99, mag_err, path, title="", bands=BAN
     ax.set_yscale("log")
     ax.legend(fontsize=8, ncol=2)
     ax.set_title(title, fontsize=9)
-    bins = np.logspace(-6, np.log10(max(mag_err.max(), 1e-3)), 60)
+    bins = np.logspace(-6, np.log10(max(np.nanmax(mag_err), 1e-3)), 60)
     for i, b in enumerate(bands):
-        ax2.hist(mag_err[:, i], bins=bins, histtype="step", label=b)
+        col = mag_err[:, i]
+        ax2.hist(col[np.isfinite(col)], bins=bins, histtype="step", label=b)
     ax2.axvline(0.01, color="k", ls=":", lw=0.8)
     ax2.set_xscale("log")
     ax2.set_xlabel("|Δmag| (z ≤ 0.2)")
