@@ -185,20 +185,10 @@ def simulate_gaussian_linear_uniform(theta, seed=None) -> np.ndarray:
 
 
 def simulate_gaussian_linear(theta, seed=None) -> np.ndarray:
-    """sbibm's ``gaussian_linear`` simulator: x ~ N(theta, 0.1 I).
-
-    Parameters
-    ----------
-    theta : array_like of shape (N, 10)
-    seed : int, Generator or None
-
-    Returns
-    -------
-    ndarray of shape (N, 10)
-    """
-    theta = _check_theta(theta, 10)
-    rng = _rng(seed)
-    return theta + math.sqrt(_GL_NOISE_VARIANCE) * rng.standard_normal(theta.shape)
+    """sbibm's ``gaussian_linear`` simulator, x ~ N(theta, 0.1 I), shapes (N, 10) -> (N, 10):
+    the simulator of :func:`simulate_gaussian_linear_uniform` (``_GL_NOISE_VARIANCE`` =
+    ``_GLU_VARIANCE`` = 0.1; the two tasks differ in their priors only)."""
+    return simulate_gaussian_linear_uniform(theta, seed)
 
 
 def sample_gaussian_linear_prior(n: int, seed=None) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from provabgs_sbi.diagnostics import coverage_by_name
 from provabgs_sbi.inference.ensemble import FlowEnsemble
-from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig, auto_candidates
 from provabgs_sbi.inference.noise import survey_noise_model
 from provabgs_sbi.inference.posterior import Posterior, init_training_set_settings
 from provabgs_sbi.inference.conditioning import Conditioning, Regime
@@ -114,7 +114,7 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
         x_in, mags = conditioning.encode(x_cat, floor), lay.mags(x_cat)
         log(f"mask-aware inputs: {conditioning}")
     if flow_config is None and init is None:
-        candidates = FlowConfig.auto_candidates(len(x_in), warped.shape[1], x_in.shape[1],
+        candidates = auto_candidates(len(x_in), warped.shape[1], x_in.shape[1],
                                                 **(auto_overrides or {}))
         flow_config = candidates
         shape = (f"default procedure: {' and '.join(c.transform for c in candidates)} MAFs of "

@@ -210,31 +210,6 @@ class FlowConfig:
     PRESETS = tuple(_PRESETS)
 
     @classmethod
-    def auto_candidates(cls, n_simulations: int, d_theta: int, d_x: int,
-                        **overrides) -> tuple["FlowConfig", ...]:
-        """The settings :meth:`ConditionalFlow.fit` tries by default, chosen from the size
-        of the training set (an affine and a spline MAF; the one of lower validation loss
-        is kept). See :mod:`~provabgs_sbi.inference.flows.auto` for the rule and its reasons.
-
-        Parameters
-        ----------
-        n_simulations : int
-            Simulated pairs given to ``fit`` (validation split included).
-        d_theta, d_x : int
-            Dimensions of theta and x.
-        **overrides
-            Fields set by hand in every candidate.
-
-        Returns
-        -------
-        tuple of FlowConfig
-            With ``auto_rule`` naming the rule.
-        """
-        from provabgs_sbi.inference.flows.auto import auto_candidates
-
-        return auto_candidates(n_simulations, d_theta, d_x, **overrides)
-
-    @classmethod
     def preset(cls, name: str, **overrides) -> "FlowConfig":
         """A named configuration, optionally with some fields replaced.
 

@@ -360,7 +360,7 @@ class ConditionalFlow:
         config : FlowConfig or "auto", optional
             Default (None or ``"auto"``): the procedure of
             :mod:`~provabgs_sbi.inference.flows.auto`: two small MAFs, affine and spline
-            blocks, sized and trained by rules of ``N`` (:meth:`FlowConfig.auto_candidates`)
+            blocks, sized and trained by rules of ``N`` (:func:`~provabgs_sbi.inference.flows.auto.auto_candidates`)
             on the same validation split; the one of lower validation loss is returned,
             its ``config.auto_rule`` recording both losses. A sequence of FlowConfig
             is trained the same way (each, then the lowest validation loss kept). With
