@@ -48,7 +48,7 @@ import numpy as np
 
 from provabgs_sbi.diagnostics import c2st as _c2st
 from provabgs_sbi.inference.ensemble import FlowEnsemble
-from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig
+from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig, auto_candidates
 from provabgs_sbi.io.fetch import SBIBM_WHEEL, read_wheel_member
 
 __all__ = ["FLOW_PRESETS", "PRESETS", "PUBLISHED_NPE_C2ST", "TASKS", "Task", "TaskResult",
@@ -500,8 +500,7 @@ def run_task(task: str | Task, n_simulations: int, config: FlowConfig | str | No
     if int(n_simulations) < 10:
         raise ValueError(f"n_simulations must be >= 10, got {n_simulations}")
     if config is None or (isinstance(config, str) and config == "auto"):
-        config = FlowConfig.auto_candidates(int(n_simulations), task.dim_theta, task.dim_x,
-                                            seed=seed)
+        config = auto_candidates(int(n_simulations), task.dim_theta, task.dim_x, seed=seed)
     rng = np.random.default_rng([seed, 12345])
     theta = task.sample_prior(int(n_simulations), rng)
     x = task.simulate(theta, rng)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (1_000_000, 11, 158, 1024, 1e-3, 20, 3),
 ])
 def test_candidates_resolve_as_documented(n, d, width, batch, lr, patience, lr_patience):
-    cands = FlowConfig.auto_candidates(n, d, d)
+    cands = auto_candidates(n, d, d)
     assert [c.transform for c in cands] == list(AUTO_CANDIDATES) == ["affine", "spline"]
     for c in cands:
         assert c.hidden_units == (width, width) and c.n_transforms == 5
