@@ -49,6 +49,7 @@ from provabgs_sbi.io.catalog import PhotometryCatalog
 from provabgs_sbi.io.hashing import sha256_file
 from provabgs_sbi.io.paths import default_noise_file
 from provabgs_sbi.model.photometry import BANDS, mag_to_nanomaggies
+from provabgs_sbi.model.survey import get_survey
 
 #: The committed default model (fitted to the kcorrect SDSS sample).
 DEFAULT_NOISE_FILE = default_noise_file()
@@ -640,8 +641,6 @@ def noise_model_path(survey) -> Path:
     FileNotFoundError
         Neither place holds the file.
     """
-    from provabgs_sbi.model.survey import get_survey
-
     survey = get_survey(survey)
     if not survey.noise_model:
         raise ValueError(f"survey {survey.name!r} has no noise model: fit one to a catalog "
@@ -664,8 +663,6 @@ def survey_noise_model(survey) -> NoiseModel:
     ValueError
         The file's bands are not the survey's.
     """
-    from provabgs_sbi.model.survey import get_survey
-
     survey = get_survey(survey)
     path = noise_model_path(survey)
     model = NoiseModel.load(path)
