@@ -89,6 +89,59 @@ def test_regime_draws_are_fixed(noise):
         cond.draw(MAGS, [0.1], noise, 0, regime=Regime("bad", missing=("y",)))
 
 
+def test_optional_bands_follow_coverage_and_detection_and_old_draws_are_unchanged(noise):
+    """An optional band (GALEX in galex_sdss_2mass) is missing where the galaxy is not
+    covered (all optional bands together, p_optional of the draws) or is fainter than the
+    noise model's range; never below min_bands; a conditioning without optional bands
+    draws exactly what it drew before the option existed."""
+    n = 40_000
+    mags = np.tile(MAGS, (n, 1))
+    faint = np.arange(n) % 4 == 0
+    mags[faint, 0] = noise.mag_range[0, 1] + 1.0        # u too faint for a quarter
+    mags[1::8, 0] = np.inf                              # and a flux of zero
+    plain = filled()
+    opt = filled(optional=("u", "z"), p_optional=0.6)
+    x0, f0, ok0 = plain.draw(mags, np.full(n, 0.1), noise, rng=1)
+    x1, f1, ok1 = opt.draw(mags, np.full(n, 0.1), noise, rng=1)
+    m0, m1 = SDSS.missing(x0), SDSS.missing(x1)
+    np.testing.assert_array_equal(f0, f1)                 # same floors, inflation, noise
+    assert m1[faint | (np.arange(n) % 8 == 1), 0].all()   # undetected u: always missing
+    assert (~m1).sum(axis=1).min() == opt.min_bands
+    # coverage: among galaxies with no random subset and u detected, both u and z are
+    # missing in p_optional of them, together
+    clean = ~m0.any(axis=1) & ~faint & (np.arange(n) % 8 != 1)
+    assert abs(m1[clean, 0].mean() - 0.6) < 0.015
+    np.testing.assert_array_equal(m1[clean, 0], m1[clean, 4])
+    assert not m1[clean, 1:4].any()
+    # the same regime rule: an undetected optional band is missing in "all bands" too
+    xr, _, _ = opt.draw(mags[:100], np.full(100, 0.1), noise, rng=2, regime=Regime("all"))
+    np.testing.assert_array_equal(SDSS.missing(xr)[:, 0], ~(mags[:100, 0] <= noise.mag_range[0, 1]))
+    # a conditioning without optional bands records what it recorded before
+    assert "optional" not in plain.to_dict() and Conditioning.from_dict(opt.to_dict()) == opt
+    with pytest.raises(ValueError, match="optional bands"):
+        Conditioning(optional=("y",))
+    with pytest.raises(ValueError, match="not optional"):
+        Conditioning(optional=("u", "g", "r"))
+
+
+def test_catalog_pattern_regime_draws_the_catalog_proportions(noise):
+    cond = filled()
+    cat = SDSS.assemble(np.tile(MAGS, (10, 1)), np.full((10, 5), 0.02), np.full(10, 0.1))
+    cat[:7, 0] = np.nan            # 70% no u, 10% no u and no z, 20% all bands
+    cat[7, [0, 4]] = np.nan
+    reg = Regime.from_catalog("catalog patterns", cat, SDSS)
+    assert dict(reg.patterns) == {(): 2.0, ("u",): 7.0, ("u", "z"): 1.0}
+    n = 20_000
+    x, _, ok = cond.draw(np.tile(MAGS, (n, 1)), np.full(n, 0.1), noise, rng=3, regime=reg)
+    miss = SDSS.missing(x)[ok]
+    assert abs(miss[:, 0].mean() - 0.8) < 0.01 and abs(miss[:, 4].mean() - 0.1) < 0.01
+    assert not miss[:, 1:4].any() and not (miss[:, 4] & ~miss[:, 0]).any()
+    with pytest.raises(ValueError, match="fewer than 3 bands"):
+        cond.draw(MAGS, [0.1], noise, 0, regime=Regime("bad", missing=("u", "g", "r")))
+    with pytest.raises(ValueError, match="positive weights"):
+        Regime("bad", patterns=((("u",), 0.0),))
+
+
 # ------------------------------------------------------------------ a trained mask-aware posterior
 @pytest.fixture(scope="module")
 def masked(tmp_path_factory, shifted_emulator):

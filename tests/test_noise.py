@@ -143,6 +143,11 @@ def test_mag_range_and_in_range(fitted, synthetic):
     np.testing.assert_allclose(fitted.flux_range[:, 0], mag_to_nanomaggies(m.max(axis=0)))
     probe = np.array([[18.0] * 5, [18.0, 18.0, 25.0, 18.0, 18.0], [np.nan] + [18.0] * 4])
     np.testing.assert_array_equal(fitted.in_range(probe), [True, False, False])
+    # a band left out of the check (a survey's optional band) does not cut
+    np.testing.assert_array_equal(fitted.in_range(probe, bands=("u", "g", "i", "z")),
+                                  [True, True, False])
+    with pytest.raises(ValueError, match="not the noise model's"):
+        fitted.in_range(probe, bands=("y",))
 
 
 # ------------------------------------------------------------------ draws

@@ -34,6 +34,10 @@ def test_ten_band_preset_matches_the_kcorrect_reader():
     assert s.n_bands == 10 and s.layout.size == 21 and s.ab_offsets == (0.0,) * 10
     c = Conditioning.for_survey(s, p_mask=0.5)
     assert c.bands == s.bands and c.p_mask == 0.5 and c.size == 31
+    assert s.optional_bands == c.optional == ("FUV", "NUV")
+    assert s.required_bands == ("u", "g", "r", "i", "z", "J", "H", "Ks")
+    assert "optional_bands" not in SDSS_UGRIZ.to_dict()        # as recorded before the field
+    assert SDSS_UGRIZ.required_bands == SDSS_UGRIZ.bands
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -47,6 +51,9 @@ def test_ten_band_preset_matches_the_kcorrect_reader():
     (dict(floor_max=-0.01), "floor_max"),
     (dict(min_bands=3), "min_bands"),
     (dict(min_bands=1.5), "min_bands"),
+    (dict(optional_bands=("y",), min_bands=1), "optional_bands"),
+    (dict(optional_bands=("g", "g"), min_bands=1), "optional_bands"),
+    (dict(optional_bands=("g",), min_bands=2), "not optional"),
 ])
 def test_invalid_surveys_are_refused(bad, match):
     good = dict(name="two", bands=("g", "r"), filters=("sdss2010-g", "sdss2010-r"))

@@ -278,3 +278,45 @@ def test_survey_catalog_reader_applies_ab_offsets_after_sentinels():
                                [14.91, 14.89, 14.85], atol=1e-9)
     with pytest.raises(ValueError, match="presets read SDSS ugriz"):
         read_catalog(t, survey=vega, preset="sdss")
+
+
+def test_optional_bands_are_kept_at_any_magnitude_and_missing_when_undetected(shifted_emulator,
+                                                                             tmp_path):
+    """A survey's optional band does not cut the training set (the range cut would keep only
+    galaxies bright in it), is missing in mask-aware draws where fainter than the noise
+    model's range, and a posterior on such a survey must be mask-aware."""
+    from provabgs_sbi.inference import training_set as ts
+    from provabgs_sbi.inference.conditioning import Conditioning
+    from provabgs_sbi.inference.noise import NoiseModel
+    from provabgs_sbi.model.photometry import BANDS, FILTER_NAMES, SDSS_TO_AB_MAG
+    from provabgs_sbi.model.survey import Survey
+    from provabgs_sbi.workflows.train import train_posterior
+
+    rows = {"band": [], "mag": [], "sigma": []}
+    for band in BANDS:                       # u "detected" only to 21 mag: a shallow band
+        m = np.arange(12.0, 21.5 if band == "u" else 24.5, 0.5)
+        rows["band"] += [band] * len(m)
+        rows["mag"] += m.tolist()
+        rows["sigma"] += (0.01 * 10 ** (0.2 * (m - 16))).tolist()
+    NoiseModel.from_sigma_table(Table(rows)).save(tmp_path / "noise.ecsv")
+    kw = dict(bands=BANDS, filters=FILTER_NAMES, ab_offsets=tuple(SDSS_TO_AB_MAG),
+              noise_model=str(tmp_path / "noise.ecsv"))
+    shallow = Survey(name="shallow_u", **kw)
+    optional = Survey(name="optional_u", optional_bands=("u",), **kw)
+    cut = ts.make_training_set(tmp_path / "cut.h5", ts.TrainingSetConfig(
+        n=1500, seed=3, chunk=3000, survey=shallow), shifted_emulator, progress=False)
+    kept = ts.make_training_set(tmp_path / "kept.h5", ts.TrainingSetConfig(
+        n=1500, seed=3, chunk=3000, survey=optional), shifted_emulator, progress=False)
+    u_cut, u_kept = ts.load_mag_true(cut)[:, 0], ts.load_mag_true(kept)
+    assert u_cut.max() <= 21.0
+    faint = ~(u_kept[:, 0] <= 21.0)
+    assert 0.2 < faint.mean() < 0.95          # most draws are fainter than the shallow u
+    assert np.all((u_kept[:, 1:] >= 12.0) & (u_kept[:, 1:] <= 24.0))
+    cond = Conditioning.for_survey(optional, p_mask=0.0)
+    noise = NoiseModel.load(tmp_path / "noise.ecsv")
+    x, _, ok = cond.draw(u_kept, np.full(len(u_kept), 0.1), noise, rng=0)
+    miss = optional.layout.missing(x)
+    assert miss[faint, 0].all() and not miss[:, 1:].any()
+    assert abs(miss[~faint, 0].mean() - cond.p_optional) < 0.1      # not covered
+    with pytest.raises(ValueError, match="mask-aware"):
+        train_posterior(kept, tmp_path / "flow", None, progress=False, log=lambda *a: None)

@@ -428,6 +428,12 @@ def cmd_validate(args) -> int:
         from provabgs_sbi.io.catalog import load_sdss_sample
 
         real = load_sdss_sample(z_range=tuple(post.z_range))
+    elif (post.conditioning is not None and post.conditioning.optional
+          and post.survey.catalog == "kcorrect_multiband"):
+        # its real catalog gives the regime of the catalog's own band patterns
+        from provabgs_sbi.io.kcorrect_bands import load_kcorrect_multiband
+
+        real = load_kcorrect_multiband().to_catalog(z_range=tuple(post.z_range))
     mcmc_kwargs = {"n_walkers": args.mcmc_walkers, "n_steps": args.mcmc_steps,
                    "burn_in": args.mcmc_burn_in, "precondition": args.mcmc_precondition}
     res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,

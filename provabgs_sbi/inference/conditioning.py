@@ -30,7 +30,20 @@ chosen when fitting; floor 0 is SEDflow's setting.
    per band (one value for all bands is a special case), else f_b = 0;
 4. m_hat_b = m_b + sigma_eff_b eps_b;
 5. with probability ``p_mask`` a galaxy loses between 1 and n_bands - ``min_bands`` bands
-   (the number uniform, then which bands uniform).
+   (the number uniform, then which bands uniform);
+6. a survey's ``optional`` bands (GALEX in ``galex_sdss_2mass``) are missing where a
+   galaxy is not covered, all together, with probability ``p_optional``; and each is
+   missing where the galaxy is not detected: fainter than the faintest magnitude of the
+   noise model's catalog (the other bands are inside that range in every training galaxy,
+   by the training set's cut). A galaxy keeps at least ``min_bands`` bands.
+
+Steps 5 and 6 are a model of why bands are missing. Random subsets (step 5) are
+independent of the galaxy, so for them the flow learns p(theta | the present bands). A
+missing optional band also says "not covered, or too faint", and the flow learns that too:
+it is the posterior of a catalog whose coverage fraction is 1 - ``p_optional`` and whose
+detection limit is the noise model's. The alternatives are worse: leaving undetected
+bands present puts magnitudes of 30-130 (quiescent galaxies' FUV) into the inputs that no
+catalog has, and dropping them from training keeps only UV-bright galaxies.
 
 The mixture keeps a fraction (1 - p_inflate)(1 - p_floor)(1 - p_mask) of the draws in
 SEDflow's own regime (typical errors, no floor, all bands), so robustness does not take the
@@ -76,6 +89,10 @@ class Regime:
     name : str
     missing : tuple of str
         Bands removed from every galaxy.
+    patterns : tuple of (tuple of str, float)
+        Instead of ``missing``: (missing bands, weight) pairs, one drawn per galaxy with
+        probability proportional to its weight (:meth:`from_catalog`: a catalog's own
+        patterns).
     inflate : float
         Every error multiplied by this (1: the noise model's errors; 3: three times typical).
     floor : float
@@ -86,6 +103,34 @@ class Regime:
     missing: tuple = ()
     inflate: float = 1.0
     floor: float = 0.0
+    patterns: tuple = ()
+
+    def __post_init__(self):
+        pats = tuple((tuple(str(b) for b in bands), float(w)) for bands, w in self.patterns)
+        if pats and (self.missing or not all(np.isfinite(w) and w > 0 for _, w in pats)):
+            raise ValueError(f"regime {self.name!r}: patterns need positive weights and no "
+                             "fixed missing bands")
+        object.__setattr__(self, "missing", tuple(self.missing))
+        object.__setattr__(self, "patterns", pats)
+
+    @classmethod
+    def from_catalog(cls, name: str, x, layout, **settings) -> "Regime":
+        """A regime whose galaxies have the band patterns of a catalog, in its proportions.
+
+        Parameters
+        ----------
+        name : str
+        x : array_like of shape (N, 2 n_bands + 1)
+            The catalog's x (NaN, or an error <= 0, where a band is missing).
+        layout : XLayout
+        **settings
+            ``inflate``, ``floor``.
+        """
+        missing = layout.missing(layout.check(x))
+        keys, counts = np.unique(missing, axis=0, return_counts=True)
+        pats = tuple((tuple(b for b, m in zip(layout.bands, key) if m), int(c))
+                     for key, c in zip(keys, counts))
+        return cls(name, patterns=pats, **settings)
 
 
 @dataclass(frozen=True)
@@ -109,6 +154,11 @@ class Conditioning:
         Fewest bands a galaxy keeps in training, hence the fewest a fit accepts.
     p_mask : float
         Fraction of training galaxies with missing bands.
+    optional : tuple of str
+        The survey's optional bands (:attr:`~provabgs_sbi.model.survey.Survey.optional_bands`):
+        missing where fainter than the noise model's range, or not covered.
+    p_optional : float
+        Probability that a training galaxy is not covered: lacks all optional bands.
     mag_fill : tuple of float
         Magnitude put in place of a missing band (per band; set from the training data by
         :meth:`with_fill`); its error is filled with ``sigma_fill``.
@@ -123,6 +173,8 @@ class Conditioning:
     p_floor: float = 0.5
     min_bands: int = 3
     p_mask: float = 0.3
+    optional: tuple = ()
+    p_optional: float = 0.5
     mag_fill: tuple = field(default=())
     sigma_fill: tuple = field(default=())
 
@@ -134,7 +186,13 @@ class Conditioning:
             raise ValueError(f"inflate_max must be >= 1, got {self.inflate_max}")
         if not (np.isfinite(self.floor_max) and 0 <= self.floor_max <= 1):
             raise ValueError(f"floor_max must be in [0, 1] mag, got {self.floor_max}")
-        for name in ("p_inflate", "p_floor", "p_mask"):
+        object.__setattr__(self, "optional", tuple(str(b) for b in self.optional))
+        if set(self.optional) - set(self.bands):
+            raise ValueError(f"optional bands {list(self.optional)} must be among {list(self.bands)}")
+        if n - len(set(self.optional)) < int(self.min_bands):
+            raise ValueError(f"{n - len(set(self.optional))} bands are not optional, fewer than "
+                             f"min_bands = {self.min_bands}")
+        for name in ("p_inflate", "p_floor", "p_mask", "p_optional"):
             p = getattr(self, name)
             if not 0 <= p < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
@@ -165,7 +223,9 @@ class Conditioning:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["bands"] = list(self.bands)
+        d["bands"], d["optional"] = list(self.bands), list(self.optional)
+        if not self.optional:   # as conditionings recorded before optional bands existed
+            del d["optional"], d["p_optional"]
         d["mag_fill"], d["sigma_fill"] = list(self.mag_fill), list(self.sigma_fill)
         return d
 
@@ -175,7 +235,7 @@ class Conditioning:
         its bands, floor range and minimum bands, with other ``settings`` as given."""
         s = get_survey(survey)
         return cls(**{"bands": s.bands, "floor_max": s.floor_max, "min_bands": s.min_bands,
-                      **settings})
+                      "optional": s.optional_bands, **settings})
 
     @classmethod
     def from_dict(cls, d: dict) -> "Conditioning":
@@ -263,14 +323,18 @@ class Conditioning:
         floor : ndarray of shape (N, n_bands)
             The floor of each galaxy and band, mag.
         ok : ndarray of shape (N,), bool
-            False where the noise model drew an error <= 0 (SEDflow drops such rows).
+            False where the noise model drew an error <= 0 in a detected band (SEDflow drops
+            such rows).
         """
         rng = np.random.default_rng(rng)
         mag_true = np.asarray(mag_true, dtype=np.float64)
         n, nb = mag_true.shape
         if nb != len(self.bands):
             raise ValueError(f"mag_true must have {len(self.bands)} bands, got {nb}")
-        sigma, ok = noise.sample_sigma(mag_true, rng)
+        sigma, _ = noise.sample_sigma(mag_true, rng)
+        undetected = self.undetected(mag_true, noise)
+        with np.errstate(invalid="ignore"):   # an undetected band's error does not count
+            ok = np.all((np.isfinite(sigma) & (sigma > 0)) | undetected, axis=1)
         eps = rng.standard_normal((n, nb))
         if regime is None:
             inflated = rng.random(n) < self.p_inflate
@@ -278,14 +342,23 @@ class Conditioning:
             k = np.where(inflated[:, None], k, 1.0)
             floored = rng.random(n) < self.p_floor
             floor = np.where(floored[:, None], rng.uniform(0.0, self.floor_max, (n, nb)), 0.0)
-            missing = self._draw_masks(n, rng)
+            missing = self._draw_masks(n, rng, undetected)
         else:
             k = np.full((n, nb), float(regime.inflate))
             floor = np.tile(self.check_floor(regime.floor), (n, 1))
-            unknown = set(regime.missing) - set(self.bands)
+            pats = regime.patterns or ((regime.missing, 1.0),)
+            unknown = set().union(*(set(p) for p, _ in pats)) - set(self.bands)
             if unknown:
                 raise ValueError(f"regime {regime.name!r}: unknown bands {sorted(unknown)}")
-            missing = np.tile([b in regime.missing for b in self.bands], (n, 1))
+            table = np.array([[b in p for b in self.bands] for p, _ in pats])
+            if np.any(table.sum(axis=1) > len(self.bands) - self.min_bands):
+                raise ValueError(f"regime {regime.name!r} leaves fewer than {self.min_bands} bands")
+            if len(pats) == 1:
+                missing = np.tile(table[0], (n, 1))
+            else:
+                w = np.array([w for _, w in pats])
+                missing = table[rng.choice(len(pats), n, p=w / w.sum())]
+            missing = missing | undetected
         sigma = sigma * k
         with np.errstate(invalid="ignore"):
             noisy = mag_true + np.sqrt(sigma**2 + floor**2) * eps
@@ -294,17 +367,42 @@ class Conditioning:
         x = np.column_stack([noisy, sigma, np.asarray(z, dtype=np.float64)])
         return x, floor, ok
 
-    def _draw_masks(self, n: int, rng) -> np.ndarray:
+    def undetected(self, mag_true, noise) -> np.ndarray:
+        """Where an optional band is not detected: its noiseless magnitude (N, n_bands) is
+        fainter than the noise model's range (or not finite: a flux of 0); all False in the
+        other bands."""
+        out = np.zeros(np.shape(mag_true), dtype=bool)
+        if self.optional:
+            cols = np.isin(self.bands, self.optional)
+            with np.errstate(invalid="ignore"):
+                out[:, cols] = ~(np.asarray(mag_true)[:, cols] <= noise.mag_range[cols, 1])
+        return out
+
+    def _draw_masks(self, n: int, rng, undetected) -> np.ndarray:
         nb = len(self.bands)
         missing = np.zeros((n, nb), dtype=bool)
         most = nb - int(self.min_bands)
-        if most < 1 or self.p_mask == 0:
-            return missing
-        rows = np.flatnonzero(rng.random(n) < self.p_mask)
-        n_missing = rng.integers(1, most + 1, len(rows))
-        order = np.argsort(rng.random((len(rows), nb)), axis=1)   # a random permutation per row
-        ranks = np.argsort(order, axis=1)
-        missing[rows] = ranks < n_missing[:, None]
+        if most >= 1 and self.p_mask > 0:
+            rows = np.flatnonzero(rng.random(n) < self.p_mask)
+            n_missing = rng.integers(1, most + 1, len(rows))
+            order = np.argsort(rng.random((len(rows), nb)), axis=1)   # a permutation per row
+            ranks = np.argsort(order, axis=1)
+            missing[rows] = ranks < n_missing[:, None]
+        if self.optional:   # drawn after the above: the same draws as before the option
+            cols = np.isin(self.bands, self.optional)
+            uncovered = rng.random(n) < self.p_optional
+            drop = undetected | (cols & uncovered[:, None])
+            # a random subset and an optional band together may leave too few: then the
+            # subset gives way (the optional band's absence is the galaxy's, not chance)
+            short = (~(missing | drop)).sum(axis=1) < self.min_bands
+            missing[short] = False
+            for i in np.flatnonzero(short):
+                free = np.flatnonzero(~drop[i])
+                extra = len(free) - self.min_bands     # bands the subset may still take
+                if extra > 0:
+                    pick = rng.permutation(free)[:rng.integers(1, extra + 1)]
+                    missing[i, pick] = True
+            missing |= drop
         return missing
 
     def __str__(self) -> str:

@@ -486,21 +486,32 @@ class NoiseModel:
         """[min, max] flux per band of the fitted sample, AB nanomaggies, shape (5, 2)."""
         return mag_to_nanomaggies(self.mag_range[:, ::-1])
 
-    def in_range(self, mags) -> np.ndarray:
-        """True for rows whose magnitudes lie in ``mag_range`` in every band.
+    def in_range(self, mags, bands=None) -> np.ndarray:
+        """True for rows whose magnitudes lie in ``mag_range`` in every band (of ``bands``).
 
         Parameters
         ----------
-        mags : ndarray of shape (N, 5)
-            AB magnitudes (e.g. the noiseless training photometry).
+        mags : ndarray of shape (N, n_bands)
+            AB magnitudes in all the model's bands (e.g. the noiseless training photometry).
+        bands : sequence of str, optional
+            Check only these bands (e.g. a survey's
+            :attr:`~provabgs_sbi.model.survey.Survey.required_bands`); default all.
 
         Returns
         -------
         ndarray of shape (N,), bool
         """
         mags = np.asarray(mags, dtype=np.float64)
+        cols = np.ones(len(self.bands), dtype=bool)
+        if bands is not None:
+            unknown = set(bands) - set(self.bands)
+            if unknown:
+                raise ValueError(f"bands {sorted(unknown)} are not the noise model's "
+                                 f"{list(self.bands)}")
+            cols = np.isin(self.bands, list(bands))
         with np.errstate(invalid="ignore"):
-            return np.all((mags >= self.mag_range[:, 0]) & (mags <= self.mag_range[:, 1]), axis=-1)
+            inside = (mags >= self.mag_range[:, 0]) & (mags <= self.mag_range[:, 1])
+        return np.all(inside[..., cols], axis=-1)
 
     # ------------------------------------------------------------------ I/O
 

@@ -9,7 +9,11 @@ as in SEDflow (model-spec 2.1, 2.2), in the bands of a survey
 2. noiseless magnitudes in the survey's filters from the emulator;
 3. sigma_m drawn from the noise model at the noiseless magnitudes, m_hat = m + sigma eps;
 4. SEDflow's cuts: rows with a non-positive sigma, or noiseless magnitudes outside the real
-   sample's range in any band, are dropped.
+   sample's range in any band, are dropped (in a survey with optional bands, such as GALEX
+   in ``galex_sdss_2mass``, the range cut uses only its
+   :attr:`~provabgs_sbi.model.survey.Survey.required_bands`: most prior draws are fainter
+   in FUV than any GALEX detection, and cutting on it would leave a training set of
+   UV-bright galaxies only).
 
 The file is chunked HDF5 written in fixed chunks of prior draws; chunk k uses
 ``numpy.random.default_rng([seed, k])``. A single ``progress`` attribute records, in one
@@ -98,7 +102,8 @@ def training_set_survey(settings: dict) -> Survey:
     return SDSS_UGRIZ if d is None else Survey.from_dict(d)
 
 
-def simulate_chunk(emulator, noise, prior: Prior, n_draws: int, rng, z_range, backend="numpy"):
+def simulate_chunk(emulator, noise, prior: Prior, n_draws: int, rng, z_range, backend="numpy",
+                   range_bands=None):
     """Draw ``n_draws`` galaxies and return the accepted ones.
 
     Parameters
@@ -107,6 +112,8 @@ def simulate_chunk(emulator, noise, prior: Prior, n_draws: int, rng, z_range, ba
         Its filters are the bands of x (:meth:`Emulator.with_filters`).
     noise : NoiseModel
         In the same bands.
+    range_bands : sequence of str, optional
+        Bands whose noiseless magnitudes must lie in the noise model's range (default all).
 
     Returns
     -------
@@ -118,8 +125,11 @@ def simulate_chunk(emulator, noise, prior: Prior, n_draws: int, rng, z_range, ba
     z = rng.uniform(z_range[0], z_range[1], n_draws)
     z = np.where(z <= 0, 1e-4, z)
     mags = nanomaggies_to_mag(emulator.photometry(theta, z, backend=backend))
-    noisy, sigma, ok = noise.add_noise(mags, rng)
-    ok &= noise.in_range(mags) & np.all(np.isfinite(noisy), axis=1)
+    noisy, sigma, _ = noise.add_noise(mags, rng)
+    cols = np.isin(noise.bands, list(noise.bands if range_bands is None else range_bands))
+    with np.errstate(invalid="ignore"):   # other bands: undetected, or (rarely) a flux of 0
+        ok = np.all(np.isfinite(sigma[:, cols]) & (sigma[:, cols] > 0), axis=1)
+    ok &= noise.in_range(mags, range_bands) & np.all(np.isfinite(noisy[:, cols]), axis=1)
     x = np.column_stack([noisy, sigma, z])[ok]
     return {"theta": theta[ok], "theta_warped": to_warped(theta[ok]), "x": x, "mag_true": mags[ok]}
 
@@ -189,7 +199,8 @@ def make_training_set(path, config: TrainingSetConfig, emulator, noise=None, emu
         while state["n_rows"] < config.n:
             k = state["chunks_done"]
             rng = np.random.default_rng([config.seed, k])
-            rows = simulate_chunk(emulator, noise, prior, config.chunk, rng, config.z_range, backend)
+            rows = simulate_chunk(emulator, noise, prior, config.chunk, rng, config.z_range, backend,
+                                  range_bands=survey.required_bands)
             n_old = state["n_rows"]
             m = min(len(rows["x"]), config.n - n_old)
             for name, arr in rows.items():

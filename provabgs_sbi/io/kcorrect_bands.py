@@ -35,7 +35,7 @@ import numpy as np
 from astropy.table import Table
 
 from provabgs_sbi.io import fetch
-from provabgs_sbi.io.catalog import read_catalog
+from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
 from provabgs_sbi.model.survey import GALEX_SDSS_2MASS
 
 #: The ten bands, in the order of every (N, 10) array here (the ``galex_sdss_2mass`` survey).
@@ -199,6 +199,14 @@ class MultibandPhotometry:
     def counts(self) -> dict[str, int]:
         """Number of galaxies with a measurement in each band."""
         return {b: int(n) for b, n in zip(self.bands, self.observed.sum(axis=0))}
+
+    def to_catalog(self, z_range=None):
+        """The same galaxies as a :class:`~provabgs_sbi.io.catalog.PhotometryCatalog` of the
+        ten bands (flags computed; ``z_range`` as in
+        :meth:`~provabgs_sbi.io.catalog.PhotometryCatalog.from_arrays`)."""
+        return PhotometryCatalog.from_arrays(self.flux, self.ivar, self.z, self.ids,
+                                             z_range=z_range, source=self.source,
+                                             bands=self.bands)
 
     def mags(self) -> np.ndarray:
         """AB magnitudes 22.5 - 2.5 log10(flux), shape (N, 10); NaN where flux <= 0 or missing."""

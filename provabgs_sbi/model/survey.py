@@ -68,6 +68,14 @@ class Survey:
     catalog : str or None
         Name of the catalog reader preset for the survey's catalogs (``"sdss"``, ``"nsa"``
         of :func:`provabgs_sbi.io.catalog.read_catalog`; ``"kcorrect_multiband"``).
+    optional_bands : tuple of str
+        Bands that most of the survey's galaxies lack (not covered, or not detected: GALEX
+        in the kcorrect sample holds FUV for 5% and NUV for 8% of the galaxies); default
+        none. Training sets cut on the noise model's magnitude range only in the other
+        bands (:attr:`required_bands`), so that a prior draw faint in an optional band is
+        kept rather than the training set leaning to galaxies bright in it, and mask-aware
+        training drops each optional band of a galaxy at random
+        (:class:`~provabgs_sbi.inference.conditioning.Conditioning`).
     """
 
     name: str
@@ -79,6 +87,7 @@ class Survey:
     min_bands: int = 3
     noise_model: str | None = None
     catalog: str | None = None
+    optional_bands: tuple = ()
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -110,6 +119,14 @@ class Survey:
             raise ValueError(f"survey {self.name!r}: min_bands must be an integer in [1, {n}], "
                              f"got {self.min_bands}")
         set_("min_bands", int(self.min_bands))
+        set_("optional_bands", tuple(str(b) for b in self.optional_bands))
+        unknown = set(self.optional_bands) - set(self.bands)
+        if unknown or len(set(self.optional_bands)) != len(self.optional_bands):
+            raise ValueError(f"survey {self.name!r}: optional_bands must be distinct bands of "
+                             f"the survey, got {list(self.optional_bands)}")
+        if n - len(self.optional_bands) < self.min_bands:
+            raise ValueError(f"survey {self.name!r}: {n - len(self.optional_bands)} bands are "
+                             f"not optional, fewer than min_bands = {self.min_bands}")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -121,6 +138,11 @@ class Survey:
     def layout(self) -> XLayout:
         """The layout of x (magnitudes, errors, z) for these bands."""
         return XLayout(self.bands)
+
+    @property
+    def required_bands(self) -> tuple:
+        """The bands that are not optional: the ones the training-set range cut uses."""
+        return tuple(b for b in self.bands if b not in self.optional_bands)
 
     def photometer(self, wave, dz: float = 1e-3) -> Photometer:
         """A :class:`~provabgs_sbi.model.photometry.Photometer` of the survey's filters for
@@ -135,8 +157,10 @@ class Survey:
     def to_dict(self) -> dict:
         """Plain JSON-able dict (lists for tuples); :meth:`from_dict` inverts it."""
         d = asdict(self)
-        for key in ("bands", "filters", "ab_offsets", "z_range"):
+        for key in ("bands", "filters", "ab_offsets", "z_range", "optional_bands"):
             d[key] = list(d[key])
+        if not d["optional_bands"]:   # as the dicts recorded before the field existed
+            del d["optional_bands"]
         return d
 
     @classmethod
@@ -157,7 +181,8 @@ GALEX_SDSS_2MASS = Survey(
     name="galex_sdss_2mass", bands=("FUV", "NUV") + BANDS + ("J", "H", "Ks"),
     filters=("galex-fuv", "galex-nuv") + FILTER_NAMES + ("twomass-J", "twomass-H", "twomass-Ks"),
     z_range=(0.0, 0.2), floor_max=0.1, min_bands=3,
-    noise_model="noise_model_galex_sdss_2mass.ecsv", catalog="kcorrect_multiband")
+    noise_model="noise_model_galex_sdss_2mass.ecsv", catalog="kcorrect_multiband",
+    optional_bands=("FUV", "NUV"))
 
 #: The shipped configurations by name.
 SURVEYS = {s.name: s for s in (SDSS_UGRIZ, GALEX_SDSS_2MASS)}

@@ -101,6 +101,11 @@ def train_posterior(trainset_path, out_dir, flow_config=None, checkpoint_dir=Non
                          "noise model they were made with")
     mags = lay.mags(x)
     x_in = x
+    if conditioning is None and survey.optional_bands:
+        raise ValueError(f"survey {survey.name!r} has optional bands "
+                         f"{list(survey.optional_bands)}, which its training sets keep at any "
+                         "magnitude (undetected ones too): train a mask-aware posterior "
+                         "(a Conditioning; flow train --mask-aware)")
     if conditioning is not None:
         if conditioning.bands != survey.bands:
             raise ValueError(f"the conditioning's bands {list(conditioning.bands)} are not the "

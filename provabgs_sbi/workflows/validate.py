@@ -35,13 +35,15 @@ DERIVED = ("log_mstar_surviving", "log_sfr_1gyr", "z_mw", "tage_mw")
 
 
 def standard_regimes(default_floor: float, bands=("u", "g", "r", "i", "z"),
-                     min_bands: int = 3) -> tuple[Regime, ...]:
+                     min_bands: int = 3, optional=()) -> tuple[Regime, ...]:
     """The regimes a mask-aware posterior is validated in (issue 19, item 5).
 
     Band patterns at the noise model's errors and floor 0: all bands, no bluest band, no
     reddest band, neither (for ugriz: all five, no u, no z, and no u and z, which is "g, r,
     i only"); errors three times typical (all bands, floor 0); the default floor (all
     bands, typical errors). A pattern that leaves fewer than ``min_bands`` bands is left out.
+    For a survey with optional bands (GALEX in ``galex_sdss_2mass``) the patterns are those
+    its catalogs have instead: all bands, each optional band missing, all of them missing.
 
     Parameters
     ----------
@@ -51,12 +53,21 @@ def standard_regimes(default_floor: float, bands=("u", "g", "r", "i", "z"),
         The survey's bands, blue to red (default SDSS ugriz).
     min_bands : int
         Fewest bands the posterior fits.
+    optional : sequence of str
+        The survey's optional bands.
     """
-    bands = tuple(bands)
+    bands, optional = tuple(bands), tuple(optional)
     blue, red = bands[0], bands[-1]
     rest = ", ".join(b for b in bands if b not in (blue, red))
-    patterns = [Regime("all bands"), Regime(f"no {blue}", (blue,)), Regime(f"no {red}", (red,)),
-                Regime(f"no {blue}, no {red} ({rest} only)", (blue, red))]
+    if optional:
+        required = ", ".join(b for b in bands if b not in optional)
+        patterns = [Regime("all bands"), *(Regime(f"no {b}", (b,)) for b in optional)]
+        if len(optional) > 1:
+            patterns.append(Regime(f"no {', no '.join(optional)} ({required} only)", optional))
+    else:
+        patterns = [Regime("all bands"), Regime(f"no {blue}", (blue,)),
+                    Regime(f"no {red}", (red,)),
+                    Regime(f"no {blue}, no {red} ({rest} only)", (blue, red))]
     patterns = [r for r in patterns if len(bands) - len(r.missing) >= min_bands]
     return (*patterns, Regime("errors x3", inflate=3.0),
             Regime(f"default floor {default_floor:g} mag", floor=float(default_floor)))
@@ -80,18 +91,23 @@ def observe(post, theta, x, mag_true, regime: Regime, seed: int):
     Returns
     -------
     theta, x, floor : ndarrays of shapes (M, 12), (M, 2 n_bands + 1), (M, n_bands)
-        The M <= N galaxies whose drawn errors are positive.
+        The M <= N galaxies whose drawn errors are positive and, in a regime of fixed bands,
+        that have exactly its bands (an optional band fainter than the detection limit is
+        missing, :meth:`Conditioning.undetected`: such galaxies are not in "all bands").
     """
     from provabgs_sbi.inference.noise import survey_noise_model
 
     xr, floor, ok = post.conditioning.draw(mag_true, post.layout.redshift(x),
                                            post.noise or survey_noise_model(post.survey),
                                            rng=np.random.default_rng([seed, 29]), regime=regime)
+    if not regime.patterns:
+        want = np.isin(post.layout.bands, regime.missing)
+        ok &= np.all(post.layout.missing(xr) == want, axis=1)
     return theta[ok], xr[ok], floor[ok]
 
 
 def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000, seed: int = 0,
-                     regimes=None, out_dir=None) -> dict:
+                     regimes=None, out_dir=None, catalog_x=None) -> dict:
     """Calibration of a mask-aware posterior per observing regime.
 
     The first ``n_test`` held-out galaxies of ``test_path`` are observed in each regime
@@ -105,6 +121,10 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
         A training-set file held out from the posterior.
     regimes : sequence of Regime, optional
         Default :func:`standard_regimes` of the posterior's default floor and bands.
+    catalog_x : array_like of shape (M, 2 n_bands + 1), optional
+        A real catalog's x (:func:`validate_posterior` passes its ``real_catalog``'s for a
+        survey with optional bands): one more regime, ``"catalog band patterns"``, gives the test
+        galaxies its band patterns in its proportions (:meth:`Regime.from_catalog`).
     out_dir : path-like, optional
         Where ``regimes.png`` (coverage per parameter and regime) is drawn.
 
@@ -120,8 +140,11 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
     theta, _, x, _ = _held_out_set(post, test_path, n_test)
     mag_true = load_mag_true(test_path)[:n_test]
     out = {}
-    for regime in regimes or standard_regimes(post.default_floor, post.survey.bands,
-                                              post.min_bands):
+    regimes = list(regimes or standard_regimes(post.default_floor, post.survey.bands,
+                                               post.min_bands, post.conditioning.optional))
+    if catalog_x is not None:
+        regimes.append(Regime.from_catalog("catalog band patterns", catalog_x, post.layout))
+    for regime in regimes:
         th, xr, floor = observe(post, theta, x, mag_true, regime, seed)
         samples = post.sample(xr, n_samples, seed=seed, floor=floor)
         cov = coverage_by_name(samples, th, PARAM_NAMES, (0.68, 0.95), decimals=4)
@@ -131,6 +154,8 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
                             "mean_log_q": round(float(np.mean(post.log_prob(th, xr, floor=floor))), 4),
                             "regime": {"missing": list(regime.missing), "inflate": regime.inflate,
                                        "floor": regime.floor}}
+        if regime.patterns:
+            out[regime.name]["regime"]["patterns"] = [[list(p), w] for p, w in regime.patterns]
     if out_dir is not None:
         from provabgs_sbi.plots.validation import plot_regime_coverage
 
@@ -241,7 +266,8 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     check_catalog : bool
         For a mask-aware posterior and a ``real_catalog``:
         :func:`~provabgs_sbi.workflows.catalog_checks.catalog_checks` (noise flags, poor
-        fits, one band removed) into ``catalog_checks``.
+        fits, one band removed) into ``catalog_checks`` (SDSS ugriz posteriors; the checks
+        are written for ugriz).
 
     Returns
     -------
@@ -306,9 +332,11 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
                                        real_catalog, seed, progress, mcmc_kwargs or {},
                                        importance_kwargs or {})
     if post.conditioning is not None:
-        res["regimes"] = validate_regimes(post, path, n_test=len(x), n_samples=n_samples,
-                                          seed=seed, out_dir=out_dir)
-        if real_catalog is not None and check_catalog:
+        res["regimes"] = validate_regimes(
+            post, path, n_test=len(x), n_samples=n_samples, seed=seed, out_dir=out_dir,
+            catalog_x=(real_catalog.to_x() if real_catalog is not None
+                       and post.conditioning.optional else None))
+        if real_catalog is not None and check_catalog and post.survey.name == "sdss_ugriz":
             res["catalog_checks"] = catalog_checks(post, model, real_catalog.to_x(),
                                                    getattr(real_catalog, "ivar", None),
                                                    seed=seed)
