@@ -273,6 +273,7 @@ def test_catalog_checks_count_flags_poor_fits_and_one_band_removed(masked, shift
     sigma = np.full((40, 5), 0.02)
     sigma[:4, 2] = 5.0                       # far above any trained error: flagged
     x = SDSS.assemble(mags, sigma, rng.uniform(0.05, 0.15, 40))
+    x[5, [0, 5]] = np.nan                    # a galaxy without u: another band is removed
     res = catalog_checks(post, shifted_emulator, x, n_draws=4)
     flags = post.flags(x)
     assert res["n_catalog"] == 40 and res["n_fitted"] == int(has_samples(flags).sum())
@@ -281,6 +282,10 @@ def test_catalog_checks_count_flags_poor_fits_and_one_band_removed(masked, shift
     one = res["one_band_removed"]
     # min_bands 3: removing one of five bands leaves every fitted galaxy fittable
     assert one["n"] == res["n_fitted"] and one["frac_fitted"] == 1.0 and one["frac_finite"] == 1.0
+    blue = res["bluest_5pct_u_r"]
+    ur = mags[:, 0] - mags[:, 2]
+    assert blue["n"] == 2 and blue["u_r_max"] == pytest.approx(np.sort(np.delete(ur, 5))[1], abs=1e-4)
+    assert 0 <= blue["frac_poor_fit"] <= 1 and 0 <= blue["frac_poor_fit_rest"] <= 1
 
 
 def test_mask_aware_members_combine_and_others_are_refused(masked, shifted_emulator, tmp_path):

@@ -320,3 +320,39 @@ def test_optional_bands_are_kept_at_any_magnitude_and_missing_when_undetected(sh
     assert abs(miss[~faint, 0].mean() - cond.p_optional) < 0.1      # not covered
     with pytest.raises(ValueError, match="mask-aware"):
         train_posterior(kept, tmp_path / "flow", None, progress=False, log=lambda *a: None)
+
+
+def test_compare_fits_with_and_without_a_band(rubin, tmp_path):
+    """Issue 20, item 5 at small scale: the same galaxies fitted with ugriz only and with
+    ugrizy are matched by id, grouped by the extra band used, and compared."""
+    from provabgs_sbi.inference.training_set import load_training_set
+    from provabgs_sbi.io.catalog import PhotometryCatalog
+    from provabgs_sbi.model.photometry import mag_to_nanomaggies
+    from provabgs_sbi.workflows.compare_fits import compare_fits, plot_fit_comparison
+    from provabgs_sbi.workflows.fit import fit_catalog
+
+    _, _, x, _ = load_training_set(rubin["test"])
+    x = x[:60]
+    flux = mag_to_nanomaggies(x[:, :6])
+    ivar = 1 / (0.4 * np.log(10) * flux * x[:, 6:12]) ** 2
+    no_y = flux.copy(), ivar.copy()
+    no_y[0][:, 5] = no_y[1][:, 5] = np.nan
+    some_y = flux.copy(), ivar.copy()
+    some_y[0][:25, 5] = some_y[1][:25, 5] = np.nan          # y for 35 of the 60
+    fits = {}
+    for name, (f, iv) in {"a": no_y, "b": some_y}.items():
+        cat = PhotometryCatalog.from_arrays(f, iv, x[:, 12], ids=np.arange(60)[::-1], bands=BANDS)
+        if name == "a":
+            np.testing.assert_array_equal(cat.only_bands(tuple("ugriz")).to_x(), cat.to_x())
+            with pytest.raises(ValueError, match="not the catalog's"):
+                cat.only_bands(["w"])
+        fits[name] = fit_catalog(rubin["post"], cat, tmp_path / f"{name}.h5", n_samples=60,
+                                 chunk=30, progress=False)
+    res = compare_fits(fits["a"], fits["b"], min_group=5, label_a="ugriz", label_b="ugrizy")
+    assert res["n_matched"] == 60 and res["groups"] == {"+y": 35, "no extra band": 25}
+    same = res["quantities"]["log_mstar_surviving"]["no extra band"]
+    # without y the two fits see the same data: the same posterior up to sampling noise
+    assert abs(same["median_width_ratio"] - 1) < 0.15 and same["median_abs_pull"] < 0.2
+    for q in ("log_sfr_1gyr", "tau_ism", "tau_bc"):
+        assert res["quantities"][q]["+y"]["n"] == 35
+    assert plot_fit_comparison(res, tmp_path / "cmp.png").stat().st_size > 20_000

@@ -428,9 +428,8 @@ def cmd_validate(args) -> int:
         from provabgs_sbi.io.catalog import load_sdss_sample
 
         real = load_sdss_sample(z_range=tuple(post.z_range))
-    elif (post.conditioning is not None and post.conditioning.optional
-          and post.survey.catalog == "kcorrect_multiband"):
-        # its real catalog gives the regime of the catalog's own band patterns
+    elif post.conditioning is not None and post.survey.catalog == "kcorrect_multiband":
+        # the same sample in ten bands: catalog checks, and the regime of its band patterns
         from provabgs_sbi.io.kcorrect_bands import load_kcorrect_multiband
 
         real = load_kcorrect_multiband().to_catalog(z_range=tuple(post.z_range))

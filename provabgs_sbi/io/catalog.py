@@ -281,6 +281,20 @@ class PhotometryCatalog:
         return replace(self, flux=self.flux[index], ivar=self.ivar[index], z=self.z[index],
                        ids=self.ids[index], flags=self.flags[index])
 
+    def only_bands(self, keep) -> "PhotometryCatalog":
+        """The same catalog with every band not in ``keep`` missing (flux and ivar NaN,
+        flags recomputed): e.g. a ten-band catalog fitted with ugriz only by the same
+        mask-aware posterior, to see what the other bands add."""
+        keep = [keep] if isinstance(keep, str) else list(keep)
+        unknown = set(keep) - set(self.bands)
+        if unknown:
+            raise ValueError(f"bands {sorted(unknown)} are not the catalog's {list(self.bands)}")
+        drop = ~np.isin(self.bands, keep)
+        flux, ivar = self.flux.copy(), self.ivar.copy()
+        flux[:, drop] = ivar[:, drop] = np.nan
+        return replace(self, flux=flux, ivar=ivar,
+                       flags=compute_flags(flux, ivar, self.z, self.z_range))
+
     def with_z_range(self, z_range) -> "PhotometryCatalog":
         """The same catalog with flags recomputed for another trained ``z_range`` (or None)."""
         z_range = _check_z_range(z_range)

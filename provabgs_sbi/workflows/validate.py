@@ -266,8 +266,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     check_catalog : bool
         For a mask-aware posterior and a ``real_catalog``:
         :func:`~provabgs_sbi.workflows.catalog_checks.catalog_checks` (noise flags, poor
-        fits, one band removed) into ``catalog_checks`` (SDSS ugriz posteriors; the checks
-        are written for ugriz).
+        fits, one band removed, the bluest 5% in u - r) into ``catalog_checks``.
 
     Returns
     -------
@@ -336,8 +335,12 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
             post, path, n_test=len(x), n_samples=n_samples, seed=seed, out_dir=out_dir,
             catalog_x=(real_catalog.to_x() if real_catalog is not None
                        and post.conditioning.optional else None))
-        if real_catalog is not None and check_catalog and post.survey.name == "sdss_ugriz":
-            res["catalog_checks"] = catalog_checks(post, model, real_catalog.to_x(),
+        if real_catalog is not None and check_catalog:
+            # the direct model photometers in SDSS filters only; other surveys' checks use
+            # the emulator in their filters, as catalog fits do
+            sdss = post.survey.name == "sdss_ugriz"
+            res["catalog_checks"] = catalog_checks(post, model if sdss else emulator,
+                                                   real_catalog.to_x(),
                                                    getattr(real_catalog, "ivar", None),
                                                    seed=seed)
             res["catalog_checks"]["catalog"] = str(getattr(real_catalog, "source", ""))
