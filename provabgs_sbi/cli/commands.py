@@ -250,14 +250,13 @@ def _load_init_flow(path):
 def cmd_flow_floor(args) -> int:
     from provabgs_sbi.emulator import Emulator
     from provabgs_sbi.inference.posterior import Posterior
-    from provabgs_sbi.io.catalog import load_sdss_sample
     from provabgs_sbi.workflows.floor import FLOOR_GRID, choose_floor, set_default_floor
 
     post = Posterior.load(args.folder)
     if post.conditioning is None:
         raise ValueError(f"{args.folder} was trained without floors (flow train --mask-aware)")
     emulator = Emulator.load(_emulator_of(args.emulator, args.folder))
-    cat = load_sdss_sample(z_range=tuple(post.z_range))
+    cat = _survey_catalog(post)
     res = choose_floor(post, emulator, cat, args.test, out_dir=args.figures,
                        floors=args.floors or FLOOR_GRID, target=args.target)
     print(json.dumps(res, indent=1))
@@ -267,6 +266,21 @@ def cmd_flow_floor(args) -> int:
         print(f"{args.folder}: default floor {res['chosen']} mag"
               + ("" if res["met"] else " (the target was not met on the grid)"))
     return 0
+
+
+def _survey_catalog(post):
+    """The real catalog of a posterior's survey: the SDSS sample (ugriz) or the kcorrect
+    sample in ten bands (``galex_sdss_2mass``)."""
+    z_range = tuple(post.z_range)
+    if post.survey.catalog == "kcorrect_multiband":
+        from provabgs_sbi.io.kcorrect_bands import load_kcorrect_multiband
+
+        return load_kcorrect_multiband().to_catalog(z_range=z_range)
+    if post.survey.name == "sdss_ugriz":
+        from provabgs_sbi.io.catalog import load_sdss_sample
+
+        return load_sdss_sample(z_range=z_range)
+    raise ValueError(f"survey {post.survey.name!r} has no catalog of its own to fit")
 
 
 def cmd_flow_combine(args) -> int:
@@ -423,16 +437,10 @@ def cmd_validate(args) -> int:
         args.mcmc_test = 20 if sdss else 0
     if args.mcmc_real is None:
         args.mcmc_real = 5 if sdss else 0
-    if args.mcmc_real > 0 or (sdss and post.conditioning is not None
-                              and not args.no_catalog_checks):
-        from provabgs_sbi.io.catalog import load_sdss_sample
-
-        real = load_sdss_sample(z_range=tuple(post.z_range))
-    elif post.conditioning is not None and post.survey.catalog == "kcorrect_multiband":
-        # the same sample in ten bands: catalog checks, and the regime of its band patterns
-        from provabgs_sbi.io.kcorrect_bands import load_kcorrect_multiband
-
-        real = load_kcorrect_multiband().to_catalog(z_range=tuple(post.z_range))
+    if args.mcmc_real > 0 or (post.conditioning is not None and not args.no_catalog_checks
+                              and (sdss or post.survey.catalog == "kcorrect_multiband")):
+        # (the kcorrect sample in ten bands also gives the regime of its band patterns)
+        real = _survey_catalog(post)
     mcmc_kwargs = {"n_walkers": args.mcmc_walkers, "n_steps": args.mcmc_steps,
                    "burn_in": args.mcmc_burn_in, "precondition": args.mcmc_precondition}
     res = validate_posterior(post, emu, args.out, n_test=args.n_test, n_samples=args.n_samples,

@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --mask-aware: the floor (mag) fits use unless told otherwise")
     p.set_defaults(func=commands.cmd_flow_train)
     p = fl.add_parser("floor", help="choose a mask-aware posterior's default systematic floor "
-                                    "from the SDSS sample and record it")
+                                    "from its survey's real catalog (the SDSS sample; the kcorrect "
+                                    "sample in ten bands for galex_sdss_2mass) and record it")
     p.add_argument("folder", help="a mask-aware posterior folder (flow train --mask-aware)")
     p.add_argument("--test", required=True, help="held-out training-set file (expected chi2)")
     p.add_argument("--floors", type=_floor_grid, default=None,

@@ -31,7 +31,6 @@ from provabgs_sbi.flags import has_samples
 from provabgs_sbi.inference.ppc import best_draw_chi2
 from provabgs_sbi.inference.training_set import load_mag_true, load_training_set
 from provabgs_sbi.inference.conditioning import Regime
-from provabgs_sbi.model.observation import SDSS as XL
 
 #: Floors tried by default, mag.
 FLOOR_GRID = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1)
@@ -47,11 +46,11 @@ def floor_statistics(post, model, x_real, ivar_real, theta_test, x_test, mag_tes
         Mask-aware.
     model : object
         ``photometry(theta, z)`` in AB nanomaggies (the posterior's emulator).
-    x_real : ndarray of shape (N, 11)
-        Real galaxies (rows the posterior cannot fit are left out).
-    ivar_real : ndarray of shape (N, 5) or None
+    x_real : ndarray of shape (N, 2 n_bands + 1)
+        Real galaxies in the posterior's bands (rows it cannot fit are left out).
+    ivar_real : ndarray of shape (N, n_bands) or None
         Their flux inverse variances (default from the magnitude errors).
-    theta_test, x_test, mag_test : ndarrays of shapes (M, 12), (M, 11), (M, 5)
+    theta_test, x_test, mag_test : ndarrays of shapes (M, 12), (M, 2 n_bands + 1), (M, n_bands)
         Held-out simulated galaxies: parameters, x (for z) and noiseless magnitudes.
     floors : sequence of float
     n_draws : int
@@ -69,6 +68,8 @@ def floor_statistics(post, model, x_real, ivar_real, theta_test, x_test, mag_tes
     """
     if post.conditioning is None:
         raise ValueError("choosing a floor needs a mask-aware posterior")
+    if hasattr(model, "with_filters"):
+        model = model.with_filters(post.survey)
     keep = has_samples(post.flags(x_real))
     x_real = x_real[keep]
     ivar_real = None if ivar_real is None else np.asarray(ivar_real)[keep]
@@ -78,9 +79,12 @@ def floor_statistics(post, model, x_real, ivar_real, theta_test, x_test, mag_tes
     for f in floors:
         s = post.sample(x_real, n_draws, seed=seed, floor=f, strict=False)
         real, _ = best_draw_chi2(s, x_real, model, ivar_real, n_draws=n_draws, sigma_sys=f)
-        xs, fl, ok = post.conditioning.draw(mag_test, XL.redshift(x_test), post.noise,
-                                            rng=np.random.default_rng([seed, 31]),
-                                            regime=Regime("floor", floor=f))
+        # a survey with optional bands: the simulated galaxies get the real ones' band
+        # patterns, since the statistic's distribution depends on the number of bands
+        regime = (Regime.from_catalog("floor", x_real, post.layout, floor=f)
+                  if post.conditioning.optional else Regime("floor", floor=f))
+        xs, fl, ok = post.conditioning.draw(mag_test, post.layout.redshift(x_test), post.noise,
+                                            rng=np.random.default_rng([seed, 31]), regime=regime)
         ss = post.sample(xs[ok], n_draws, seed=seed, floor=f, strict=False)
         sim, _ = best_draw_chi2(ss, xs[ok], model, None, n_draws=n_draws, sigma_sys=f)
         real, sim = real[np.isfinite(real)], sim[np.isfinite(sim)]
@@ -152,7 +156,9 @@ def set_default_floor(folder, floor: float, evidence: dict | None = None, comman
     recipe_path = folder / "RECIPE.md"
     recipe = recipe_path.read_text() if recipe_path.exists() else "# Recipe\n"
     if command:
-        recipe += ("\nThe default floor was then chosen from the real SDSS sample "
-                   f"(`provabgs_sbi.workflows.floor`):\n\n```\n{command}\n```\n")
+        catalog = (evidence or {}).get("catalog", "")
+        recipe += ("\nThe default floor was then chosen from the real "
+                   + ("SDSS sample" if post.survey.name == "sdss_ugriz" else f"catalog {catalog}")
+                   + f" (`provabgs_sbi.workflows.floor`):\n\n```\n{command}\n```\n")
     post.save(folder, metrics=manifest.get("metrics", {}), inputs=manifest.get("inputs", {}),
               recipe=recipe)
