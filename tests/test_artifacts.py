@@ -70,8 +70,11 @@ def test_committed_posterior_loads_and_stays_in_support(name):
     rng = np.random.default_rng(7)
     theta = Prior(post.prior.kind).sample(20, seed=rng)
     z = rng.uniform(0.02, 0.2, 20)
-    mags = nanomaggies_to_mag(emu.photometry(theta, z))
-    x = np.column_stack([mags, np.full((20, 5), 0.02), z])
+    mags = nanomaggies_to_mag(emu.with_filters(post.survey).photometry(theta, z))
+    lay = post.layout                        # ugriz, or the posterior's survey's bands
+    if post.conditioning is not None and post.conditioning.optional:
+        mags = np.where(post.conditioning.undetected(mags, post.noise), np.nan, mags)
+    x = lay.assemble(mags, np.full((20, lay.n_bands), 0.02), z)
     s = post.sample(x, 200, seed=0)
     assert s.shape == (20, 200, 12)
     assert np.all(post.prior.in_support(s.reshape(-1, 12)))
