@@ -257,6 +257,9 @@ def cmd_flow_floor(args) -> int:
         raise ValueError(f"{args.folder} was trained without floors (flow train --mask-aware)")
     emulator = Emulator.load(_emulator_of(args.emulator, args.folder))
     cat = _survey_catalog(post)
+    if cat is None:
+        raise ValueError(f"survey {post.survey.name!r} has no catalog of its own to choose a "
+                         "floor from")
     res = choose_floor(post, emulator, cat, args.test, out_dir=args.figures,
                        floors=args.floors or FLOOR_GRID, target=args.target)
     print(json.dumps(res, indent=1))
@@ -270,7 +273,7 @@ def cmd_flow_floor(args) -> int:
 
 def _survey_catalog(post):
     """The real catalog of a posterior's survey: the SDSS sample (ugriz) or the kcorrect
-    sample in ten bands (``galex_sdss_2mass``)."""
+    sample in ten bands (``galex_sdss_2mass``); None for a survey without one."""
     z_range = tuple(post.z_range)
     if post.survey.catalog == "kcorrect_multiband":
         from provabgs_sbi.io.kcorrect_bands import load_kcorrect_multiband
@@ -280,7 +283,7 @@ def _survey_catalog(post):
         from provabgs_sbi.io.catalog import load_sdss_sample
 
         return load_sdss_sample(z_range=z_range)
-    raise ValueError(f"survey {post.survey.name!r} has no catalog of its own to fit")
+    return None
 
 
 def cmd_flow_combine(args) -> int:
@@ -437,8 +440,7 @@ def cmd_validate(args) -> int:
         args.mcmc_test = 20 if sdss else 0
     if args.mcmc_real is None:
         args.mcmc_real = 5 if sdss else 0
-    if args.mcmc_real > 0 or (post.conditioning is not None and not args.no_catalog_checks
-                              and (sdss or post.survey.catalog == "kcorrect_multiband")):
+    if args.mcmc_real > 0 or (post.conditioning is not None and not args.no_catalog_checks):
         # (the kcorrect sample in ten bands also gives the regime of its band patterns)
         real = _survey_catalog(post)
     mcmc_kwargs = {"n_walkers": args.mcmc_walkers, "n_steps": args.mcmc_steps,

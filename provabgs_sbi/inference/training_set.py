@@ -129,7 +129,7 @@ def simulate_chunk(emulator, noise, prior: Prior, n_draws: int, rng, z_range, ba
     cols = np.isin(noise.bands, list(noise.bands if range_bands is None else range_bands))
     with np.errstate(invalid="ignore"):   # other bands: undetected, or (rarely) a flux of 0
         ok = np.all(np.isfinite(sigma[:, cols]) & (sigma[:, cols] > 0), axis=1)
-    ok &= noise.in_range(mags, range_bands) & np.all(np.isfinite(noisy[:, cols]), axis=1)
+    ok &= noise.in_range(mags, range_bands)   # finite magnitudes and errors: finite noisy ones
     x = np.column_stack([noisy, sigma, z])[ok]
     return {"theta": theta[ok], "theta_warped": to_warped(theta[ok]), "x": x, "mag_true": mags[ok]}
 

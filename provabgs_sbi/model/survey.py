@@ -73,8 +73,8 @@ class Survey:
         in the kcorrect sample holds FUV for 5% and NUV for 8% of the galaxies); default
         none. Training sets cut on the noise model's magnitude range only in the other
         bands (:attr:`required_bands`), so that a prior draw faint in an optional band is
-        kept rather than the training set leaning to galaxies bright in it, and mask-aware
-        training drops each optional band of a galaxy at random
+        kept rather than the training set leaning to galaxies bright in it; mask-aware
+        training makes them missing where a galaxy is too faint for them or not covered
         (:class:`~provabgs_sbi.inference.conditioning.Conditioning`).
     """
 

@@ -85,8 +85,8 @@ def catalog_checks(post, model, x, ivar=None, floor=None, n_draws: int = 32,
     poor, _ = poor_fraction(x[fitted], iv, seed)
     out["frac_poor_fit"] = round(float(np.mean(poor)), 5)
     if {"u", "r"} <= set(lay.bands):
-        ur = (lay.mags(x[fitted])[:, lay.bands.index("u")]
-              - lay.mags(x[fitted])[:, lay.bands.index("r")])
+        mags = lay.mags(x[fitted])
+        ur = mags[:, lay.bands.index("u")] - mags[:, lay.bands.index("r")]
         ok = np.isfinite(ur)
         blue = ok & (ur <= np.percentile(ur[ok], 5)) if ok.any() else ok
         out["bluest_5pct_u_r"] = {
