@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shipped survey whose bands the final validation reports")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="artifact folder (default emulator/<name>)")
-    p.add_argument("--work-dir", help="where the training spectra go (default: the cache)")
+    p.add_argument("--work-dir", help="where the training spectra, PCA basis and network "
+                                      "checkpoint go, resumed on a rerun (default: the cache)")
     p.set_defaults(func=commands.cmd_emulator_train)
     p = emu.add_parser("validate", help="accuracy report on held-out prior draws")
     p.add_argument("path", nargs="?",

@@ -13,6 +13,9 @@ Pipeline (:func:`train_emulator`):
 4. A schedule of (learning rate, batch size) phases, each ending after ``patience`` epochs
    without improvement of the validation loss, restarting from the best weights; a
    wall-clock budget ends training gracefully with the best weights.
+
+Every step resumes from the work folder (:mod:`.resume`): an interrupted or budget-limited
+run rerun with the same settings (or a larger budget) continues where it stopped.
 """
 from __future__ import annotations
 
@@ -27,8 +30,12 @@ import numpy as np
 from provabgs_sbi.emulator.core import Emulator
 from provabgs_sbi.emulator.inputs import ANALYTIC_DUST_MODES, extend_warped_inputs
 from provabgs_sbi.emulator.network import SpeculatorNetwork
+from provabgs_sbi.emulator.resume import (network_checkpoint_path, pca_cache_path,
+                                          read_network_checkpoint, read_pca_cache,
+                                          write_network_checkpoint, write_pca_cache)
 from provabgs_sbi.emulator.trainset import make_training_spectra
 from provabgs_sbi.emulator.validate import validate_emulator
+from provabgs_sbi.io.hashing import hash_arrays
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
 from provabgs_sbi.model.survey import get_survey
@@ -154,12 +161,14 @@ def _standardisation(path, chunk=20000):
     return mean, std
 
 
-def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True) -> PCAStats:
-    """Chunked PCA of the standardised ln spectra, then the coefficients of every row.
+def pca_basis(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True):
+    """Chunked PCA of the standardised ln spectra: ``(shift, scale, basis, residual_rms)``.
 
     Equivalent to a full PCA but fitted in chunks: the (n_wave x n_wave) scatter matrix is
     accumulated over chunks (never more than ``chunk`` spectra in memory) and
-    eigen-decomposed once; the leading ``n_pca`` eigenvectors are the basis.
+    eigen-decomposed once; the leading ``n_pca`` eigenvectors are the basis (n_pca, n_wave).
+    ``shift`` includes the PCA mean, so ln L = (c @ basis) * scale + shift; ``residual_rms``
+    is the truncation's rms ln L on the validation spectra.
     """
     shift, scale = _standardisation(train_path, chunk)
     with h5py.File(train_path, "r") as fh:
@@ -181,23 +190,53 @@ def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True)
     basis = evecs[:, ::-1][:, :n_pca].T.copy()                 # (n_pca, n_wave)
     # Fold the PCA mean into the spectrum shift: lnL = (c @ B) * scale + shift'.
     shift_total = shift + mean * scale
+    _, _, residual = pca_coefficients(val_path, shift_total, scale, basis, chunk)
+    return shift_total, scale, basis, residual
 
-    def coefficients(path):
-        with h5py.File(path, "r") as fh:
-            d = fh["ln_lum"]
-            x = fh["inputs"][:]
-            out = np.empty((d.shape[0], n_pca))
-            res = 0.0
-            for s in range(0, d.shape[0], chunk):
-                block = (d[s:s + chunk] - shift_total) / scale
-                c = block @ basis.T
-                out[s:s + chunk] = c
-                res += (((c @ basis - block) * scale) ** 2).sum()
-            return x, out, np.sqrt(res / (d.shape[0] * d.shape[1]))
 
-    tx, tc, _ = coefficients(train_path)
-    vx, vc, vres = coefficients(val_path)
-    return PCAStats(shift_total, scale, basis, tc, vc, tx, vx, float(vres))
+def pca_coefficients(path, shift, scale, basis, chunk: int = 20000):
+    """Network inputs (n, 7), PCA coefficients (n, n_pca) and the truncation's rms ln L
+    of the spectra in ``path``."""
+    with h5py.File(path, "r") as fh:
+        d = fh["ln_lum"]
+        x = fh["inputs"][:]
+        out = np.empty((d.shape[0], basis.shape[0]))
+        res = 0.0
+        for s in range(0, d.shape[0], chunk):
+            block = (d[s:s + chunk] - shift) / scale
+            c = block @ basis.T
+            out[s:s + chunk] = c
+            res += (((c @ basis - block) * scale) ** 2).sum()
+        return x, out, float(np.sqrt(res / (d.shape[0] * d.shape[1])))
+
+
+def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True,
+            cache_dir=None) -> PCAStats:
+    """The PCA basis (:func:`pca_basis`), then the coefficients of every row.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Keep the basis there (:func:`~provabgs_sbi.emulator.resume.pca_cache_path`, keyed by
+        the two files' settings and ``n_pca``) and reuse it on a rerun: the scatter matrix
+        is the PCA's long step.
+    """
+    cached, cache = None, None
+    if cache_dir is not None:
+        settings = []
+        for path in (train_path, val_path):
+            with h5py.File(path, "r") as fh:
+                settings.append(str(fh.attrs.get("settings", "")))
+        cache = pca_cache_path(Path(cache_dir), *settings, n_pca, chunk)
+        cached = read_pca_cache(cache)
+    if cached is None:
+        cached = pca_basis(train_path, val_path, n_pca, chunk, progress)
+        if cache is not None:
+            write_pca_cache(cache, *cached)
+    shift, scale, basis, residual = cached
+    tx, tc, _ = pca_coefficients(train_path, shift, scale, basis, chunk)
+    vx, vc, _ = pca_coefficients(val_path, shift, scale, basis, chunk)
+    return PCAStats(shift, scale, basis, tc, vc, tx, vx, residual)
 
 
 class _MLP:
@@ -232,8 +271,19 @@ class _MLP:
             v.assign(val)
 
 
-def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print):
-    """Train the gated MLP; returns (network arrays, history dict)."""
+def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print,
+              checkpoint_dir=None):
+    """Train the gated MLP; returns (network arrays, history dict).
+
+    Parameters
+    ----------
+    checkpoint_dir : path-like, optional
+        Write a checkpoint there after every epoch
+        (:func:`~provabgs_sbi.emulator.resume.network_checkpoint_path`) and resume from it:
+        an interrupted run continues after its last finished epoch with the weights,
+        optimiser and shuffling state it had, and a run that spent its ``max_minutes``
+        continues when given a larger budget.
+    """
     import tensorflow as tf
     import tf_keras
 
@@ -250,6 +300,7 @@ def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print):
 
     net = _MLP(xt.shape[1], config.hidden, yt.shape[1], config.seed)
     opt = tf_keras.optimizers.Adam(learning_rate=config.phases[0][0])
+    opt.build(net.variables)
 
     def mse_lnl(pred, true):
         d = pred - true
@@ -268,17 +319,43 @@ def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print):
         return mse_lnl(net(xv), yv)
 
     rng = np.random.default_rng(config.seed)
-    best = float(val_loss())
     best_w = net.get()
-    history = {"epoch_val_rms_lnl": [], "phase": [], "train_rms_lnl": []}
-    t0 = time.perf_counter()
-    out_of_time = False
+    state = {"phase": 0, "epoch": 0, "stale": 0, "best": float(val_loss()), "minutes": 0.0,
+             "out_of_time": False, "finished": False,
+             "history": {"epoch_val_rms_lnl": [], "phase": [], "train_rms_lnl": []}}
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = network_checkpoint_path(Path(checkpoint_dir), config.to_dict(),
+                                       hash_arrays(pca.train_x, pca.train_coef, pca.val_x,
+                                                   pca.val_coef))
+        saved = read_network_checkpoint(ckpt, len(net.variables), len(opt.variables))
+        if saved is not None:
+            state, weights, best_w, opt_values = saved
+            net.set(weights)
+            for v, value in zip(opt.variables, opt_values):
+                v.assign(value)
+            rng.bit_generator.state = state.pop("rng")
+            # the budget is judged afresh: a larger one continues the run
+            state["out_of_time"] = state["minutes"] > config.max_minutes
+            log(f"resuming the network from {ckpt} (phase {state['phase']}, epoch "
+                f"{state['epoch']}, {state['minutes']:.1f} min spent)")
+
+    def save():
+        if ckpt is not None:
+            write_network_checkpoint(ckpt, {**state, "rng": rng.bit_generator.state},
+                                     net.get(), best_w, [v.numpy() for v in opt.variables])
+
+    history = state["history"]
+    t0 = time.perf_counter() - 60 * state["minutes"]
     n = len(xt)
-    for pi, (lr, bs) in enumerate(config.phases):
+    while not state["finished"]:
+        pi = state["phase"]
+        lr, bs = config.phases[pi]
         opt.learning_rate.assign(lr)
-        net.set(best_w)
-        stale = 0
-        for epoch in range(config.max_epochs_per_phase):
+        if state["epoch"] == 0:          # a phase starts from the best weights so far
+            net.set(best_w)
+            state["stale"] = 0
+        while state["epoch"] < config.max_epochs_per_phase and not state["out_of_time"]:
             perm = rng.permutation(n)
             tot = 0.0
             nb = 0
@@ -287,25 +364,33 @@ def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print):
                 tot += float(step(xt[idx], yt[idx]))
                 nb += 1
             v = float(val_loss())
-            history["epoch_val_rms_lnl"].append(np.sqrt(v))
-            history["train_rms_lnl"].append(np.sqrt(tot / max(nb, 1)))
+            history["epoch_val_rms_lnl"].append(float(np.sqrt(v)))
+            history["train_rms_lnl"].append(float(np.sqrt(tot / max(nb, 1))))
             history["phase"].append(pi)
             if progress:
-                log(f"phase {pi} (lr {lr:g}, batch {bs}) epoch {epoch}: train rms lnL "
-                    f"{np.sqrt(tot / max(nb, 1)):.5f}, val {np.sqrt(v):.5f} "
-                    f"(best {np.sqrt(best):.5f}) [{(time.perf_counter() - t0) / 60:.1f} min]")
-            if v < best:
-                best, best_w, stale = v, net.get(), 0
+                log(f"phase {pi} (lr {lr:g}, batch {bs}) epoch {state['epoch']}: train rms "
+                    f"lnL {np.sqrt(tot / max(nb, 1)):.5f}, val {np.sqrt(v):.5f} "
+                    f"(best {np.sqrt(state['best']):.5f}) "
+                    f"[{(time.perf_counter() - t0) / 60:.1f} min]")
+            if v < state["best"]:
+                state["best"], best_w, state["stale"] = v, net.get(), 0
             else:
-                stale += 1
-            if (time.perf_counter() - t0) / 60 > config.max_minutes:
-                out_of_time = True
-                break
-            if stale >= config.patience:
-                break
-        if out_of_time:
+                state["stale"] += 1
+            state["epoch"] += 1
+            state["minutes"] = (time.perf_counter() - t0) / 60
+            if state["minutes"] > config.max_minutes:
+                state["out_of_time"] = True
+            elif state["stale"] >= config.patience:
+                state["epoch"] = config.max_epochs_per_phase
+            save()
+        if state["out_of_time"]:
             log(f"stopping: the {config.max_minutes} min budget is spent; keeping the best weights")
             break
+        state["phase"], state["epoch"] = pi + 1, 0
+        state["finished"] = state["phase"] >= len(config.phases)
+        save()
+    best = state["best"]
+    out_of_time = state["out_of_time"]
     net.set(best_w)
     n_layers = len(net.W)
     vals = best_w
@@ -331,8 +416,11 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     Parameters
     ----------
     work_dir : path-like, optional
-        Where the training spectra go (default ``<cache>/emulator_work/<name>``); rerunning
-        with the same settings resumes their generation.
+        Where the training spectra, the PCA basis and the network's checkpoint go (default
+        ``<cache>/emulator_work/<name>``). Rerunning with the same settings resumes: the
+        spectra by chunk, the PCA from its cached basis, the network after its last
+        finished epoch (:mod:`provabgs_sbi.emulator.resume`); a larger ``max_minutes``
+        continues a network whose budget ran out.
     """
     work = Path(work_dir) if work_dir else cache_dir() / "emulator_work" / config.name
     work.mkdir(parents=True, exist_ok=True)
@@ -347,12 +435,12 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
                                config.n_val, model, config.seed + 1_000_003, config.z_range,
                                progress, small_beta1_fraction=frac)
     log(f"[2/4] incremental PCA, {config.n_pca} components")
-    pca = fit_pca(tr, va, config.n_pca, progress=progress)
+    pca = fit_pca(tr, va, config.n_pca, progress=progress, cache_dir=work)
     pca = dataclasses.replace(pca, train_x=extend_warped_inputs(pca.train_x, config.input_mode),
                               val_x=extend_warped_inputs(pca.val_x, config.input_mode))
     log(f"      PCA truncation residual on validation spectra: rms ln L {pca.residual_rms:.2e}")
     log("[3/4] MLP training")
-    net, history = train_mlp(config, pca, progress=progress, log=log)
+    net, history = train_mlp(config, pca, progress=progress, log=log, checkpoint_dir=work)
     net = dataclasses.replace(net, wave=model.wave.copy())
     meta = {"sps": config.sps, "z_range": list(config.z_range),
             "sed_config": dataclasses.asdict(config.sed_config()), "config": config.to_dict(),
@@ -385,5 +473,7 @@ def _recipe(config: EmulatorConfig) -> str:
     return (f"# Recipe for emulator/{config.name}\n\nRebuilt with\n\n"
             f"```\nprovabgs-sbi emulator train {args}\n```\n\n"
             "Settings not on the command line are the defaults of `EmulatorConfig` "
-            "(all of them are in manifest.json under `config`). Training spectra are cached in "
-            "the work folder and reused/resumed on a rerun.\n")
+            "(all of them are in manifest.json under `config`). The training spectra, PCA basis "
+            "and network checkpoint are kept in the work folder (`--work-dir`): a rerun "
+            "resumes, and a larger `--max-minutes` continues a network whose budget ran "
+            "out.\n")

@@ -60,3 +60,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True)
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"), fsync=False)
+
+
+def npz_bytes(arrays: dict) -> bytes:
+    """The bytes of an uncompressed ``.npz`` holding ``arrays`` (name -> ndarray), for
+    :func:`atomic_write_bytes`."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()

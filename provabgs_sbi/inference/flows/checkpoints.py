@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from provabgs_sbi.inference.flows.storage import npz_bytes
-from provabgs_sbi.io.atomic import atomic_write_bytes
+from provabgs_sbi.io.atomic import atomic_write_bytes, npz_bytes
 from provabgs_sbi.io.hashing import sha256_bytes
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "read_checkpoint", "resume_key",

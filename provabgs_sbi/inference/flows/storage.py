@@ -9,7 +9,6 @@ committed posteriors' member folders have this layout, so it stays as it is.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -21,20 +20,13 @@ from provabgs_sbi.inference.flows.blocks import MIN_SCALE, tf_modules
 from provabgs_sbi.inference.flows.box_maps import BOX_EPS
 from provabgs_sbi.inference.flows.config import FlowConfig
 from provabgs_sbi.io.artifacts import MANIFEST, read_format_file, verify_files
-from provabgs_sbi.io.atomic import atomic_write_bytes
+from provabgs_sbi.io.atomic import atomic_write_bytes, npz_bytes
 from provabgs_sbi.io.hashing import sha256_bytes
 
-__all__ = ["FLOW_FORMAT", "load_flow_folder", "npz_bytes", "save_flow"]
+__all__ = ["FLOW_FORMAT", "load_flow_folder", "save_flow"]
 
 FLOW_FORMAT = "provabgs_sbi.ConditionalFlow/1"
 _WEIGHTS, _META = "weights.npz", "flow.json"
-
-
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """The bytes of an uncompressed ``.npz`` holding ``arrays``."""
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
 
 
 def save_flow(flow, path: str | os.PathLike) -> Path:
