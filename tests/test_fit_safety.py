@@ -14,7 +14,7 @@ from provabgs_sbi.io.paths import DEFAULT_FLOW
 from provabgs_sbi.model.parameters import from_warped
 from provabgs_sbi.model.photometry import mag_to_nanomaggies
 from provabgs_sbi.model.priors import HIGH, LOW, Prior
-from provabgs_sbi.workflows import fit
+from provabgs_sbi.workflows import fit, fit_output
 from provabgs_sbi.workflows.fit import fit_catalog, fit_settings, stored_samples
 
 FLOW = DEFAULT_FLOW.parent / "bc03"
@@ -38,14 +38,14 @@ def make_catalog(n=5, shift=0.0):
 
 def interrupt_after_first_chunk(monkeypatch):
     """Make the next fit raise KeyboardInterrupt once its first chunk is committed."""
-    real = fit.commit
+    real = fit_output.commit              # what write_chunk commits each chunk with
 
     def commit_then_stop(fh, **progress):
         real(fh, **progress)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fit, "commit", commit_then_stop)
-    return lambda: monkeypatch.setattr(fit, "commit", real)
+    monkeypatch.setattr(fit_output, "commit", commit_then_stop)
+    return lambda: monkeypatch.setattr(fit_output, "commit", real)
 
 
 def read_all(path):

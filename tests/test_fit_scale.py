@@ -6,7 +6,7 @@ import pytest
 from astropy.table import Table
 
 from provabgs_sbi.inference.posterior import Posterior
-from provabgs_sbi.io.catalog import PhotometryCatalog, read_catalog
+from provabgs_sbi.io.catalog import read_catalog
 from provabgs_sbi.io.catalog_stream import CatalogFile
 from provabgs_sbi.io.paths import DEFAULT_FLOW
 from provabgs_sbi.model.photometry import mag_to_nanomaggies

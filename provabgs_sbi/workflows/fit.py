@@ -51,27 +51,22 @@ from pathlib import Path
 import numpy as np
 
 from provabgs_sbi.progress import progress_bar
-from provabgs_sbi.io.h5store import SettingsMismatch, commit, finish, open_store, settings_json
+from provabgs_sbi.io.h5store import finish, settings_json
 from provabgs_sbi.io.catalog_stream import CatalogFile
 from provabgs_sbi.io.hashing import hash_arrays, sha256_bytes
-from provabgs_sbi.model.observation import XLayout, Z_MIN
-
-from provabgs_sbi.model.parameters import N_PARAMS, PARAM_NAMES, PARAM_UNITS, from_warped, to_warped
-from provabgs_sbi.model.priors import HIGH, LOW
+from provabgs_sbi.model.observation import Z_MIN
+from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.flags import (FIT_FLAG_NAMES, FLAG_CHECK_FAILED, FLAG_FLOW_FAILED,
                                 FLAG_POOR_FIT, FLAG_Z_RANGE, NO_SAMPLES, has_samples)
 from provabgs_sbi.inference.posterior import Posterior
 from provabgs_sbi.inference.ppc import CHI2_POOR_FIT, best_draw_chi2, chi2_poor_fit
 from provabgs_sbi.inference.reasons import bad_band_mask, row_reasons
-
-DERIVED = ("log_mstar_surviving", "sfr_100myr", "sfr_1gyr", "log_ssfr_1gyr", "z_mw", "tage_mw")
-#: Unit of each derived property ("" = dimensionless), in the order of DERIVED.
-DERIVED_UNITS = ("log10(Msun)", "Msun/yr", "Msun/yr", "log10(1/yr)", "", "Gyr")
-
-
-def x_units(layout: XLayout) -> tuple[str, ...]:
-    """Unit of each column of x, in the order of ``layout.names``."""
-    return ("mag (AB)",) * layout.n_bands + ("mag",) * layout.n_bands + ("",)
+from provabgs_sbi.workflows.fit_output import (DERIVED, check_output_path, create_part,
+                                               describe_datasets, finished_for, open_part,
+                                               stored_ids, stored_samples, write_chunk,
+                                               write_summary)
+# re-exported: what users of a fit's output import from here
+from provabgs_sbi.workflows.fit_output import OutputExistsError, summary_units  # noqa: F401
 
 
 def summary_percentiles(values: np.ndarray) -> np.ndarray:
@@ -143,59 +138,6 @@ def derived_of_draws(derived_model, samples: np.ndarray, z: np.ndarray) -> dict:
     g, s = samples.shape[:2]
     flat = derived_model.derived(samples.reshape(-1, samples.shape[-1]), np.repeat(z, s))
     return {k: np.asarray(v).reshape(g, s) for k, v in flat.items()}
-
-
-def _float32_inside(bound: np.ndarray, inward: np.ndarray, inside) -> np.ndarray:
-    """The float32 nearest to each ``bound`` for which ``inside(value)`` holds, stepping
-    towards ``inward`` (one float32 at a time) when the rounded bound is outside."""
-    out = bound.astype(np.float32)
-    for _ in range(8):
-        bad = ~inside(out)
-        if not np.any(bad):
-            return out
-        out[bad] = np.nextafter(out[bad], inward[bad].astype(np.float32))
-    raise AssertionError("no float32 inside the prior box near its bounds")
-
-
-def _physical_box_float32() -> tuple[np.ndarray, np.ndarray]:
-    """Per physical parameter (PARAM_NAMES order), the smallest and largest float32 whose
-    warped value lies inside the prior's box ``[LOW, HIGH]`` (the betas: [0, 1])."""
-    # Corners of the warped box mapped to physical coordinates; the betas' bounds are 0, 1.
-    low, high = from_warped(LOW[None])[0], from_warped(HIGH[None])[0]
-    low[1:5], high[1:5] = 0.0, 1.0
-
-    def inside_box(values):
-        theta = np.tile(from_warped(((LOW + HIGH) / 2)[None]), (len(values), 1))
-        idx = np.arange(N_PARAMS)
-        theta[idx, idx] = values.astype(np.float64)
-        w = to_warped(theta)
-        ok = np.ones(N_PARAMS, dtype=bool)
-        for j, wj in ((0, 0), (5, 4), (6, 5), (7, 6), (8, 7), (9, 8), (10, 9), (11, 10)):
-            ok[j] = LOW[wj] <= w[j, wj] <= HIGH[wj]
-        ok[1:5] = (0.0 <= values[1:5]) & (values[1:5] <= 1.0)
-        return ok
-
-    return (_float32_inside(low, high, inside_box), _float32_inside(high, low, inside_box))
-
-
-def stored_samples(samples: np.ndarray) -> np.ndarray:
-    """Physical samples (..., 12) as stored: float32 inside the prior's box.
-
-    Rounding to float32 can put a sample at a bound just outside it (tburst = 13.27 becomes
-    13.2700005 > 13.27, where ``Prior.log_prob`` is -inf); such values are moved to the
-    nearest float32 inside. Other values and NaN are the plain float32 cast.
-
-    Parameters
-    ----------
-    samples : ndarray of shape (..., 12)
-        Physical parameters in the order of PARAM_NAMES.
-
-    Returns
-    -------
-    ndarray of float32, same shape
-    """
-    low, high = _physical_box_float32()
-    return np.clip(samples.astype(np.float32), low, high)
 
 
 def catalog_rows_hash(ids, x) -> str:
@@ -272,116 +214,6 @@ def check_unique_ids(ids, shown: int = 5) -> None:
                          f"{', '.join(str(v) for v in dup[:shown])}; ids must be unique")
 
 
-def summary_units() -> dict[str, str]:
-    """Unit of each column of a fit's ``summary`` table ("" = dimensionless or a code)."""
-    units = {"id": "", "z": "", "flags": "", "bad_bands": "", "bands_used": "", "reason": "",
-             "chi2_best": ""}
-    for name, unit in zip(list(PARAM_NAMES) + list(DERIVED), PARAM_UNITS + DERIVED_UNITS):
-        for tag in ("p16", "p50", "p84"):
-            units[f"{name}_{tag}"] = unit
-    return units
-
-
-def _describe_datasets(fh, names, layout: XLayout) -> None:
-    """Column names and units as attributes of every dataset of a fit's output (``layout``:
-    the posterior's bands)."""
-    js = json.dumps
-    if "samples" in fh:                      # absent when only summaries are stored
-        fh["samples"].attrs.update(columns=js(list(PARAM_NAMES)), units=js(list(PARAM_UNITS)),
-                                   axes=js(["galaxy", "draw", "parameter"]))
-        for name, unit in zip(DERIVED, DERIVED_UNITS):
-            fh[f"derived/{name}"].attrs.update(unit=unit, axes=js(["galaxy", "draw"]))
-    fh["stats"].attrs.update(quantities=js(names), units=js(list(PARAM_UNITS + DERIVED_UNITS)),
-                             percentiles=js([16, 50, 84]),
-                             axes=js(["galaxy", "quantity", "percentile"]))
-    fh["x"].attrs.update(columns=js(list(layout.names)), units=js(list(x_units(layout))))
-    fh["chi2_best"].attrs.update(unit="", description=(
-        "smallest chi^2 over the first 32 draws against the catalog fluxes, with a 0.02 mag "
-        "floor; NaN without samples or without a predictive check"))
-    fh["model_flux_best"].attrs.update(columns=js(list(layout.bands)), unit="nanomaggy (AB)")
-    bits = js({b: 1 << j for j, b in enumerate(layout.bands)})
-    fh["summary"].attrs.update(units=js(summary_units()), bad_bands_bits=bits, bands_used_bits=bits)
-
-
-class OutputExistsError(FileExistsError, ValueError):
-    """The output would replace an input, or an existing file without ``overwrite`` (a
-    ValueError too, so that the command line reports it in one line)."""
-
-
-def check_output_path(out, overwrite: bool = False, inputs=()) -> Path:
-    """Refuse an output that would replace an input or, unless ``overwrite``, any file.
-
-    Parameters
-    ----------
-    out : path-like
-    overwrite : bool
-        Allow replacing an existing ``out`` (never an input).
-    inputs : sequence of path-like
-        Files the job reads (the catalog).
-
-    Returns
-    -------
-    Path
-        ``out``.
-
-    Raises
-    ------
-    OutputExistsError
-        ``out`` is one of ``inputs`` (same resolved path), or exists and not ``overwrite``.
-    """
-    out = Path(out)
-    for src in inputs:
-        if out.resolve() == Path(src).resolve():
-            raise OutputExistsError(f"the output {out} is the input catalog; choose another --out")
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-    return out
-
-
-def _finished_for(out: Path, settings: dict) -> bool:
-    """Whether ``out`` is the finished output of the fit these ``settings`` describe."""
-    if not out.is_file():
-        return False
-    import h5py
-
-    try:
-        with h5py.File(out, "r") as fh:
-            stored = fh.attrs.get("settings")
-    except OSError:
-        return False
-    return stored == settings_json(settings)
-
-
-def _open_part(part: Path, settings: dict, create, overwrite: bool):
-    """Open the ``.part`` file of this fit: deleted first if ``overwrite``; refused with a
-    message naming what differs if it was made for other work."""
-    if overwrite and part.exists():
-        part.unlink()
-    try:
-        fh = open_store(part, settings, create, on_mismatch="raise")
-    except SettingsMismatch:
-        import h5py
-
-        with h5py.File(part, "r") as fh:
-            stored = json.loads(fh.attrs.get("settings", "{}"))
-        differ = sorted(k for k in set(stored) | set(settings)
-                        if settings_json({"v": stored.get(k)}) != settings_json({"v": settings.get(k)}))
-        raise SettingsMismatch(
-            f"{part} holds an interrupted fit of other work (differs in: {', '.join(differ)}); "
-            "it is not merged. To start afresh delete it or pass overwrite=True (--overwrite); "
-            "to resume it rerun with its inputs.") from None
-    if "done" not in fh:                     # a .part of the format before per-chunk marks
-        fh.close()
-        raise SettingsMismatch(f"{part} was written by an older version of provabgs-sbi and "
-                               "cannot be resumed; delete it or pass overwrite=True (--overwrite)")
-    return fh
-
-
-def _width(texts) -> int:
-    """Longest UTF-8 length among ``texts``."""
-    return max((len(t.encode("utf-8")) for t in texts), default=1)
-
-
 @dataclass(frozen=True)
 class ChunkRows:
     """The rows of one chunk of a catalog: what :func:`fit_chunk` reads.
@@ -411,17 +243,8 @@ class ChunkRows:
         x = catalog.to_x()[sl] if x is None else x[sl]
         pick = lambda name: None if getattr(catalog, name, None) is None \
             else np.asarray(getattr(catalog, name))[sl]  # noqa: E731
-        return cls(int(start), np.asarray(x), _stored_ids(np.asarray(catalog.ids)[sl]),
+        return cls(int(start), np.asarray(x), stored_ids(np.asarray(catalog.ids)[sl]),
                    pick("flux"), pick("ivar"))
-
-
-def _stored_ids(ids: np.ndarray) -> np.ndarray:
-    """Ids as the output stores them: integers as int64, text as UTF-8 bytes."""
-    if ids.dtype.kind in "UO":
-        return np.char.encode(ids.astype(str), "utf-8")
-    if ids.dtype.kind in "iub":
-        return ids.astype(np.int64)
-    return ids
 
 
 @dataclass(frozen=True)
@@ -509,92 +332,6 @@ def _file_key(catalog: CatalogFile) -> dict:
             "read": {k: v for k, v in sorted(catalog.options.items())}}
 
 
-def _create_part(fh, n_gal: int, chunk: int, n_store: int, id_kind: str,
-                 layout: XLayout) -> None:
-    """The datasets of an unfinished fit (``work/`` holds what becomes ``summary``)."""
-    import h5py
-
-    rows = max(1, min(chunk, n_gal))
-    n_q = N_PARAMS + len(DERIVED)
-    if n_store:
-        fh.create_dataset("samples", shape=(n_gal, n_store, 12), dtype="f4",
-                          chunks=(rows, n_store, 12))
-        for name in DERIVED:
-            fh.create_dataset(f"derived/{name}", shape=(n_gal, n_store), dtype="f4",
-                              chunks=(rows, n_store))
-    fh.create_dataset("stats", shape=(n_gal, n_q, 3), dtype="f8", chunks=(rows, n_q, 3),
-                      fillvalue=np.nan)
-    fh.create_dataset("chi2_best", shape=(n_gal,), dtype="f8", fillvalue=np.nan)
-    fh.create_dataset("model_flux_best", shape=(n_gal, layout.n_bands), dtype="f8",
-                      fillvalue=np.nan)
-    fh.create_dataset("x", shape=(n_gal, layout.size), dtype="f8", fillvalue=np.nan)
-    text = h5py.string_dtype("utf-8")
-    fh.create_dataset("work/ids", shape=(n_gal,), dtype=np.int64 if id_kind == "int" else text)
-    for name in ("flags", "bad_bands", "bands_used"):
-        fh.create_dataset(f"work/{name}", shape=(n_gal,), dtype=np.int32)
-    fh.create_dataset("work/reason", shape=(n_gal,), dtype=text)
-    fh.create_dataset("done", shape=(-(-n_gal // chunk),), dtype=bool)   # per chunk
-    fh.attrs["n_done"] = 0
-
-
-def _write_chunk(fh, start: int, res: dict, chunk: int) -> None:
-    """One chunk's results into the ``.part`` file, then its ``done`` mark (committed)."""
-    sl = slice(start, start + len(res["x"]))
-    if "samples" in res:
-        fh["samples"][sl] = res["samples"]
-        for k in DERIVED:
-            fh[f"derived/{k}"][sl] = res["derived"][k]
-    for name in ("stats", "chi2_best", "model_flux_best", "x"):
-        fh[name][sl] = res[name]
-    ids = res["ids"]
-    fh["work/ids"][sl] = ids if ids.dtype.kind == "i" else [i.decode("utf-8") for i in ids]
-    for name in ("flags", "bad_bands", "bands_used", "reason"):
-        fh[f"work/{name}"][sl] = res[name]
-    fh["done"][start // chunk] = True
-    commit(fh, n_done=int(fh.attrs["n_done"]) + len(res["x"]))     # rows written so far
-
-
-def _text(values) -> list[str]:
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def _write_summary(fh, block: int = 100_000) -> None:
-    """``summary`` from ``work/`` and ``stats``, ``block`` rows at a time (bounded memory);
-    text columns get the width of their longest value."""
-    n_gal = len(fh["x"])
-    names = list(PARAM_NAMES) + list(DERIVED)
-    work = fh["work"]
-    text_ids = work["ids"].dtype.kind != "i"
-    w_reason, w_id = 1, 1
-    for s in range(0, n_gal, block):
-        w_reason = max(w_reason, _width(_text(work["reason"][s:s + block])))
-        if text_ids:
-            w_id = max(w_id, _width(_text(work["ids"][s:s + block])))
-    dtype = [("id", f"S{w_id}" if text_ids else "<i8"), ("z", "<f8"), ("flags", "<i4"),
-             ("bad_bands", "<i4"), ("bands_used", "<i4"), ("reason", f"S{w_reason}"),
-             ("chi2_best", "<f8")]
-    dtype += [(f"{name}_{tag}", "<f8") for name in names for tag in ("p16", "p50", "p84")]
-    if "summary" in fh:
-        del fh["summary"]
-    summary = fh.create_dataset("summary", shape=(n_gal,), dtype=dtype)
-    for s in range(0, n_gal, block):
-        sl = slice(s, min(s + block, n_gal))
-        arr = np.zeros(sl.stop - s, dtype=dtype)
-        ids = work["ids"][sl]
-        arr["id"] = np.char.encode(_text(ids), "utf-8") if text_ids else ids
-        xs = fh["x"][sl]
-        arr["z"] = xs[:, -1]                                 # the last column of x
-        for name in ("flags", "bad_bands", "bands_used"):
-            arr[name] = work[name][sl]
-        arr["reason"] = np.char.encode(_text(work["reason"][sl]), "utf-8")
-        arr["chi2_best"] = fh["chi2_best"][sl]
-        stats = fh["stats"][sl]
-        for j, name in enumerate(names):
-            for q, tag in enumerate(("p16", "p50", "p84")):
-                arr[f"{name}_{tag}"] = stats[:, j, q]
-        summary[sl] = arr
-
-
 def _unique_id_kind(catalog) -> str:
     """Refuse duplicate ids (a file catalog's are read one chunk at a time, in one pass) and
     say how the output stores them: ``"int"`` or ``"text"``."""
@@ -603,7 +340,7 @@ def _unique_id_kind(catalog) -> str:
     else:
         ids = np.asarray(catalog.ids)
     check_unique_ids(ids)
-    return "int" if _stored_ids(ids[:1]).dtype.kind == "i" else "text"
+    return "int" if stored_ids(ids[:1]).dtype.kind == "i" else "text"
 
 
 def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int = 0,
@@ -700,7 +437,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                             catalog_key=None if in_memory else _file_key(catalog))
     if n_store != n_samples:
         settings["n_store"] = n_store
-    if not overwrite and _finished_for(out, settings):
+    if not overwrite and finished_for(out, settings):
         return out                           # this very fit is done: a rerun returns it
     out = check_output_path(out, overwrite)
     part = out.with_name(out.name + ".part")
@@ -709,8 +446,8 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
             return ChunkRows.of(catalog, s, slice(s, min(s + chunk, n_gal)), x=x_all)
         return ChunkRows.of(catalog.read(s, s + chunk), s)
 
-    with _open_part(part, settings,
-                    lambda fh: _create_part(fh, n_gal, chunk, n_store, id_kind, lay),
+    with open_part(part, settings,
+                    lambda fh: create_part(fh, n_gal, chunk, n_store, id_kind, lay),
                     overwrite) as fh:
         done = fh["done"][:]
         todo = [i * chunk for i in np.nonzero(~done)[0]]
@@ -722,7 +459,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                              n_samples, n_store, int(seed), floor_kw, sigma_sys)
                 for s in todo:
                     res = fit_chunk(job, read_rows(s))
-                    _write_chunk(fh, s, res, chunk)
+                    write_chunk(fh, s, res, chunk)
                     bar.update(len(res["x"]))
             else:
                 from provabgs_sbi.workflows.fit_dask import ChunkSteps, run_chunks_on
@@ -731,11 +468,11 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
                                 sigma_sys)
                 steps = ChunkSteps(load_spec_models, job_from_spec, fit_chunk)
                 for s, res in run_chunks_on(client, spec, todo, read_rows, steps):
-                    _write_chunk(fh, s, res, chunk)
+                    write_chunk(fh, s, res, chunk)
                     bar.update(len(res["x"]))
         finally:
             bar.close()             # the bar's line ends before any message that follows
-        _write_summary(fh)
+        write_summary(fh)
         del fh["work"]
         del fh["done"]
         names = list(PARAM_NAMES) + list(DERIVED)
@@ -748,7 +485,7 @@ def fit_catalog(post: Posterior, catalog, out, n_samples: int = 1000, seed: int 
         fh.attrs["ppc_sigma_sys"] = json.dumps(np.broadcast_to(sigma_sys, (lay.n_bands,)).tolist())
         if post.survey.name != "sdss_ugriz":
             fh.attrs["survey"] = json.dumps(post.survey.to_dict())
-        _describe_datasets(fh, names, lay)
+        describe_datasets(fh, names, lay)
     return finish(part, out)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from provabgs_sbi.diagnostics import coverage_by_name
 from provabgs_sbi.inference.ensemble import FlowEnsemble
-from provabgs_sbi.inference.flows import ConditionalFlow, FlowConfig, auto_candidates
+from provabgs_sbi.inference.flows import ConditionalFlow, auto_candidates
 from provabgs_sbi.inference.noise import survey_noise_model
 from provabgs_sbi.inference.posterior import Posterior, init_training_set_settings
 from provabgs_sbi.inference.conditioning import Conditioning, Regime
