@@ -239,10 +239,33 @@ def test_regime_validation_reports_each_regime(masked, tmp_path):
                            regimes=regimes)
     assert list(res) == ["no u", "errors x3"]
     for r in res.values():
-        assert r["n_test"] > 50 and set(r["coverage"]) == {"0.68", "0.95"}
+        assert r["n_test"] == 60 and set(r["coverage"]) == {"0.68", "0.95"}
         assert 0 <= r["max_coverage_error"] <= 1 and np.isfinite(r["mean_log_q"])
     assert res["no u"]["regime"]["missing"] == ["u"] and res["errors x3"]["regime"]["inflate"] == 3
     assert (tmp_path / "regimes.png").stat().st_size > 10_000
+
+
+def test_a_regime_of_fixed_bands_reads_on_until_it_has_n_galaxies(noise):
+    """With an optional band, "all bands" keeps only the galaxies that detect it: a regime
+    takes the first n of the file's galaxies it can observe, not the first n rows."""
+    from types import SimpleNamespace
+
+    from provabgs_sbi.workflows.validate import observe_first
+
+    n = 400
+    mags = np.tile(MAGS, (n, 1))
+    mags[::2, 0] = noise.mag_range[0, 1] + 1.0        # u not detected in every other galaxy
+    post = SimpleNamespace(conditioning=filled(optional=("u",)), layout=SDSS, noise=noise)
+    theta = np.arange(n, dtype=float)[:, None] * np.ones((1, 12))
+    x = SDSS.assemble(mags, np.full((n, 5), 0.02), np.full(n, 0.1))
+    th, xr, floor = observe_first(post, theta, x, mags, Regime("all bands"), seed=0, n=150)
+    assert len(th) == len(xr) == len(floor) == 150
+    assert not SDSS.missing(xr).any() and np.all(th[:, 0] % 2 == 1)   # the detected ones
+    assert th[-1, 0] > 290                               # read past row 150 to find them
+    th, _, _ = observe_first(post, theta, x, mags, Regime("no u", ("u",)), seed=0, n=150)
+    assert len(th) == 150                              # undetected and "not covered" alike
+    th, _, _ = observe_first(post, theta, x, mags, Regime("all bands"), seed=0, n=1000)
+    assert len(th) == 200                              # a short file gives what it has
 
 
 def test_floor_choice_runs_on_a_real_like_catalog(masked, tmp_path, shifted_emulator):

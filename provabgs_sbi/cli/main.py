@@ -307,13 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="calibration of a posterior on fresh test galaxies")
     p.add_argument("flow", nargs="?", default=str(DEFAULT_FLOW))
     p.add_argument("--emulator", help=EMULATOR_HELP)
-    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-test", type=int, default=1000,
+                   help="test galaxies (for a mask-aware posterior: per regime, the first "
+                        "that can be observed in it; default %(default)s)")
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="validation")
     p.add_argument("--test-set", metavar="FILE",
                    help="validate on the first --n-test galaxies of this held-out training-set "
-                        "file (e.g. the recipe's) instead of drawing new ones")
+                        "file (e.g. the recipe's) instead of drawing new ones; a regime of "
+                        "fixed bands reads further into it when some galaxies lack its bands")
     p.add_argument("--other-emulator", action="store_true",
                    help="accept an --emulator (or --test-set file) other than the one the "
                         "flow's training set was made with: its galaxies then test the flow on "

@@ -110,8 +110,11 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
                      regimes=None, out_dir=None, catalog_x=None) -> dict:
     """Calibration of a mask-aware posterior per observing regime.
 
-    The first ``n_test`` held-out galaxies of ``test_path`` are observed in each regime
-    (:func:`observe`) and get ``n_samples`` draws each, in the regime's floor.
+    Each regime gets the first ``n_test`` galaxies of ``test_path`` that can be observed in
+    it (:func:`observe_first`: a regime of fixed bands keeps only galaxies with exactly its
+    bands, so with optional bands it reads further into the file), with ``n_samples`` draws
+    each, in the regime's floor. A file too short for ``n_test`` in a regime gives that
+    regime fewer (its ``n_test`` says how many).
 
     Parameters
     ----------
@@ -137,15 +140,15 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
     """
     if post.conditioning is None:
         raise ValueError("regimes need a mask-aware posterior (trained with a Conditioning)")
-    theta, _, x, _ = _held_out_set(post, test_path, n_test)
-    mag_true = load_mag_true(test_path)[:n_test]
+    theta, _, x, _ = _held_out_set(post, test_path, None)
+    mag_true = load_mag_true(test_path)
     out = {}
     regimes = list(regimes or standard_regimes(post.default_floor, post.survey.bands,
                                                post.min_bands, post.conditioning.optional))
     if catalog_x is not None:
         regimes.append(Regime.from_catalog("catalog band patterns", catalog_x, post.layout))
     for regime in regimes:
-        th, xr, floor = observe(post, theta, x, mag_true, regime, seed)
+        th, xr, floor = observe_first(post, theta, x, mag_true, regime, seed, n_test)
         samples = post.sample(xr, n_samples, seed=seed, floor=floor)
         cov = coverage_by_name(samples, th, PARAM_NAMES, (0.68, 0.95), decimals=4)
         err = max(abs(v - float(level)) for level, per in cov.items() for v in per.values())
@@ -168,6 +171,10 @@ def _derived(model, theta, z):
     with np.errstate(divide="ignore"):
         sfr = np.log10(np.maximum(d["sfr_1gyr"], 1e-12))
     return np.column_stack([d["log_mstar_surviving"], sfr, d["z_mw"], d["tage_mw"]])
+
+
+#: How many test galaxies per galaxy wanted a survey with optional bands draws.
+OPTIONAL_BAND_DRAWS = 3
 
 
 def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
@@ -201,9 +208,9 @@ def _emulator_id(emulator) -> str:
     return getattr(emulator, "manifest_sha256", None) or ""
 
 
-def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = False):
-    """The first ``n_test`` rows of a training-set file checked to be held out from ``post``
-    (and, unless allowed otherwise, made with its training set's emulator), as
+def _held_out_set(post, test_path, n_test: int | None, allow_other_emulator: bool = False):
+    """The first ``n_test`` rows (None: all) of a training-set file checked to be held out
+    from ``post`` (and, unless allowed otherwise, made with its training set's emulator), as
     :func:`~provabgs_sbi.inference.training_set.load_training_set` returns them."""
     theta, warped, x, settings = load_training_set(test_path)
     cfg = settings["config"]
@@ -215,9 +222,20 @@ def _held_out_set(post, test_path, n_test: int, allow_other_emulator: bool = Fal
     if not allow_other_emulator:
         check_emulator(settings.get("emulator", ""), post.training_set_settings(),
                        f"the emulator of {test_path}")
+    if n_test is None:
+        return theta, warped, x, settings
     if len(x) < n_test:
         raise ValueError(f"{test_path} holds {len(x)} galaxies, fewer than n_test={n_test}")
     return theta[:n_test], warped[:n_test], x[:n_test], settings
+
+
+def observe_first(post, theta, x, mag_true, regime: Regime, seed: int, n: int):
+    """:func:`observe` the galaxies of a test file in ``regime`` and keep the first ``n``
+    of those it keeps (fewer if the file has fewer): a regime of fixed bands keeps only
+    galaxies with exactly its bands (for GALEX, those detected), so it needs more rows of
+    the file than it keeps."""
+    th, xr, floor = observe(post, theta, x, mag_true, regime, seed)
+    return th[:n], xr[:n], floor[:n]
 
 
 def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: int = 1000,
@@ -283,17 +301,24 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if test_path is None:
-        path, _ = test_set(post, emulator, n_test, seed, work_dir, progress)
+        # optional bands (GALEX) are detected in ~40% of the draws of galex_sdss_2mass: draw
+        # enough for n_test galaxies with all bands
+        optional = post.conditioning is not None and post.conditioning.optional
+        path, _ = test_set(post, emulator, OPTIONAL_BAND_DRAWS * n_test if optional else n_test,
+                           seed, work_dir, progress)
         theta, warped, x, settings = load_training_set(path)
     else:
         path = Path(test_path)
-        theta, warped, x, settings = _held_out_set(post, path, n_test, allow_other_emulator)
+        theta, warped, x, settings = _held_out_set(
+            post, path, None if post.conditioning is not None else n_test, allow_other_emulator)
     floor = None
     if post.conditioning is not None:
         # a mask-aware posterior is validated at its default floor (all bands, typical
-        # errors); validate_regimes covers the other regimes
+        # errors) on the first n_test galaxies observable so; validate_regimes covers the
+        # other regimes, n_test galaxies each
         regime = Regime("all bands, default floor", floor=post.default_floor)
-        theta, x, floor = observe(post, theta, x, load_mag_true(path)[:len(x)], regime, seed)
+        theta, x, floor = observe_first(post, theta, x, load_mag_true(path), regime, seed,
+                                        n_test)
     samples = post.sample(x, n_samples, seed=seed, floor=floor)
     model = emulator.burst_model
     z = post.layout.redshift(x)
@@ -332,7 +357,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
                                        importance_kwargs or {})
     if post.conditioning is not None:
         res["regimes"] = validate_regimes(
-            post, path, n_test=len(x), n_samples=n_samples, seed=seed, out_dir=out_dir,
+            post, path, n_test=n_test, n_samples=n_samples, seed=seed, out_dir=out_dir,
             catalog_x=(real_catalog.to_x() if real_catalog is not None
                        and post.conditioning.optional else None))
         if real_catalog is not None and check_catalog:
