@@ -268,6 +268,23 @@ def test_a_regime_of_fixed_bands_reads_on_until_it_has_n_galaxies(noise):
     assert len(th) == 200                              # a short file gives what it has
 
 
+def test_floor_rule_needs_the_bulk_and_the_tail_to_agree():
+    """The ten-band posterior's flow floor statistics (kcorrect sample): the tail alone
+    passes at floor 0, where the real median is above the expected one."""
+    from provabgs_sbi.workflows.floor import pick_floor
+
+    stats = {"floors": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1],
+             "frac_real_above_p99": [0.0068, 0.02483, 0.02634, 0.02753, 0.02882, 0.02288,
+                                     0.01878, 0.01349, 0.00896],
+             "real_median": [15.1245, 8.3136, 5.6626, 4.4491, 3.7392, 3.2317, 2.8369, 2.2937,
+                             1.9211],
+             "expected_median": [12.53, 6.4954, 5.238, 4.8032, 4.6184, 4.5515, 4.4594, 4.475,
+                                 4.4077]}
+    assert pick_floor(stats) == (0.06, True)
+    assert pick_floor(stats, target=0.03) == (0.03, True)
+    assert pick_floor(stats, target=0.005) == (0.1, False)
+
+
 def test_floor_choice_runs_on_a_real_like_catalog(masked, tmp_path, shifted_emulator):
     from provabgs_sbi.io.catalog import PhotometryCatalog
     from provabgs_sbi.workflows.floor import choose_floor

@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--floors", type=_floor_grid, default=None,
                    help="comma-separated floors to try, mag (default 0 to 0.1)")
     p.add_argument("--target", type=float, default=0.02,
-                   help="largest fraction of real galaxies above the expected 99th percentile")
+                   help="largest fraction of real galaxies above the expected 99th percentile "
+                        "(the real median must also be at most the expected one)")
     p.add_argument("--figures", default=None, help="folder for floor_choice.png and .json")
     p.add_argument("--emulator", help=EMULATOR_HELP)
     p.add_argument("--dry-run", action="store_true", help="report, do not record")
