@@ -6,7 +6,7 @@ spectra take ~10 min (spectra), ~15 min (the PCA scatter matrix) and an hour or 
 network). The spectra resume by chunk (:mod:`.trainset`); this module does the same for the
 other two:
 
-- **PCA basis** (``pca_<key>.npz``): the standardisation, basis and validation residual,
+- **PCA basis** (``pca_<key>.npz``): the standardisation and basis,
   keyed by the two spectra files' settings and ``n_pca``. The coefficients are not stored
   (10^6 x n_pca floats): recomputing them is one pass over the files.
 - **Network checkpoint** (``network_<key>.npz``), written atomically after every epoch:
@@ -74,21 +74,21 @@ def pca_cache_path(work: Path, train_settings: str, val_settings: str, n_pca: in
     return Path(work) / f"pca_{_key([train_settings, val_settings, int(n_pca), int(chunk)])}.npz"
 
 
-def write_pca_cache(path: Path, shift, scale, basis, residual_rms: float) -> None:
+def write_pca_cache(path: Path, shift, scale, basis) -> None:
     """Store a PCA basis (atomically): ``shift``, ``scale`` (n_wave,), ``basis``
-    (n_pca, n_wave) and the validation residual (rms ln L)."""
-    meta = {"format": PCA_FORMAT, "residual_rms": float(residual_rms)}
+    (n_pca, n_wave)."""
+    meta = {"format": PCA_FORMAT}
     atomic_write_bytes(path, npz_bytes({"meta": _meta_array(meta), "shift": shift,
                                          "scale": scale, "basis": basis}))
 
 
-def read_pca_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-    """``(shift, scale, basis, residual_rms)`` from :func:`write_pca_cache`, or None when
+def read_pca_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(shift, scale, basis)`` from :func:`write_pca_cache`, or None when
     ``path`` does not exist."""
     if not Path(path).exists():
         return None
-    meta, a = _read(Path(path), PCA_FORMAT)
-    return a["shift"], a["scale"], a["basis"], float(meta["residual_rms"])
+    _, a = _read(Path(path), PCA_FORMAT)
+    return a["shift"], a["scale"], a["basis"]
 
 
 # ------------------------------------------------------------------ network checkpoint

@@ -162,13 +162,12 @@ def _standardisation(path, chunk=20000):
 
 
 def pca_basis(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True):
-    """Chunked PCA of the standardised ln spectra: ``(shift, scale, basis, residual_rms)``.
+    """Chunked PCA of the standardised ln spectra: ``(shift, scale, basis)``.
 
     Equivalent to a full PCA but fitted in chunks: the (n_wave x n_wave) scatter matrix is
     accumulated over chunks (never more than ``chunk`` spectra in memory) and
     eigen-decomposed once; the leading ``n_pca`` eigenvectors are the basis (n_pca, n_wave).
-    ``shift`` includes the PCA mean, so ln L = (c @ basis) * scale + shift; ``residual_rms``
-    is the truncation's rms ln L on the validation spectra.
+    ``shift`` includes the PCA mean, so ln L = (c @ basis) * scale + shift.
     """
     shift, scale = _standardisation(train_path, chunk)
     with h5py.File(train_path, "r") as fh:
@@ -190,8 +189,7 @@ def pca_basis(train_path, val_path, n_pca: int, chunk: int = 20000, progress=Tru
     basis = evecs[:, ::-1][:, :n_pca].T.copy()                 # (n_pca, n_wave)
     # Fold the PCA mean into the spectrum shift: lnL = (c @ B) * scale + shift'.
     shift_total = shift + mean * scale
-    _, _, residual = pca_coefficients(val_path, shift_total, scale, basis, chunk)
-    return shift_total, scale, basis, residual
+    return shift_total, scale, basis
 
 
 def pca_coefficients(path, shift, scale, basis, chunk: int = 20000):
@@ -233,9 +231,9 @@ def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True,
         cached = pca_basis(train_path, val_path, n_pca, chunk, progress)
         if cache is not None:
             write_pca_cache(cache, *cached)
-    shift, scale, basis, residual = cached
+    shift, scale, basis = cached
     tx, tc, _ = pca_coefficients(train_path, shift, scale, basis, chunk)
-    vx, vc, _ = pca_coefficients(val_path, shift, scale, basis, chunk)
+    vx, vc, residual = pca_coefficients(val_path, shift, scale, basis, chunk)
     return PCAStats(shift, scale, basis, tc, vc, tx, vx, residual)
 
 
