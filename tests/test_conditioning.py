@@ -124,6 +124,32 @@ def test_optional_bands_follow_coverage_and_detection_and_old_draws_are_unchange
         Conditioning(optional=("u", "g", "r"))
 
 
+def test_optional_band_missing_on_its_own(noise):
+    """p_optional_each drops each optional band of a covered, detected galaxy on its own, so
+    training sees one optional band without the other (FUV without NUV); at 0 the draws are
+    exactly those of a conditioning recorded before the option, and it is recorded only when
+    set."""
+    n = 40_000
+    mags = np.tile(MAGS, (n, 1))
+    base = filled(optional=("u", "z"), p_optional=0.5, p_mask=0.0)
+    each = filled(optional=("u", "z"), p_optional=0.5, p_mask=0.0, p_optional_each=0.2)
+    x0, _, ok = base.draw(mags, np.full(n, 0.1), noise, rng=4)
+    x1, _, ok1 = each.draw(mags, np.full(n, 0.1), noise, rng=4)
+    np.testing.assert_array_equal(ok, ok1)           # rows with an error <= 0 drawn: dropped
+    m0, m1 = SDSS.missing(x0)[ok], SDSS.missing(x1)[ok]
+    covered = ~m0[:, 0]                              # the same coverage draw in both
+    assert m1[~covered][:, [0, 4]].all()
+    for col in (0, 4):
+        assert abs(m1[covered, col].mean() - 0.2) < 0.015
+    alone = m1[covered, 0] & ~m1[covered, 4]         # u without z: 0.2 x 0.8 of covered
+    assert abs(alone.mean() - 0.16) < 0.015
+    assert not m1[:, 1:4].any()
+    assert "p_optional_each" not in base.to_dict()
+    assert Conditioning.from_dict(each.to_dict()) == each
+    with pytest.raises(ValueError, match="p_optional_each"):
+        filled(optional=("u",), p_optional_each=1.0)
+
+
 def test_catalog_pattern_regime_draws_the_catalog_proportions(noise):
     cond = filled()
     cat = SDSS.assemble(np.tile(MAGS, (10, 1)), np.full((10, 5), 0.02), np.full(10, 0.1))
