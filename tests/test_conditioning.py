@@ -329,6 +329,58 @@ def test_floor_choice_runs_on_a_real_like_catalog(masked, tmp_path, shifted_emul
     assert (tmp_path / "floor_choice.png").exists() and (tmp_path / "floor_choice.json").exists()
 
 
+def test_band_floor_start_takes_each_bands_smallest_passing_grid_value():
+    from provabgs_sbi.workflows.floor import band_passes, start_band_floors
+
+    stats = {"floors": [0.0, 0.05, 0.1],
+             # bands: passes at 0; at 0.05; never; absent from the catalog
+             "real_band_median": [[0.5, 3.0, 9.0, None], [0.4, 0.9, 5.0, None], [0.3, 0.5, 2.0, None]],
+             "expected_band_median": [[0.6, 1.0, 1.0, 1.0], [0.6, 1.0, 1.0, 1.0], [0.6, 1.0, 1.0, 1.0]]}
+    assert start_band_floors(stats) == [0.0, 0.05, 0.1, 0.0]
+    # a band with real galaxies but no simulated ones cannot pass
+    assert band_passes([1.0, None, 1.0], [2.0, None, None]).tolist() == [True, True, False]
+
+
+def test_per_band_floor_is_chosen_recorded_and_validated(masked, tmp_path, shifted_emulator):
+    """flow floor --per-band: a floor vector from the refits, recorded as the posterior's
+    default (a tuple), which fits use and validation names band by band."""
+    import shutil
+
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.io.catalog import PhotometryCatalog
+    from provabgs_sbi.workflows.floor import choose_floor, set_default_floor
+    from provabgs_sbi.workflows.validate import standard_regimes
+
+    from provabgs_sbi.workflows.floor import start_band_floors
+
+    post, _, tmp = masked
+    folder = tmp / "flow"
+    rng = np.random.default_rng(0)
+    mags = MAGS + rng.normal(0, 0.3, (40, 5))
+    mags[:, 0] += rng.normal(0, 0.08, 40)           # u off the model by more than its errors
+    flux = 10 ** (-0.4 * (mags - 22.5))
+    cat = PhotometryCatalog.from_arrays(flux, 1 / (0.02 * flux) ** 2, rng.uniform(0.05, 0.15, 40))
+    res = choose_floor(post, shifted_emulator, cat, tmp / "test.h5", out_dir=tmp_path,
+                       floors=(0.0, 0.05, 0.1), n_test=50, n_draws=4, per_band=True)
+    assert len(res["chosen"]) == 5 and all(f in (0.0, 0.05, 0.1) for f in res["chosen"])
+    assert res["chosen"] == res["band_floors"] and res["common_chosen"] in (0.0, 0.05, 0.1)
+    assert 1 <= len(res["band_rounds"]) <= 6
+    assert res["band_rounds"][0]["floor"] == start_band_floors(res)
+    assert all(len(r["real_band_median"]) == 5 for r in res["band_rounds"])
+    assert (tmp_path / "floor_choice.png").exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    set_default_floor(copy, [0.02, 0.0, 0.0, 0.05, 0.1], res)
+    again = Posterior.load(copy)
+    assert again.default_floor == (0.02, 0.0, 0.0, 0.05, 0.1)
+    np.testing.assert_array_equal(again.check_floor(None), [0.02, 0.0, 0.0, 0.05, 0.1])
+    assert again.info["default_floor_evidence"]["band_floors"] == res["band_floors"]
+    last = standard_regimes(again.default_floor)[-1]
+    assert last.floor == (0.02, 0.0, 0.0, 0.05, 0.1)
+    assert last.name == "default floor u 0.02, g 0, r 0, i 0.05, z 0.1 mag"
+    assert standard_regimes(0.06)[-1].name == "default floor 0.06 mag"
+
+
 def test_catalog_checks_count_flags_poor_fits_and_one_band_removed(masked, shifted_emulator):
     from provabgs_sbi.flags import FLAG_SIGMA_HIGH, has_samples
     from provabgs_sbi.workflows.catalog_checks import catalog_checks

@@ -251,6 +251,7 @@ def cmd_flow_floor(args) -> int:
     from provabgs_sbi.emulator import Emulator
     from provabgs_sbi.inference.posterior import Posterior
     from provabgs_sbi.workflows.floor import FLOOR_GRID, choose_floor, set_default_floor
+    from provabgs_sbi.workflows.validate import describe_floor
 
     post = Posterior.load(args.folder)
     if post.conditioning is None:
@@ -261,12 +262,13 @@ def cmd_flow_floor(args) -> int:
         raise ValueError(f"survey {post.survey.name!r} has no catalog of its own to choose a "
                          "floor from")
     res = choose_floor(post, emulator, cat, args.test, out_dir=args.figures,
-                       floors=args.floors or FLOOR_GRID, target=args.target)
+                       floors=args.floors or FLOOR_GRID, target=args.target,
+                       n_test=args.n_test, per_band=args.per_band)
     print(json.dumps(res, indent=1))
     if not args.dry_run:
         set_default_floor(args.folder, res["chosen"], res,
                           command=" ".join(["provabgs-sbi", "flow", "floor"] + args.argv))
-        print(f"{args.folder}: default floor {res['chosen']} mag"
+        print(f"{args.folder}: default floor {describe_floor(res['chosen'], post.layout.bands)}"
               + ("" if res["met"] else " (the target was not met on the grid)"))
     return 0
 

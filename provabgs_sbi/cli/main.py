@@ -243,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest fraction of real galaxies above the expected 99th percentile "
                         "(the real median must also be at most the expected one)")
     p.add_argument("--figures", default=None, help="folder for floor_choice.png and .json")
+    p.add_argument("--per-band", action="store_true",
+                   help="choose one floor per band: each band's own chi^2 term must agree with "
+                        "its expected distribution (refits until it does)")
+    p.add_argument("--n-test", type=int, default=2000,
+                   help="held-out galaxies for the expected distribution (default 2000)")
     p.add_argument("--emulator", help=EMULATOR_HELP)
     p.add_argument("--dry-run", action="store_true", help="report, do not record")
     p.set_defaults(func=commands.cmd_flow_floor)

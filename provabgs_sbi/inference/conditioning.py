@@ -98,17 +98,19 @@ class Regime:
         patterns).
     inflate : float
         Every error multiplied by this (1: the noise model's errors; 3: three times typical).
-    floor : float
-        Systematic floor in every band, mag.
+    floor : float or tuple of float
+        Systematic floor, mag: one value for every band, or one per band.
     """
 
     name: str
     missing: tuple = ()
     inflate: float = 1.0
-    floor: float = 0.0
+    floor: float | tuple = 0.0
     patterns: tuple = ()
 
     def __post_init__(self):
+        f = np.atleast_1d(np.asarray(self.floor, dtype=np.float64))
+        object.__setattr__(self, "floor", float(f[0]) if f.size == 1 else tuple(f.tolist()))
         pats = tuple((tuple(str(b) for b in bands), float(w)) for bands, w in self.patterns)
         if pats and (self.missing or not all(np.isfinite(w) and w > 0 for _, w in pats)):
             raise ValueError(f"regime {self.name!r}: patterns need positive weights and no "

@@ -199,12 +199,14 @@ class Posterior:
         return self.layout.n_bands if self.conditioning is None else int(self.conditioning.min_bands)
 
     @property
-    def default_floor(self) -> float:
+    def default_floor(self) -> float | tuple:
         """The systematic floor (mag) fits use unless told otherwise: 0 for a posterior
-        trained without floors, else ``info["default_floor"]`` (chosen from data)."""
+        trained without floors, else ``info["default_floor"]`` (chosen from data): one value
+        for every band, or a tuple of one per band."""
         if self.conditioning is None:
             return 0.0
-        return float(self.info.get("default_floor", 0.0))
+        f = self.info.get("default_floor", 0.0)
+        return tuple(float(v) for v in f) if isinstance(f, (list, tuple)) else float(f)
 
     def check_floor(self, floor=None) -> np.ndarray:
         """A systematic floor as an array of shape (n_bands,), mag (default :attr:`default_floor`).

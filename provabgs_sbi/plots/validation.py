@@ -333,7 +333,9 @@ def plot_floor_choice(result: Mapping, path) -> None:
     """
     plt = pyplot()
     f = np.asarray(result["floors"])
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    per_band = "band_floors" in result
+    fig, axes = plt.subplots(1, 3 if per_band else 2, figsize=(15 if per_band else 10, 4))
+    a, b = axes[:2]
     a.plot(f, result["real_median"], "o-", label=f"real ({result['n_real']} galaxies)")
     a.plot(f, result["expected_median"], "s--", label=f"expected (simulated, {result['n_test']})")
     a.set_yscale("log")
@@ -343,11 +345,27 @@ def plot_floor_choice(result: Mapping, path) -> None:
     b.plot(f, np.asarray(result["frac_real_above_p99"]) * 100, "o-", color="C3")
     b.axhline(1.0, color="k", lw=0.7, label="agreement (1%)")
     b.axhline(100 * result["target"], color="0.5", ls=":", label=f"target ({100 * result['target']:g}%)")
-    b.axvline(result["chosen"], color="C2", ls="--", label=f"chosen floor {result['chosen']:g} mag")
+    common = result.get("common_chosen", result["chosen"])
+    b.axvline(common, color="C2", ls="--",
+              label=f"{'common' if per_band else 'chosen'} floor {common:g} mag")
     b.set_yscale("log")
     b.set_xlabel("systematic floor (mag)")
     b.set_ylabel("% of real galaxies above expected p99")
     b.legend(fontsize=8, frameon=False)
+    if per_band:
+        c = axes[2]
+        for j, band in enumerate(result["bands"]):
+            ratio = [np.nan if r[j] is None or e[j] in (None, 0) else r[j] / e[j]
+                     for r, e in zip(result["real_band_median"], result["expected_band_median"])]
+            line, = c.plot(f, ratio, "o-", ms=3, lw=1, label=f"{band}: {result['band_floors'][j]:g}")
+            c.plot(result["band_floors"][j], 1.0, "*", ms=11, color=line.get_color())
+        c.axhline(1.0, color="k", lw=0.7)
+        c.set_yscale("log")
+        c.set_xlabel("common floor (mag)")
+        c.set_ylabel("real / expected median of the band's chi^2 term")
+        c.set_title("per band; stars: chosen floors"
+                    + ("" if result["band_met"] else " (not all met)"), fontsize=9)
+        c.legend(fontsize=7, frameon=False, ncol=2)
     fig.suptitle("Choosing the default floor: real best-draw chi^2 against its expected distribution",
                  fontsize=10)
     fig.tight_layout()

@@ -34,7 +34,7 @@ from provabgs_sbi.workflows.compare_mcmc import (MCMC_DEFAULTS, PRECONDITION_DEF
 DERIVED = ("log_mstar_surviving", "log_sfr_1gyr", "z_mw", "tage_mw")
 
 
-def standard_regimes(default_floor: float, bands=("u", "g", "r", "i", "z"),
+def standard_regimes(default_floor, bands=("u", "g", "r", "i", "z"),
                      min_bands: int = 3, optional=()) -> tuple[Regime, ...]:
     """The regimes a mask-aware posterior is validated in (issue 19, item 5).
 
@@ -47,8 +47,8 @@ def standard_regimes(default_floor: float, bands=("u", "g", "r", "i", "z"),
 
     Parameters
     ----------
-    default_floor : float
-        The posterior's default floor, mag.
+    default_floor : float or tuple of float
+        The posterior's default floor, mag (one value, or one per band).
     bands : sequence of str
         The survey's bands, blue to red (default SDSS ugriz).
     min_bands : int
@@ -70,7 +70,16 @@ def standard_regimes(default_floor: float, bands=("u", "g", "r", "i", "z"),
                     Regime(f"no {blue}, no {red} ({rest} only)", (blue, red))]
     patterns = [r for r in patterns if len(bands) - len(r.missing) >= min_bands]
     return (*patterns, Regime("errors x3", inflate=3.0),
-            Regime(f"default floor {default_floor:g} mag", floor=float(default_floor)))
+            Regime(f"default floor {describe_floor(default_floor, bands)}", floor=default_floor))
+
+
+def describe_floor(floor, bands) -> str:
+    """A floor for a regime's name: ``0.06 mag``, or per band ``FUV 0.1, NUV 0.1, u 0.04,
+    ... mag`` (one value or one per band of ``bands``)."""
+    f = np.atleast_1d(np.asarray(floor, dtype=np.float64))
+    if f.size == 1 or np.all(f == f[0]):
+        return f"{f[0]:g} mag"
+    return ", ".join(f"{b} {v:g}" for b, v in zip(bands, f)) + " mag"
 
 
 def observe(post, theta, x, mag_true, regime: Regime, seed: int):
