@@ -428,3 +428,49 @@ def test_mask_aware_members_combine_and_others_are_refused(masked, shifted_emula
                     checkpoint_dir=tmp_path / "ck2", **quiet)
     with pytest.raises(ValueError, match="conditioned differently"):
         combine_posteriors([tmp / "flow", tmp_path / "plain"], tmp_path / "mixed")
+
+
+def test_lowest_trusted_redshift_takes_the_run_of_failures_at_the_bottom():
+    from provabgs_sbi.workflows.zrange import lowest_trusted_redshift
+
+    edges = [0.0, 0.001, 0.003, 0.005, 0.01, 0.2]
+    assert lowest_trusted_redshift({"edges": edges, "passes": [False, False, False, True, True]}) == 0.005
+    assert lowest_trusted_redshift({"edges": edges, "passes": [True, False, True, True, True]}) == 0.0
+    assert lowest_trusted_redshift({"edges": edges, "passes": [False, True, False, True, True]}) == 0.001
+
+
+def test_redshift_restriction_is_measured_recorded_flagged_and_validated(masked, tmp_path):
+    """flow zrange: per-bin z-scores of held-out galaxies; a recorded lowest redshift makes
+    fits flag galaxies below it and validation use test galaxies above it only."""
+    import shutil
+
+    from provabgs_sbi.flags import FLAG_Z_RANGE
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.workflows.validate import _held_out_set
+    from provabgs_sbi.workflows.zrange import redshift_calibration, restrict_redshift
+
+    post, _, tmp = masked
+    res = redshift_calibration(post, tmp / "test.h5", edges=(0.0, 0.05, 0.1, 0.2), n_per_bin=20,
+                               n_samples=30)
+    assert res["edges"] == [0.0, 0.05, 0.1, 0.2] and len(res["passes"]) == 3
+    assert all(0 < n <= 20 for n in res["n"])
+    assert all(0 <= f <= 1 for f in res["outlier_fraction"]) and len(res["zscore_sd"][0]) == 12
+    assert res["z_min"] in res["edges"]
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp / "flow", copy)
+    with pytest.raises(ValueError, match="trained range"):
+        restrict_redshift(copy, 0.5)
+    restrict_redshift(copy, 0.05, res, command="provabgs-sbi flow zrange copy --test test.h5")
+    back = Posterior.load(copy)
+    assert back.z_range == (0.05, post.z_range[1])
+    assert back.info["trained_z_range"] == list(post.z_range)
+    assert "flow zrange" in (copy / "RECIPE.md").read_text()
+    x = SDSS.assemble(np.tile(MAGS, (2, 1)), np.full((2, 5), 0.02), [0.03, 0.1])
+    flags = back.flags(x)
+    assert flags[0] & FLAG_Z_RANGE and not flags[1] & FLAG_Z_RANGE
+    # the held-out file (drawn over the trained range) is used inside the new range only
+    theta, _, xs, _, mag = _held_out_set(back, tmp / "test.h5", None)
+    z = back.layout.redshift(xs)
+    assert z.min() >= 0.05 and len(mag) == len(xs) == len(theta)
+    full = _held_out_set(post, tmp / "test.h5", None)
+    assert len(full[2]) > len(xs)

@@ -273,6 +273,30 @@ def cmd_flow_floor(args) -> int:
     return 0
 
 
+def cmd_flow_zrange(args) -> int:
+    from provabgs_sbi.inference.posterior import Posterior
+    from provabgs_sbi.workflows.zrange import redshift_calibration, restrict_redshift, write_report
+
+    post = Posterior.load(args.folder)
+    res = redshift_calibration(post, args.test, n_per_bin=args.n_per_bin, n_samples=args.n_samples)
+    if args.figures:
+        write_report(res, args.figures)
+    for lo, hi, n, frac, ok in zip(res["edges"][:-1], res["edges"][1:], res["n"],
+                                   res["outlier_fraction"], res["passes"]):
+        print(f"z {lo:g}-{hi:g}: {n} galaxies, {'-' if frac is None else f'{100 * frac:.1f}%'} "
+              f"with |z-score| > {res['z_limit']:g}  {'ok' if ok else 'FAILS'}")
+    lowest = res["z_min"]
+    if lowest <= post.z_range[0]:
+        print(f"{args.folder}: calibrated down to its lowest redshift {post.z_range[0]:g}")
+    elif args.dry_run:
+        print(f"{args.folder}: would fit z >= {lowest:g} only")
+    else:
+        restrict_redshift(args.folder, lowest, res,
+                          command=" ".join(["provabgs-sbi", "flow", "zrange"] + args.argv))
+        print(f"{args.folder}: fits z >= {lowest:g} only (below, FLAG_Z_RANGE)")
+    return 0
+
+
 def _survey_catalog(post):
     """The real catalog of a posterior's survey: the SDSS sample (ugriz) or the kcorrect
     sample in ten bands (``galex_sdss_2mass``); None for a survey without one."""

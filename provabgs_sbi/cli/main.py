@@ -251,6 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emulator", help=EMULATOR_HELP)
     p.add_argument("--dry-run", action="store_true", help="report, do not record")
     p.set_defaults(func=commands.cmd_flow_floor)
+    p = fl.add_parser("zrange", help="find the lowest redshift a posterior is calibrated at "
+                                     "(z-scores of held-out galaxies per redshift bin) and "
+                                     "record it: fits below it are flagged")
+    p.add_argument("folder", help="a posterior folder")
+    p.add_argument("--test", required=True, help="held-out training-set file")
+    p.add_argument("--n-per-bin", type=int, default=150)
+    p.add_argument("--n-samples", type=int, default=300)
+    p.add_argument("--figures", default=None, help="folder for redshift_calibration.json")
+    p.add_argument("--dry-run", action="store_true", help="report, do not record")
+    p.set_defaults(func=commands.cmd_flow_zrange)
     p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
                                       "(galaxies drawn alike) as one")
     p.add_argument("members", nargs="+", help="flows/<configuration> folders")

@@ -291,6 +291,9 @@ def choose_floor(post, model, catalog, test_path, out_dir=None, floors=FLOOR_GRI
     """
     theta, _, x, _ = load_training_set(test_path)
     mag = load_mag_true(test_path)
+    z = post.layout.redshift(x)            # a posterior restricted in redshift (zrange)
+    inside = (z >= post.z_range[0]) & (z <= post.z_range[1])
+    theta, x, mag = theta[inside], x[inside], mag[inside]
     res = floor_statistics(post, model, catalog.to_x(), catalog.ivar, theta[:n_test], x[:n_test],
                            mag[:n_test], floors, n_draws, seed, target)
     if per_band:

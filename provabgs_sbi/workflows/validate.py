@@ -149,8 +149,7 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
     """
     if post.conditioning is None:
         raise ValueError("regimes need a mask-aware posterior (trained with a Conditioning)")
-    theta, _, x, _ = _held_out_set(post, test_path, None)
-    mag_true = load_mag_true(test_path)
+    theta, _, x, _, mag_true = _held_out_set(post, test_path, None)
     out = {}
     regimes = list(regimes or standard_regimes(post.default_floor, post.survey.bands,
                                                post.min_bands, post.conditioning.optional))
@@ -218,24 +217,35 @@ def _emulator_id(emulator) -> str:
 
 
 def _held_out_set(post, test_path, n_test: int | None, allow_other_emulator: bool = False):
-    """The first ``n_test`` rows (None: all) of a training-set file checked to be held out
-    from ``post`` (and, unless allowed otherwise, made with its training set's emulator), as
-    :func:`~provabgs_sbi.inference.training_set.load_training_set` returns them."""
+    """The first ``n_test`` rows (None: all) inside the posterior's redshift range of a
+    training-set file checked to be held out from ``post`` (and, unless allowed otherwise,
+    made with its training set's emulator), as
+    :func:`~provabgs_sbi.inference.training_set.load_training_set` returns them, and their
+    noiseless magnitudes (N, n_bands) last."""
     theta, warped, x, settings = load_training_set(test_path)
+    mag_true = load_mag_true(test_path)
     cfg = settings["config"]
-    if cfg["prior"] != post.prior.kind or not np.allclose(cfg["z_range"], post.z_range):
+    trained = post.info.get("trained_z_range", post.z_range)
+    if cfg["prior"] != post.prior.kind or not (np.allclose(cfg["z_range"], trained)
+                                               or np.allclose(cfg["z_range"], post.z_range)):
         raise ValueError(f"{test_path} was drawn with prior {cfg['prior']!r} and z range "
                          f"{cfg['z_range']}; the posterior was trained with "
-                         f"{post.prior.kind!r} and {list(post.z_range)}")
+                         f"{post.prior.kind!r} and {list(trained)}")
+    # a posterior restricted to part of its trained range (workflows.zrange) is tested there
+    z = post.layout.redshift(x)
+    inside = (z >= post.z_range[0]) & (z <= post.z_range[1])
+    if not inside.all():
+        theta, warped, x, mag_true = theta[inside], warped[inside], x[inside], mag_true[inside]
     check_held_out(test_path, settings, post.seen_training_set_settings())
     if not allow_other_emulator:
         check_emulator(settings.get("emulator", ""), post.training_set_settings(),
                        f"the emulator of {test_path}")
     if n_test is None:
-        return theta, warped, x, settings
+        return theta, warped, x, settings, mag_true
     if len(x) < n_test:
-        raise ValueError(f"{test_path} holds {len(x)} galaxies, fewer than n_test={n_test}")
-    return theta[:n_test], warped[:n_test], x[:n_test], settings
+        raise ValueError(f"{test_path} holds {len(x)} galaxies in the posterior's redshift "
+                         f"range, fewer than n_test={n_test}")
+    return theta[:n_test], warped[:n_test], x[:n_test], settings, mag_true[:n_test]
 
 
 def observe_first(post, theta, x, mag_true, regime: Regime, seed: int, n: int):
@@ -316,9 +326,10 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         path, _ = test_set(post, emulator, OPTIONAL_BAND_DRAWS * n_test if optional else n_test,
                            seed, work_dir, progress)
         theta, warped, x, settings = load_training_set(path)
+        mag_true = load_mag_true(path)
     else:
         path = Path(test_path)
-        theta, warped, x, settings = _held_out_set(
+        theta, warped, x, settings, mag_true = _held_out_set(
             post, path, None if post.conditioning is not None else n_test, allow_other_emulator)
     floor = None
     if post.conditioning is not None:
@@ -326,8 +337,7 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         # errors) on the first n_test galaxies observable so; validate_regimes covers the
         # other regimes, n_test galaxies each
         regime = Regime("all bands, default floor", floor=post.default_floor)
-        theta, x, floor = observe_first(post, theta, x, load_mag_true(path), regime, seed,
-                                        n_test)
+        theta, x, floor = observe_first(post, theta, x, mag_true, regime, seed, n_test)
     samples = post.sample(x, n_samples, seed=seed, floor=floor)
     model = emulator.burst_model
     z = post.layout.redshift(x)
