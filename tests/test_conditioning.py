@@ -456,6 +456,8 @@ def test_redshift_restriction_is_measured_recorded_flagged_and_validated(masked,
     assert all(0 < n <= 20 for n in res["n"])
     assert all(0 <= f <= 1 for f in res["outlier_fraction"]) and len(res["zscore_sd"][0]) == 12
     assert res["z_min"] in res["edges"]
+    with pytest.raises(ValueError, match="not held out"):
+        redshift_calibration(post, tmp / "train.h5", n_per_bin=5, n_samples=10)
     copy = tmp_path / "copy"
     shutil.copytree(tmp / "flow", copy)
     with pytest.raises(ValueError, match="trained range"):

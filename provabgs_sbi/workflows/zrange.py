@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from provabgs_sbi.inference.conditioning import Regime
-from provabgs_sbi.inference.training_set import load_mag_true, load_training_set
+from provabgs_sbi.inference.training_set import check_held_out, load_mag_true, load_training_set
 
 __all__ = ["REDSHIFT_EDGES", "lowest_trusted_redshift", "redshift_calibration",
            "restrict_redshift"]
@@ -44,7 +44,8 @@ def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int =
     ----------
     post : Posterior
     test_path : path-like
-        A training-set file held out from ``post`` (its rows are read bin by bin).
+        A training-set file held out from ``post`` (checked: no seed in common with its
+        training sets); its rows are read bin by bin.
     edges : sequence of float
         Redshift bin edges, increasing.
     n_per_bin : int
@@ -66,7 +67,8 @@ def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int =
     edges = [float(e) for e in edges]
     if len(edges) < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError(f"edges must increase, got {edges}")
-    theta, _, x, _ = load_training_set(test_path)
+    theta, _, x, settings = load_training_set(test_path)
+    check_held_out(test_path, settings, post.seen_training_set_settings())
     mag = load_mag_true(test_path)
     z = post.layout.redshift(x)
     out = {"edges": edges, "n": [], "outlier_fraction": [], "zscore_sd": [],
