@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from provabgs_sbi.cli import commands
+from provabgs_sbi.cli import commands, flow_commands
 from provabgs_sbi.io.paths import DEFAULT_FLOW
 from provabgs_sbi.model.parameters import PARAM_NAMES
 from provabgs_sbi.model.sps import BACKENDS
@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "fields, e.g. --mask-aware min_bands=3 floor_max=0.1")
     p.add_argument("--default-floor", type=float, default=0.0,
                    help="with --mask-aware: the floor (mag) fits use unless told otherwise")
-    p.set_defaults(func=commands.cmd_flow_train)
+    p.set_defaults(func=flow_commands.cmd_flow_train)
     p = fl.add_parser("floor", help="choose a mask-aware posterior's default systematic floor "
                                     "from its survey's real catalog (the SDSS sample; the kcorrect "
                                     "sample in ten bands for galex_sdss_2mass) and record it")
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out galaxies for the expected distribution (default 2000)")
     p.add_argument("--emulator", help=EMULATOR_HELP)
     p.add_argument("--dry-run", action="store_true", help="report, do not record")
-    p.set_defaults(func=commands.cmd_flow_floor)
+    p.set_defaults(func=flow_commands.cmd_flow_floor)
     p = fl.add_parser("zrange", help="find the lowest redshift a posterior is calibrated at "
                                      "(z-scores of held-out galaxies per redshift bin) and "
                                      "record it: fits below it are flagged")
@@ -260,13 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, default=300)
     p.add_argument("--figures", default=None, help="folder for redshift_calibration.json")
     p.add_argument("--dry-run", action="store_true", help="report, do not record")
-    p.set_defaults(func=commands.cmd_flow_zrange)
+    p.set_defaults(func=flow_commands.cmd_flow_zrange)
     p = fl.add_parser("combine", help="save the equal-weight mixture of trained posteriors "
                                       "(galaxies drawn alike) as one")
     p.add_argument("members", nargs="+", help="flows/<configuration> folders")
     p.add_argument("--out", required=True, help="a new folder")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")
-    p.set_defaults(func=commands.cmd_flow_combine)
+    p.set_defaults(func=flow_commands.cmd_flow_combine)
 
     p = sub.add_parser("posterior", help="posterior samples for a catalog (resumable)")
     _add_catalog_args(p)
