@@ -440,7 +440,7 @@ def test_flow_train_fine_tunes_a_flow_on_joined_training_sets(trained, shifted_e
     assert main(["flow", "combine", str(second), str(only), "--out", str(tmp_path / "m3")]) == 0
     m3 = Posterior.load(tmp_path / "m3")
     assert sorted(s["config"]["seed"] for s in m3.seen_training_set_settings()) == [1, 1, 3]
-    from provabgs_sbi.cli.commands import _load_init_flow
+    from provabgs_sbi.cli.flow_commands import _load_init_flow
     assert [s["config"]["seed"] for s in _load_init_flow(tmp_path / "m3" / "flow" / "member_1")[1]] \
         == [3, 1]
 

@@ -145,7 +145,7 @@ def test_survey_posterior_round_trip_and_missing_bands(rubin):
 
 
 def test_flow_train_cli_takes_the_bands_from_the_training_set(rubin):
-    from provabgs_sbi.cli.commands import _conditioning, _trainset_survey
+    from provabgs_sbi.cli.flow_commands import _conditioning, _trainset_survey
 
     survey = _trainset_survey(rubin["train"])
     c = _conditioning(["p_mask=0.2"], survey)
