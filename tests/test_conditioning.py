@@ -439,6 +439,17 @@ def test_lowest_trusted_redshift_takes_the_run_of_failures_at_the_bottom():
     assert lowest_trusted_redshift({"edges": edges, "passes": [False, True, False, True, True]}) == 0.001
 
 
+def test_a_redshift_bin_fails_on_significantly_many_outliers():
+    """One outlier in 60 galaxies (1.7%) does not fail a 1% bar; nine in 300 (3%) do, eight
+    (2.7%) not at the 1% level."""
+    from provabgs_sbi.workflows.zrange import outlier_p_value
+
+    assert outlier_p_value(1, 60, 0.01) > 0.4
+    assert 0.01 < outlier_p_value(8, 300, 0.01) < 0.02
+    assert 0.003 < outlier_p_value(9, 300, 0.01) < 0.004
+    assert outlier_p_value(0, 300, 0.01) == 1.0
+
+
 def test_redshift_restriction_is_measured_recorded_flagged_and_validated(masked, tmp_path):
     """flow zrange: per-bin z-scores of held-out galaxies; a recorded lowest redshift makes
     fits flag galaxies below it and validation use test galaxies above it only."""
@@ -455,6 +466,8 @@ def test_redshift_restriction_is_measured_recorded_flagged_and_validated(masked,
     assert res["edges"] == [0.0, 0.05, 0.1, 0.2] and len(res["passes"]) == 3
     assert all(0 < n <= 20 for n in res["n"])
     assert all(0 <= f <= 1 for f in res["outlier_fraction"]) and len(res["zscore_sd"][0]) == 12
+    # a bin fails on a binomial test of its outliers against a 1% rate, not on the raw fraction
+    assert res["passes"] == [p >= res["alpha"] for p in res["p_value"]]
     assert res["z_min"] in res["edges"]
     with pytest.raises(ValueError, match="not held out"):
         redshift_calibration(post, tmp / "train.h5", n_per_bin=5, n_samples=10)

@@ -124,10 +124,12 @@ def cmd_flow_zrange(args) -> int:
     res = redshift_calibration(post, args.test, n_per_bin=args.n_per_bin, n_samples=args.n_samples)
     if args.figures:
         write_report(res, args.figures)
-    for lo, hi, n, frac, ok in zip(res["edges"][:-1], res["edges"][1:], res["n"],
-                                   res["outlier_fraction"], res["passes"]):
+    for lo, hi, n, frac, pv, ok in zip(res["edges"][:-1], res["edges"][1:], res["n"],
+                                       res["outlier_fraction"], res["p_value"], res["passes"]):
         print(f"z {lo:g}-{hi:g}: {n} galaxies, {'-' if frac is None else f'{100 * frac:.1f}%'} "
-              f"with |z-score| > {res['z_limit']:g}  {'ok' if ok else 'FAILS'}")
+              f"with |z-score| > {res['z_limit']:g}"
+              + ("" if pv is None else f" (p = {pv:.3g} against {100 * res['max_outliers']:g}%)")
+              + f"  {'ok' if ok else 'FAILS'}")
     lowest = res["z_min"]
     if lowest <= post.z_range[0]:
         print(f"{args.folder}: calibrated down to its lowest redshift {post.z_range[0]:g}")

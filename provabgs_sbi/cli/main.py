@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "record it: fits below it are flagged")
     p.add_argument("folder", help="a posterior folder")
     p.add_argument("--test", required=True, help="held-out training-set file")
-    p.add_argument("--n-per-bin", type=int, default=150)
+    p.add_argument("--n-per-bin", type=int, default=300,
+                   help="galaxies per redshift bin observed with all bands (default 300)")
     p.add_argument("--n-samples", type=int, default=300)
     p.add_argument("--figures", default=None, help="folder for redshift_calibration.json")
     p.add_argument("--dry-run", action="store_true", help="report, do not record")

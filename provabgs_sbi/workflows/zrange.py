@@ -7,8 +7,11 @@ does not see. The SDSS ugriz posteriors, on the same redshift prior, do not.
 
 :func:`redshift_calibration` observes held-out galaxies (all bands, floor 0) in redshift bins
 and, per bin, computes each parameter's z-score ``(truth - posterior mean) / posterior sd``;
-a bin fails where more than ``max_outliers`` of its galaxies have ``|z| > z_limit`` in any
-parameter (a calibrated posterior puts ~0.1% of them there, for heavy-tailed marginals).
+a galaxy is an outlier where any parameter has ``|z| > z_limit`` (a calibrated posterior
+puts ~0.1% of them there, for heavy-tailed marginals), and a bin fails where its outliers
+are significantly more than a fraction ``max_outliers`` (one-sided binomial test at level
+``alpha``: with 60 galaxies a bin, one outlier is 1.7% and proves nothing; with 300, nine
+fail a 1% bar).
 :func:`lowest_trusted_redshift` takes the upper edge of the highest failing bin of the run of
 failures that starts at the lowest bin, and :func:`restrict_redshift` records it as the
 posterior's ``z_range[0]``: fits flag galaxies below it ``FLAG_Z_RANGE`` (no samples, or an
@@ -24,20 +27,21 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binom
 
 from provabgs_sbi.inference.conditioning import Regime
 from provabgs_sbi.inference.training_set import check_held_out, load_mag_true, load_training_set
 
-__all__ = ["REDSHIFT_EDGES", "lowest_trusted_redshift", "redshift_calibration",
-           "restrict_redshift"]
+__all__ = ["REDSHIFT_EDGES", "lowest_trusted_redshift", "outlier_p_value",
+           "redshift_calibration", "restrict_redshift"]
 
 #: Default redshift bin edges: fine near z = 0, where a flow's inputs change fastest.
 REDSHIFT_EDGES = (0.0, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
-def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int = 150,
+def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int = 300,
                          n_samples: int = 300, seed: int = 0, z_limit: float = 5.0,
-                         max_outliers: float = 0.01) -> dict:
+                         max_outliers: float = 0.01, alpha: float = 0.01) -> dict:
     """Z-scores of held-out galaxies per redshift bin (all bands, floor 0).
 
     Parameters
@@ -49,20 +53,23 @@ def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int =
     edges : sequence of float
         Redshift bin edges, increasing.
     n_per_bin : int
-        Galaxies per bin (the first in the file; fewer where the file has fewer).
+        Galaxies per bin: the first in the file that are observed with all bands (fewer
+        where the file has fewer).
     n_samples : int
         Posterior draws per galaxy.
     seed : int
-    z_limit, max_outliers : float
+    z_limit, max_outliers, alpha : float
         A galaxy is an outlier where any parameter has ``|z-score| > z_limit``; a bin fails
-        where more than ``max_outliers`` of its galaxies are.
+        where the binomial probability of at least its number of outliers, at a rate
+        ``max_outliers``, is below ``alpha``.
 
     Returns
     -------
     dict
-        ``edges``, and per bin (lists): ``n``, ``outlier_fraction``, ``zscore_sd`` (per
-        parameter, over the bin's galaxies), ``median_sd_log_mstar`` (dex), ``passes``;
-        ``z_limit``, ``max_outliers``, ``n_samples``, ``test_set``.
+        ``edges``, and per bin (lists): ``n``, ``outlier_fraction``, ``p_value`` (of the
+        binomial test), ``zscore_sd`` (per parameter, over the bin's galaxies),
+        ``median_sd_log_mstar`` (dex), ``passes``; ``z_limit``, ``max_outliers``,
+        ``alpha``, ``n_samples``, ``test_set``; ``z_min`` (:func:`lowest_trusted_redshift`).
     """
     edges = [float(e) for e in edges]
     if len(edges) < 2 or np.any(np.diff(edges) <= 0):
@@ -71,25 +78,24 @@ def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int =
     check_held_out(test_path, settings, post.seen_training_set_settings())
     mag = load_mag_true(test_path)
     z = post.layout.redshift(x)
-    out = {"edges": edges, "n": [], "outlier_fraction": [], "zscore_sd": [],
+    out = {"edges": edges, "n": [], "outlier_fraction": [], "p_value": [], "zscore_sd": [],
            "median_sd_log_mstar": [], "passes": [], "z_limit": float(z_limit),
-           "max_outliers": float(max_outliers), "n_samples": int(n_samples),
-           "test_set": str(test_path)}
+           "max_outliers": float(max_outliers), "alpha": float(alpha),
+           "n_samples": int(n_samples), "test_set": str(test_path)}
     for lo, hi in zip(edges[:-1], edges[1:]):
-        rows = np.flatnonzero((z >= lo) & (z < hi) & (z > 0))[:n_per_bin]
+        rows = np.flatnonzero((z >= lo) & (z < hi) & (z > 0))
         if post.conditioning is not None:     # all bands present (GALEX detected), floor 0
             xs, _, ok = post.conditioning.draw(mag[rows], z[rows], post.noise,
                                                rng=np.random.default_rng([seed, 37]),
                                                regime=Regime("all bands"))
             ok &= ~post.layout.missing(xs).any(axis=1)
-            xs, truth = xs[ok], theta[rows][ok]
+            xs, truth = xs[ok][:n_per_bin], theta[rows][ok][:n_per_bin]
         else:
-            xs, truth = x[rows], theta[rows]
+            xs, truth = x[rows][:n_per_bin], theta[rows][:n_per_bin]
         if len(xs) == 0:
-            for k in ("outlier_fraction", "median_sd_log_mstar"):
+            for k in ("outlier_fraction", "p_value", "median_sd_log_mstar", "zscore_sd"):
                 out[k].append(None)
             out["n"].append(0)
-            out["zscore_sd"].append(None)
             out["passes"].append(True)
             continue
         s = post.sample(xs, n_samples, seed=seed, strict=False)
@@ -97,13 +103,21 @@ def redshift_calibration(post, test_path, edges=REDSHIFT_EDGES, n_per_bin: int =
         zs = (truth - s.mean(axis=1)) / np.maximum(sd, 1e-300)
         outlier = np.any(np.abs(zs) > z_limit, axis=1)
         frac = float(np.mean(outlier))
+        p_value = outlier_p_value(int(outlier.sum()), len(xs), max_outliers)
         out["n"].append(int(len(xs)))
         out["outlier_fraction"].append(round(frac, 4))
+        out["p_value"].append(round(p_value, 5))
         out["zscore_sd"].append([round(float(v), 3) for v in zs.std(axis=0, ddof=1)])
         out["median_sd_log_mstar"].append(round(float(np.median(sd[:, 0])), 4))
-        out["passes"].append(bool(frac <= max_outliers))
+        out["passes"].append(bool(p_value >= alpha))
     out["z_min"] = lowest_trusted_redshift(out)
     return out
+
+
+def outlier_p_value(n_outliers: int, n: int, rate: float) -> float:
+    """Probability of at least ``n_outliers`` outliers among ``n`` galaxies if each is one
+    with probability ``rate`` (one-sided binomial test)."""
+    return float(binom.sf(int(n_outliers) - 1, int(n), float(rate)))
 
 
 def lowest_trusted_redshift(stats: dict) -> float:
@@ -136,8 +150,8 @@ def restrict_redshift(folder, z_min: float, evidence: dict | None = None, comman
     post.z_range = (float(z_min), float(trained[1]))
     if evidence is not None:
         post.info["z_range_evidence"] = {k: evidence[k] for k in (
-            "edges", "n", "outlier_fraction", "median_sd_log_mstar", "passes", "z_limit",
-            "max_outliers", "n_samples", "test_set") if k in evidence}
+            "edges", "n", "outlier_fraction", "p_value", "median_sd_log_mstar", "passes",
+            "z_limit", "max_outliers", "alpha", "n_samples", "test_set") if k in evidence}
     recipe_path = folder / "RECIPE.md"
     recipe = recipe_path.read_text() if recipe_path.exists() else "# Recipe\n"
     if command:
