@@ -348,6 +348,9 @@ def plot_floor_choice(result: Mapping, path) -> None:
     common = result.get("common_chosen", result["chosen"])
     b.axvline(common, color="C2", ls="--",
               label=f"{'common' if per_band else 'chosen'} floor {common:g} mag")
+    if per_band:
+        b.axhline(100 * result["band_frac_real_above_p99"], color="C1", ls="-.",
+                  label="at the per-band floors")
     b.set_yscale("log")
     b.set_xlabel("systematic floor (mag)")
     b.set_ylabel("% of real galaxies above expected p99")
@@ -363,8 +366,13 @@ def plot_floor_choice(result: Mapping, path) -> None:
         c.set_yscale("log")
         c.set_xlabel("common floor (mag)")
         c.set_ylabel("real / expected median of the band's chi^2 term")
-        c.set_title("per band; stars: chosen floors"
-                    + ("" if result["band_met"] else " (not all met)"), fontsize=9)
+        if result["band_met"]:
+            which = "the default"
+        elif result.get("chosen_from") == "common":
+            which = "not all met: the common floor is the default"
+        else:
+            which = "not all met, still the default"
+        c.set_title(f"per band; stars: per-band floors\n({which})", fontsize=9)
         c.legend(fontsize=7, frameon=False, ncol=2)
     fig.suptitle("Choosing the default floor: real best-draw chi^2 against its expected distribution",
                  fontsize=10)
