@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", default=None, help="folder for floor_choice.png and .json")
     p.add_argument("--per-band", action="store_true",
                    help="choose one floor per band: each band's own chi^2 term must agree with "
-                        "its expected distribution (refits until it does)")
+                        "its expected distribution (refits until it does); where not every "
+                        "band can, the common floor if it leaves fewer galaxies in the tail")
     p.add_argument("--n-test", type=int, default=2000,
                    help="held-out galaxies for the expected distribution (default 2000)")
     p.add_argument("--emulator", help=EMULATOR_HELP)
