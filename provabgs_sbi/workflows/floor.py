@@ -271,8 +271,8 @@ def band_floors(post, model, x_real, ivar_real, x_test, mag_test, stats: dict,
 
 
 def pick_band_or_common(res: dict) -> tuple:
-    """The per-band floors when every band passes; otherwise the common floor if its tail
-    is no worse.
+    """The per-band floors when every band passes; otherwise the common floor if it leaves
+    fewer real galaxies in the tail.
 
     A band whose real term exceeds its expected one even at the largest trained floor (NUV
     on the kcorrect sample: model error beyond 0.1 mag for some galaxies) keeps failing,
@@ -372,8 +372,9 @@ def set_default_floor(folder, floor, evidence: dict | None = None, command: str 
         post.info["default_floor_evidence"] = {k: evidence[k] for k in (
             "floors", "frac_real_above_p99", "real_median", "expected_median", "target",
             "n_real", "n_test", "catalog", "bands", "real_band_median", "expected_band_median",
-            "common_chosen", "chosen_from", "band_floors", "band_met", "band_frac_real_above_p99",
-            "band_real_median", "band_expected_median") if k in evidence}
+            "common_chosen", "chosen_from", "band_floors", "band_met",
+            "band_frac_real_above_p99", "band_real_median", "band_expected_median")
+            if k in evidence}
     recipe_path = folder / "RECIPE.md"
     recipe = recipe_path.read_text() if recipe_path.exists() else "# Recipe\n"
     if command:
