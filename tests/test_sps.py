@@ -53,7 +53,8 @@ def test_rebinning_conserves_broadband_integrals(fake_table):
 
 
 def test_unknown_backend():
-    assert BACKENDS == ("bc03", "bc03_nebular", "fsps")
+    assert BACKENDS == ("bc03", "bc03_nebular", "bc03_nebular_continuum", "bc03_nebular_lines",
+                        "fsps")
     with pytest.raises(ValueError, match="unknown SPS backend"):
         build_ssp_table("miles")
 

@@ -5,7 +5,10 @@
 
 Backends: ``bc03`` (BC03 + MILES, stars only; the default), ``bc03_nebular`` (the same
 populations plus Cloudy nebular continuum and lines at log U = -2.5,
-:mod:`provabgs_sbi.model.sps.nebular`) and ``fsps`` (python-fsps, needs SPS_HOME).
+:mod:`provabgs_sbi.model.sps.nebular`), its two additive parts ``bc03_nebular_continuum``
+(without the lines) and ``bc03_nebular_lines`` (the lines alone), which an emulator with exact
+lines is built from (:mod:`provabgs_sbi.emulator.lines`), and ``fsps`` (python-fsps, needs
+SPS_HOME).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.sps.table import SSPTable, content_hash, read_ssp_table, write_ssp_table
 
-BACKENDS = ("bc03", "bc03_nebular", "fsps")
+BACKENDS = ("bc03", "bc03_nebular", "bc03_nebular_continuum", "bc03_nebular_lines", "fsps")
 
 __all__ = ["BACKENDS", "SSPTable", "build_ssp_table", "content_hash", "load_ssp_table",
            "read_ssp_table", "table_path", "write_ssp_table"]
@@ -48,9 +51,10 @@ def build_ssp_table(backend: str = "bc03", force: bool = False) -> Path:
     if backend == "bc03":
         from provabgs_sbi.model.sps.bc03 import build_bc03_table
         table = build_bc03_table()
-    elif backend == "bc03_nebular":
+    elif backend.startswith("bc03_nebular"):
         from provabgs_sbi.model.sps.nebular import build_bc03_nebular_table
-        table = build_bc03_nebular_table()
+        parts = backend[len("bc03_nebular_"):] or "all"
+        table = build_bc03_nebular_table(parts=parts)
     else:
         from provabgs_sbi.model.sps.fsps_backend import build_fsps_table
         table = build_fsps_table()

