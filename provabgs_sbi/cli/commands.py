@@ -83,7 +83,8 @@ def cmd_emulator_train(args) -> int:
                          max_minutes=args.max_minutes, seed=args.seed,
                          input_mode=args.input_mode,
                          small_beta1_fraction=args.small_beta1_fraction,
-                         wave_min=args.wave_min, wave_max=args.wave_max, survey=args.survey)
+                         wave_min=args.wave_min, wave_max=args.wave_max, survey=args.survey,
+                         exact_lines=args.exact_lines)
     out = args.out or f"emulator/{cfg.name}"
     _, metrics = train_emulator(cfg, out, work_dir=args.work_dir)
     print(json.dumps(metrics, indent=2))

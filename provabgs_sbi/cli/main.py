@@ -3,7 +3,7 @@
 Subcommands
 -----------
 ``run``        the main job on the embedded default (see ``provabgs-sbi run --help``)
-``sps build``  build and cache an SSP table (``--backend bc03|fsps``)
+``sps build``  build and cache an SSP table (``--backend bc03|bc03_nebular|...|fsps``)
 ``sed``        ugriz nanomaggies and magnitudes of one galaxy, optionally a spectrum plot
 
 TensorFlow's, absl's, XLA's and CUDA's log lines are hidden; ``--verbose`` (before or
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest rest wavelength emulated, Angstrom (default 12000)")
     p.add_argument("--survey", default="sdss_ugriz",
                    help="shipped survey whose bands the final validation reports")
+    p.add_argument("--exact-lines", action="store_true",
+                   help="emulate the SED without its emission lines and add the lines exactly "
+                        "(a nebular --sps such as bc03_nebular; docs/guide/nebular.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="artifact folder (default emulator/<name>)")
     p.add_argument("--work-dir", help="where the training spectra, PCA basis and network "

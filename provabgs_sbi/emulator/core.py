@@ -11,7 +11,9 @@ not learned:
   so ln L = ln L_(no ISM dust) - tau_ISM(lambda; tau_ism, n_dust) exactly; it is applied
   analytically (this removes two inputs and the wavelength tilt from what the network
   has to learn);
-- the burst is a single SSP, read from the same (rebinned) SSP table as the direct model.
+- the burst is a single SSP, read from the same (rebinned) SSP table as the direct model;
+- with ``lines`` (a :class:`~provabgs_sbi.emulator.lines.NebularLines`), the network
+  emulates the NMF part without its emission lines and the lines are added exactly.
 
 The total is 10^logM T_ISM [(1 - fburst) L_NMF + fburst L_burst], with fburst = 0 when
 tburst >= t_age (:func:`~provabgs_sbi.model.assembly.assemble_sed`). (PROVABGS's pretrained FSPS emulator, imported with
@@ -30,6 +32,7 @@ import numpy as np
 from provabgs_sbi.emulator.fixed_redshift import FixedRedshiftPhotometry
 from provabgs_sbi.emulator.inputs import (ANALYTIC_DUST_MODES, INPUT_MODES, INPUT_NAMES,
                                           nmf_inputs)
+from provabgs_sbi.emulator.lines import NebularLines
 from provabgs_sbi.emulator.network import SpeculatorNetwork
 from provabgs_sbi.emulator.tf_path import TFEmulatorPath
 from provabgs_sbi.io.artifacts import read_manifest, write_manifest
@@ -44,6 +47,8 @@ from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
 from provabgs_sbi.model.sfh import burst_metallicity, effective_fburst
 
 WEIGHTS_FILE = "weights.npz"
+#: Integer arrays of ``weights.npz`` (the rest are float64).
+_INT_ARRAYS = ("lines_pixels", "lines_bins", "lines_young")
 #: Smallest batch for which ``Emulator.photometry(backend="auto")`` takes the TensorFlow
 #: path: measured crossover on the 2-core CPU (numpy 7.1k, TF 7.1k SEDs/s at 32 galaxies;
 #: TF 1.6x at 128, 6x at 2,048).
@@ -74,6 +79,9 @@ class Emulator:
         Configuration and provenance (saved in the manifest).
     filters : tuple of str
         speclite filters for :meth:`photometry`.
+    lines : NebularLines, optional
+        Emission lines added exactly to the network's NMF part (an emulator trained with
+        ``exact_lines``); None when the network emulates them (or the SED has none).
 
     Examples
     --------
@@ -83,7 +91,7 @@ class Emulator:
     """
 
     def __init__(self, networks, input_mode="warped", burst_model=None, info=None,
-                 filters: tuple = FILTER_NAMES):
+                 filters: tuple = FILTER_NAMES, lines=None):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}")
         self.networks = list(networks)
@@ -95,6 +103,13 @@ class Emulator:
         if burst_model is not None and not np.allclose(burst_model.wave, self.wave, rtol=1e-10):
             raise ValueError("the burst model's wavelength grid differs from the emulator's")
         self.info = dict(info or {})
+        if lines is not None and not np.allclose(lines.wave, self.wave, rtol=1e-10):
+            raise ValueError("the lines' wavelength grid differs from the emulator's")
+        if lines is not None and input_mode not in ANALYTIC_DUST_MODES:
+            raise ValueError("exact lines need a network without diffuse dust "
+                             f"(input_mode in {ANALYTIC_DUST_MODES})")
+        #: Exact emission lines of the NMF part (None: none, or emulated by the network).
+        self.lines = lines
         #: Diffuse dust outside the network (our emulators) or inside it (PROVABGS's).
         self.analytic_ism_dust = input_mode in ANALYTIC_DUST_MODES
         self.z_range = tuple(self.info.get("z_range", (0.0, cosmology.Z_MAX)))
@@ -126,8 +141,17 @@ class Emulator:
 
     # -------------------------------------------------------------- numpy path
     def ln_spectrum_nmf(self, x) -> np.ndarray:
-        """NMF-part ln L_lambda per Msun formed, numpy float64: (N, 9) inputs -> (N, n_wave)."""
+        """The network's NMF-part ln L_lambda per Msun formed, numpy float64: (N, n_in)
+        inputs -> (N, n_wave); without the emission lines when :attr:`lines` adds them."""
         return np.concatenate([n.ln_spectrum(x) for n in self.networks], axis=1)
+
+    def nmf_spectrum(self, theta, t_age) -> np.ndarray:
+        """NMF-part L_lambda per Msun formed before diffuse dust, lines included, numpy
+        float64, shape (N, n_wave)."""
+        lum = np.exp(self.ln_spectrum_nmf(nmf_inputs(theta, t_age, self.input_mode)))
+        if self.lines is not None:
+            self.lines.add_to(lum, theta, t_age)
+        return lum
 
     def burst_ssp_model(self):
         """The SEDModel that supplies the burst SSP; raises when the emulator has none."""
@@ -172,7 +196,7 @@ class Emulator:
 
     def _spectrum_numpy(self, theta, z):
         t_age = cosmology.age_gyr(z)
-        lum = np.exp(self.ln_spectrum_nmf(nmf_inputs(theta, t_age, self.input_mode)))
+        lum = self.nmf_spectrum(theta, t_age)
         fb = effective_fburst(theta[:, 5], theta[:, 6], t_age)
         trans = self._dust.transmission(theta[:, 10], theta[:, 11])
         rows, burst = self.burst_spectra(theta, fb, trans)
@@ -285,8 +309,11 @@ class Emulator:
         arrays = {}
         for i, net in enumerate(self.networks):
             arrays.update(net.to_arrays(prefix=f"bin{i}_"))
+        if self.lines is not None:
+            arrays.update(self.lines.to_arrays())
         with atomic_path(folder / WEIGHTS_FILE) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+            np.savez(fh, **{k: np.asarray(v, dtype=np.int64 if k in _INT_ARRAYS else np.float64)
+                            for k, v in arrays.items()})
         meta = {"input_mode": self.input_mode, "n_bins": len(self.networks),
                 "input_names": INPUT_NAMES[self.input_mode], **self.info}
         atomic_write_text(folder / "emulator.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -330,7 +357,11 @@ class Emulator:
                     f"SSP table mismatch: the emulator in {folder} was trained on the table with "
                     f"content hash {want[:16]}..., but {meta['sps']!r} gives {burst.ssp_hash[:16]}...; "
                     "rebuild the table it was trained on or retrain the emulator")
-        emu = cls(networks, input_mode=meta["input_mode"], burst_model=burst, info=meta)
+        wave = np.concatenate([n.wave for n in networks])
+        lines = NebularLines.from_arrays(arrays, wave,
+                                         manifest["inputs"].get("lines_ssp_table_hash", ""))
+        emu = cls(networks, input_mode=meta["input_mode"], burst_model=burst, info=meta,
+                  lines=lines)
         emu.manifest_sha256 = sha256_file(folder / "manifest.json")
         emu.folder = folder
         return emu

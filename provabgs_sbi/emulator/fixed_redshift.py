@@ -104,8 +104,10 @@ class FixedRedshiftPhotometry:
         if z is not None and np.any(np.asarray(z, dtype=np.float64) != self.z):
             raise ValueError(f"this evaluator is fixed at z = {self.z}; got other redshifts")
         emu = self.emu
-        lum = np.exp(self._ln_nmf(nmf_inputs(theta, np.full(len(theta), self.t_age),
-                                             emu.input_mode)))
+        t_age = np.full(len(theta), self.t_age)
+        lum = np.exp(self._ln_nmf(nmf_inputs(theta, t_age, emu.input_mode)))
+        if emu.lines is not None:
+            emu.lines.add_to(lum, theta, t_age, self.pix)
         fb = effective_fburst(theta[:, 5], theta[:, 6], self.t_age)
         trans = self.dust.transmission(theta[:, 10], theta[:, 11], self.dtype)
         rows, burst = emu.burst_spectra(theta, fb, trans, self.pix, self.dtype)

@@ -9,6 +9,9 @@ reads only the window of pixels its filter touches
 (:meth:`~provabgs_sbi.model.photometry.Photometer.window_tables`): about 2,300 multiply-adds per
 galaxy for ugriz instead of 5 x n_wave, and no float64 work on the spectrum.
 
+Exact emission lines (:mod:`provabgs_sbi.emulator.lines`), when the emulator has them, are
+computed in numpy at their few hundred pixels and spread onto the grid by one gather.
+
 The spectrum is :func:`~provabgs_sbi.model.assembly.assemble_sed` written in TensorFlow ops
 (the same products in the same order, in float32), with the diffuse dust of
 :func:`~provabgs_sbi.model.dust.kc_optical_depth` and the burst SSP interpolated at the
@@ -54,6 +57,8 @@ class TFEmulatorPath:
         self.windows = [(tf.constant(start.astype(np.int32)), f32(lo), f32(hi),
                          tf.range(lo.shape[1], dtype=tf.int32))
                         for start, lo, hi in phot.window_tables(self.z_max)]
+        lines = emu.lines
+        self.line_index = None if lines is None else tf.constant(lines.gather_index())
         self._spec = tf.function(self._spectrum, jit_compile=True, reduce_retracing=True)
         self._phot = tf.function(self._photometry, jit_compile=True, reduce_retracing=True)
 
@@ -74,13 +79,19 @@ class TFEmulatorPath:
             rows = rows.astype(np.int32)
             w[~active] = 0.0
         c = lambda a: self.tf.constant(np.asarray(a, dtype=np.float32))  # noqa: E731
+        # Exact emission lines (a few hundred pixels per galaxy): numpy, spread in TF.
+        lines = None if emu.lines is None else c(emu.lines.luminosity(theta, t_age))
         return (c(x), c(fb), self.tf.constant(rows), c(w), c(theta[:, 10]), c(theta[:, 11]),
-                c(theta[:, 0]), self.tf.constant(np.asarray(z, dtype=np.float64)))
+                c(theta[:, 0]), lines)
 
     # ----------------------------------------------------------------- TF kernels
-    def _spectrum(self, x, fb, rows, w, tau_ism, n_dust, log_m):
+    def _spectrum(self, x, fb, rows, w, tau_ism, n_dust, log_m, lines=None):
         tf = self.tf
-        lum = tf.exp(self.net._ln_spectrum(x)) * (1.0 - fb)[:, None]
+        lum = tf.exp(self.net._ln_spectrum(x))
+        if lines is not None:
+            padded = tf.concat([tf.zeros_like(lines[:, :1]), lines], axis=1)
+            lum = lum + tf.gather(padded, self.line_index, axis=1)
+        lum = lum * (1.0 - fb)[:, None]
         trans = tf.exp(-kc_optical_depth(tau_ism, n_dust, self.lnx, self.kprime, self.bump, tf.exp))
         analytic = self.emu.analytic_ism_dust
         if self.emu.burst_model is not None:
@@ -106,8 +117,8 @@ class TFEmulatorPath:
     # ----------------------------------------------------------------- public
     def spectrum(self, theta, z):
         """(N, n_wave) float32 tensor of L_lambda in Lsun/A (inputs already validated)."""
-        x, fb, rows, w, tau, nd, logm, _ = self._prepare(theta, z)
-        return self._spec(x, fb, rows, w, tau, nd, logm)
+        x, fb, rows, w, tau, nd, logm, lines = self._prepare(theta, z)
+        return self._spec(x, fb, rows, w, tau, nd, logm, lines)
 
     def photometry(self, theta, z, chunk: int = 4096) -> np.ndarray:
         """(N, n_bands) AB nanomaggies, float64 array (inputs already validated)."""
@@ -120,9 +131,9 @@ class TFEmulatorPath:
             # Padded with copies of the last row (dropped), so that XLA meets few shapes
             # (:mod:`provabgs_sbi.xla_shapes`): a catalog's chunks would compile anew.
             idx = np.minimum(np.arange(start, start + size), stop - 1)
-            x, fb, rows, w, tau, nd, logm, _ = self._prepare(theta[idx], z[idx])
+            x, fb, rows, w, tau, nd, logm, lines = self._prepare(theta[idx], z[idx])
             # Photometry of the unit-normalised spectrum, then the (float64) distance factor.
-            lum = self._spec(x, fb, rows, w, tau, nd, logm * 0.0)
+            lum = self._spec(x, fb, rows, w, tau, nd, logm * 0.0, lines)
             res = self._phot(lum, self.tf.constant(k[idx]), self.tf.constant(t[idx])).numpy()
             out[start:stop] = res[: stop - start].astype(np.float64)
         return out * scale[:, None] * 10.0 ** theta[:, :1]

@@ -41,6 +41,11 @@ from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
 from provabgs_sbi.model.survey import get_survey
 
 
+#: SPS configurations whose emission lines can be added exactly: name -> (table without
+#: the lines, table of the lines alone), :func:`~provabgs_sbi.model.sps.nebular.add_nebular`.
+LINE_SPLITS = {"bc03_nebular": ("bc03_nebular_continuum", "bc03_nebular_lines")}
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     """Everything that defines a trained emulator (saved in its manifest).
@@ -78,6 +83,12 @@ class EmulatorConfig:
     survey : str
         The shipped survey whose bands the final validation reports magnitude errors for
         (:func:`~provabgs_sbi.emulator.validate.validate_emulator`; default SDSS ugriz).
+    exact_lines : bool
+        For a nebular ``sps`` (one with a ``<sps>_continuum`` / ``<sps>_lines`` split,
+        :data:`LINE_SPLITS`): the network emulates the SED without its emission lines
+        (trained on ``<sps>_continuum``) and the emulator adds the lines exactly from the
+        ``<sps>_lines`` table (:mod:`provabgs_sbi.emulator.lines`). The emulator is then an
+        emulator of ``sps`` itself, lines included, validated against it.
     """
 
     name: str = "bc03"
@@ -100,6 +111,7 @@ class EmulatorConfig:
     n_validate: int = 10_000
     seed: int = 0
     survey: str = "sdss_ugriz"
+    exact_lines: bool = False
 
     def __post_init__(self):
         if not 0 < self.wave_min < self.wave_max:
@@ -120,6 +132,14 @@ class EmulatorConfig:
         if self.patience < 1 or self.max_epochs_per_phase < 1 or self.max_minutes <= 0:
             raise ValueError("patience, max_epochs_per_phase and max_minutes must be positive")
         get_survey(self.survey)      # a shipped survey name (it is recorded by name)
+        if self.exact_lines and self.sps not in LINE_SPLITS:
+            raise ValueError(f"exact_lines needs an SPS configuration with its lines apart, one "
+                             f"of {tuple(LINE_SPLITS)}; got {self.sps!r}")
+
+    @property
+    def network_sps(self) -> str:
+        """The SPS configuration the network is trained on (without lines when exact)."""
+        return LINE_SPLITS[self.sps][0] if self.exact_lines else self.sps
 
     def sed_config(self):
         return SEDConfig(wave_min=self.wave_min, wave_max=self.wave_max,
@@ -130,6 +150,8 @@ class EmulatorConfig:
         d["z_range"] = list(self.z_range)
         d["hidden"] = list(self.hidden)
         d["phases"] = [list(p) for p in self.phases]
+        if not self.exact_lines:      # absent when False, so older checkpoints still resume
+            del d["exact_lines"]
         return d
 
 
@@ -423,14 +445,17 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     work = Path(work_dir) if work_dir else cache_dir() / "emulator_work" / config.name
     work.mkdir(parents=True, exist_ok=True)
     model = SEDModel(config.sps, config=config.sed_config())
+    # The network's training spectra: the SED without its lines when they are added exactly.
+    target = (SEDModel(config.network_sps, config=config.sed_config()) if config.exact_lines
+              else model)
     log(f"[1/4] training spectra ({config.n_train:,} + {config.n_val:,}) in {work}")
     frac = config.small_beta1_fraction
     tag = f"_lb{frac:g}" if frac > 0 else ""
     tr = make_training_spectra(work / f"train_{config.n_train}_s{config.seed}{tag}.h5",
-                               config.n_train, model, config.seed, config.z_range, progress,
+                               config.n_train, target, config.seed, config.z_range, progress,
                                small_beta1_fraction=frac)
     va = make_training_spectra(work / f"val_{config.n_val}_s{config.seed + 1}{tag}.h5",
-                               config.n_val, model, config.seed + 1_000_003, config.z_range,
+                               config.n_val, target, config.seed + 1_000_003, config.z_range,
                                progress, small_beta1_fraction=frac)
     log(f"[2/4] incremental PCA, {config.n_pca} components")
     pca = fit_pca(tr, va, config.n_pca, progress=progress, cache_dir=work)
@@ -443,12 +468,22 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     meta = {"sps": config.sps, "z_range": list(config.z_range),
             "sed_config": dataclasses.asdict(config.sed_config()), "config": config.to_dict(),
             "training_history": history}
-    emu = Emulator([net], input_mode=config.input_mode, burst_model=model, info=meta)
+    lines = None
+    if config.exact_lines:
+        from provabgs_sbi.emulator.lines import NebularLines
+        lines = NebularLines.from_model(SEDModel(LINE_SPLITS[config.sps][1],
+                                                 config=config.sed_config()))
+        meta["network_sps"] = config.network_sps
+    emu = Emulator([net], input_mode=config.input_mode, burst_model=model, info=meta,
+                   lines=lines)
     log("[4/4] validation on held-out prior draws")
     metrics = validate_emulator(emu, model, n=config.n_validate, seed=config.seed + 7,
                                 survey=config.survey)
     inputs = {"ssp_table_hash": model.ssp_hash, "n_train": config.n_train,
               "training_spectra_seed": config.seed}
+    if config.exact_lines:
+        inputs.update(network_ssp_table_hash=target.ssp_hash,
+                      lines_ssp_table_hash=lines.ssp_hash)
     recipe = _recipe(config)
     emu.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
     return emu, metrics
@@ -466,6 +501,8 @@ def _recipe(config: EmulatorConfig) -> str:
         args += f" --wave-min {config.wave_min:g} --wave-max {config.wave_max:g}"
     if config.survey != "sdss_ugriz":
         args += f" --survey {config.survey}"
+    if config.exact_lines:
+        args += " --exact-lines"
     if config.name != config.sps:
         args += f" --name {config.name}"
     return (f"# Recipe for emulator/{config.name}\n\nRebuilt with\n\n"
