@@ -271,6 +271,34 @@ def test_regime_validation_reports_each_regime(masked, tmp_path):
     assert (tmp_path / "regimes.png").stat().st_size > 10_000
 
 
+def test_regime_validation_refuses_another_emulator_unless_allowed(masked, tmp_path):
+    """A test file made with another emulator than the training set is refused per regime
+    too, and accepted with allow_other_emulator (validate --other-emulator)."""
+    import copy
+    import json
+    import shutil
+
+    import h5py
+
+    from provabgs_sbi.workflows.validate import standard_regimes, validate_regimes
+
+    post, _, tmp = masked
+    post = copy.copy(post)
+    post.info = {**post.info, "training_set": {**post.training_set_settings()[0],
+                                               "emulator": "a" * 64}}
+    other = tmp_path / "other.h5"
+    shutil.copy(tmp / "test.h5", other)
+    with h5py.File(other, "r+") as fh:
+        fh.attrs["settings"] = json.dumps({**json.loads(fh.attrs["settings"]),
+                                           "emulator": "b" * 64})
+    regimes = [r for r in standard_regimes(0.03) if r.name == "no u"]
+    with pytest.raises(ValueError, match="not the emulator the posterior's training set"):
+        validate_regimes(post, other, n_test=30, n_samples=20, regimes=regimes)
+    res = validate_regimes(post, other, n_test=30, n_samples=20, regimes=regimes,
+                           allow_other_emulator=True)
+    assert res["no u"]["n_test"] == 30
+
+
 def test_a_regime_of_fixed_bands_reads_on_until_it_has_n_galaxies(noise):
     """With an optional band, "all bands" keeps only the galaxies that detect it: a regime
     takes the first n of the file's galaxies it can observe, not the first n rows."""

@@ -116,7 +116,8 @@ def observe(post, theta, x, mag_true, regime: Regime, seed: int):
 
 
 def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000, seed: int = 0,
-                     regimes=None, out_dir=None, catalog_x=None) -> dict:
+                     regimes=None, out_dir=None, catalog_x=None,
+                     allow_other_emulator: bool = False) -> dict:
     """Calibration of a mask-aware posterior per observing regime.
 
     Each regime gets the first ``n_test`` galaxies of ``test_path`` that can be observed in
@@ -139,6 +140,9 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
         galaxies its band patterns in its proportions (:meth:`Regime.from_catalog`).
     out_dir : path-like, optional
         Where ``regimes.png`` (coverage per parameter and regime) is drawn.
+    allow_other_emulator : bool
+        Accept a test file made with another emulator than the posterior's training set
+        (emulator systematics; see :func:`validate_posterior`).
 
     Returns
     -------
@@ -149,7 +153,7 @@ def validate_regimes(post, test_path, n_test: int = 2000, n_samples: int = 1000,
     """
     if post.conditioning is None:
         raise ValueError("regimes need a mask-aware posterior (trained with a Conditioning)")
-    theta, _, x, _, mag_true = _held_out_set(post, test_path, None)
+    theta, _, x, _, mag_true = _held_out_set(post, test_path, None, allow_other_emulator)
     out = {}
     regimes = list(regimes or standard_regimes(post.default_floor, post.survey.bands,
                                                post.min_bands, post.conditioning.optional))
@@ -378,7 +382,8 @@ def validate_posterior(post, emulator, out_dir, n_test: int = 1000, n_samples: i
         res["regimes"] = validate_regimes(
             post, path, n_test=n_test, n_samples=n_samples, seed=seed, out_dir=out_dir,
             catalog_x=(real_catalog.to_x() if real_catalog is not None
-                       and post.conditioning.optional else None))
+                       and post.conditioning.optional else None),
+            allow_other_emulator=allow_other_emulator)
         if real_catalog is not None and check_catalog:
             # the direct model photometers in SDSS filters only; other surveys' checks use
             # the emulator in their filters, as catalog fits do
