@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_emulator.py [--emulator emulator/bc03] [--n 10000
 Times, in one run on the same inputs (prior draws, 0.01 < z < 0.2): rest-frame spectra and
 ugriz photometry of the direct model (float64 numpy) and of the emulator (numpy float64 and
 TensorFlow float32 paths), plus the emulator with every burst switched off (the cost of
-reading the burst from the SSP table). Prints medians, spreads and ratios; names the GPU
-when TensorFlow sees one.
+reading the burst from the SSP table) and, for an emulator with exact emission lines, the
+lines alone. Prints medians, spreads and ratios; names the GPU when TensorFlow sees one.
 """
 import argparse
 
@@ -16,6 +16,7 @@ from _timing import timed
 from provabgs_sbi import Prior
 from provabgs_sbi.emulator import Emulator
 from provabgs_sbi.io.paths import EMULATOR_ROOT
+from provabgs_sbi.model import cosmology
 
 
 
@@ -45,6 +46,9 @@ def main():
         ("emulator TF, ugriz", lambda: emu.photometry(theta, z, backend="tf")),
         ("emulator numpy, ugriz, no bursts", lambda: emu.photometry(no_burst, z)),
     ]
+    if emu.lines is not None:          # an emulator with exact emission lines
+        t_age = cosmology.age_gyr(z)
+        cases.append(("exact lines alone (numpy)", lambda: emu.lines.luminosity(theta, t_age)))
     print(f"batch {args.n}, {args.repeats} timed runs after a warm-up; device: {device}; "
           f"{len(emu.wave)} wavelengths")
     rates = {}

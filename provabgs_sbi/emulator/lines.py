@@ -149,7 +149,8 @@ class NebularLines:
         basis_mass = np.diff(cum, axis=1)[:, self.bins - self.bins[0]]   # (4, n_bins)
         total = bases.sfh_integral(t_age)                                # (4, N)
         beta = theta[:, 1:5]
-        mass = (beta @ basis_mass) / np.einsum("nk,kn->n", beta, total)[:, None]
+        # einsum, not @: a BLAS call would leave threads spinning beside the TF kernels.
+        mass = np.einsum("nk,kb->nb", beta, basis_mass) / np.einsum("nk,kn->n", beta, total)[:, None]
         centres = 0.5 * (BASE_EDGES[self.bins] + BASE_EDGES[self.bins + 1])
         zb = bases.zh_at(centres)                                        # (2, n_bins)
         metallicity = theta[:, 7:8] * zb[0] + theta[:, 8:9] * zb[1]      # (N, n_bins)

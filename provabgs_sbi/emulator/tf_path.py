@@ -10,7 +10,9 @@ reads only the window of pixels its filter touches
 galaxy for ugriz instead of 5 x n_wave, and no float64 work on the spectrum.
 
 Exact emission lines (:mod:`provabgs_sbi.emulator.lines`), when the emulator has them, are
-computed in numpy at their few hundred pixels and spread onto the grid by one gather.
+computed at their few hundred pixels (the weights per lookback bin in numpy, the rest in
+TensorFlow); the spectrum spreads them onto the grid by one
+gather, the photometry adds them band by band from the filter weights at those pixels.
 
 The spectrum is :func:`~provabgs_sbi.model.assembly.assemble_sed` written in TensorFlow ops
 (the same products in the same order, in float32), with the diffuse dust of
@@ -24,7 +26,7 @@ import numpy as np
 from provabgs_sbi.emulator.inputs import nmf_inputs
 from provabgs_sbi.emulator.network import TFSpeculator
 from provabgs_sbi.model import cosmology
-from provabgs_sbi.model.dust import kc_optical_depth
+from provabgs_sbi.model.dust import V_WAVE, DiffuseDust, kc_optical_depth
 from provabgs_sbi.model.photometry import LSUN_ERG_S
 from provabgs_sbi.model.sfh import burst_metallicity, effective_fburst
 from provabgs_sbi.xla_shapes import pieces
@@ -59,6 +61,21 @@ class TFEmulatorPath:
                         for start, lo, hi in phot.window_tables(self.z_max)]
         lines = emu.lines
         self.line_index = None if lines is None else tf.constant(lines.gather_index())
+        if lines is not None:
+            # Photometry adds the lines band by band (spreading them onto the grid first
+            # would cost 3x the rest of the kernel): each band's node weights at the line
+            # pixels, (n_int + 1, n_pix, n_bands), and the dust curve there.
+            n_int = int(np.ceil(self.z_max / self.dz)) + 1
+            self.line_nodes = f32(np.stack([phot.weights_at(k * self.dz)[:, lines.pixels].T
+                                            for k in range(n_int + 1)]))
+            dust = DiffuseDust(wave[lines.pixels])
+            self.line_dust = (f32(dust.ln_x), f32(dust.kprime), f32(dust.bump_shape))
+            n_pix = len(lines.pixels)
+            self.line_tables = (f32(lines.table[lines.young].reshape(-1, n_pix)),
+                                f32(lines.table[~lines.young].reshape(-1, n_pix)))
+            self.line_bc = f32(V_WAVE / wave[lines.pixels])
+            self._lphot = tf.function(self._line_photometry, jit_compile=True,
+                                      reduce_retracing=True)
         self._spec = tf.function(self._spectrum, jit_compile=True, reduce_retracing=True)
         self._phot = tf.function(self._photometry, jit_compile=True, reduce_retracing=True)
 
@@ -79,8 +96,14 @@ class TFEmulatorPath:
             rows = rows.astype(np.int32)
             w[~active] = 0.0
         c = lambda a: self.tf.constant(np.asarray(a, dtype=np.float32))  # noqa: E731
-        # Exact emission lines (a few hundred pixels per galaxy): numpy, spread in TF.
-        lines = None if emu.lines is None else c(emu.lines.luminosity(theta, t_age))
+        # Exact emission lines: their weights per bin and metallicity node in numpy (no
+        # BLAS, whose idle threads would slow the TF kernels that follow), the rest in TF.
+        lines = None
+        if emu.lines is not None:
+            wl = emu.lines.weights(theta, t_age)
+            young = emu.lines.young
+            lines = (c(wl[:, young].reshape(n, -1)), c(wl[:, ~young].reshape(n, -1)),
+                     c(theta[:, 9]))
         return (c(x), c(fb), self.tf.constant(rows), c(w), c(theta[:, 10]), c(theta[:, 11]),
                 c(theta[:, 0]), lines)
 
@@ -89,6 +112,7 @@ class TFEmulatorPath:
         tf = self.tf
         lum = tf.exp(self.net._ln_spectrum(x))
         if lines is not None:
+            lines = self._line_luminosity(*lines)
             padded = tf.concat([tf.zeros_like(lines[:, :1]), lines], axis=1)
             lum = lum + tf.gather(padded, self.line_index, axis=1)
         lum = lum * (1.0 - fb)[:, None]
@@ -114,6 +138,29 @@ class TFEmulatorPath:
             out.append(tf.reduce_sum(seg * w, axis=1))
         return tf.stack(out, axis=1)
 
+    def _line_luminosity(self, w_young, w_old, tau_bc):
+        """Lines of the NMF part per Msun formed at their pixels (N, n_pix), as
+        :meth:`NebularLines.luminosity`: weights (N, bins x metallicities) times the line
+        table, birth-cloud dust on the young bins."""
+        tf = self.tf
+        young, old = self.line_tables
+        return (tf.matmul(w_young, young) * tf.exp(-tau_bc[:, None] * self.line_bc[None, :])
+                + tf.matmul(w_old, old))
+
+    def _line_photometry(self, lines, fb, tau_ism, n_dust, k, t):
+        """Unscaled band integrals of the exact lines (``lines``: the weights of
+        :meth:`_line_luminosity`): the NMF part's share (1 - fb), diffuse dust at the line
+        pixels, then the band weights at the pixels, interpolated between redshift nodes
+        as in :meth:`_photometry`."""
+        tf = self.tf
+        lines = self._line_luminosity(*lines)
+        lnx, kprime, bump = self.line_dust
+        trans = tf.exp(-kc_optical_depth(tau_ism, n_dust, lnx, kprime, bump, tf.exp))
+        lum = lines * (1.0 - fb)[:, None] * trans
+        w = (tf.gather(self.line_nodes, k) * (1.0 - t)[:, None, None]
+             + tf.gather(self.line_nodes, k + 1) * t[:, None, None])     # (N, n_pix, n_bands)
+        return tf.einsum("np,npb->nb", lum, w)
+
     # ----------------------------------------------------------------- public
     def spectrum(self, theta, z):
         """(N, n_wave) float32 tensor of L_lambda in Lsun/A (inputs already validated)."""
@@ -133,7 +180,11 @@ class TFEmulatorPath:
             idx = np.minimum(np.arange(start, start + size), stop - 1)
             x, fb, rows, w, tau, nd, logm, lines = self._prepare(theta[idx], z[idx])
             # Photometry of the unit-normalised spectrum, then the (float64) distance factor.
-            lum = self._spec(x, fb, rows, w, tau, nd, logm * 0.0, lines)
-            res = self._phot(lum, self.tf.constant(k[idx]), self.tf.constant(t[idx])).numpy()
+            kk, tt = self.tf.constant(k[idx]), self.tf.constant(t[idx])
+            lum = self._spec(x, fb, rows, w, tau, nd, logm * 0.0)
+            res = self._phot(lum, kk, tt)
+            if lines is not None:
+                res = res + self._lphot(lines, fb, tau, nd, kk, tt)
+            res = res.numpy()
             out[start:stop] = res[: stop - start].astype(np.float64)
         return out * scale[:, None] * 10.0 ** theta[:, :1]
