@@ -17,8 +17,9 @@ import numpy as np
 
 from provabgs_sbi import Prior
 from provabgs_sbi.emulator import Emulator
-from provabgs_sbi.emulator.training import LINE_SPLITS
+from provabgs_sbi.emulator.lines import NebularLines
 from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
+from provabgs_sbi.model.sps import LINE_SPLITS
 
 RANGES = ((1000.0, 2500.0), (2500.0, 11000.0), (11000.0, 25000.0))
 
@@ -48,8 +49,8 @@ def main():
     is_line = np.zeros(len(model.wave), dtype=bool)
     if sps in LINE_SPLITS:
         cfg = SEDConfig(**emus[0].info["sed_config"])
-        lines = SEDModel(LINE_SPLITS[sps][1], config=cfg)
-        is_line = np.any(lines._fixed != 0, axis=(0, 1))
+        lines = NebularLines.from_model(SEDModel(LINE_SPLITS[sps][1], config=cfg))
+        is_line[lines.pixels] = True
     rng = np.random.default_rng(args.seed)
     theta = Prior().sample(args.n, seed=rng)
     z = rng.uniform(0.0, 0.2, args.n)

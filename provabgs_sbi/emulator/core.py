@@ -47,8 +47,6 @@ from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
 from provabgs_sbi.model.sfh import burst_metallicity, effective_fburst
 
 WEIGHTS_FILE = "weights.npz"
-#: Integer arrays of ``weights.npz`` (the rest are float64).
-_INT_ARRAYS = ("lines_pixels", "lines_bins", "lines_young")
 #: Smallest batch for which ``Emulator.photometry(backend="auto")`` takes the TensorFlow
 #: path: measured crossover on the 2-core CPU (numpy 7.1k, TF 7.1k SEDs/s at 32 galaxies;
 #: TF 1.6x at 128, 6x at 2,048).
@@ -312,8 +310,9 @@ class Emulator:
         if self.lines is not None:
             arrays.update(self.lines.to_arrays())
         with atomic_path(folder / WEIGHTS_FILE) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v, dtype=np.int64 if k in _INT_ARRAYS else np.float64)
-                            for k, v in arrays.items()})
+            # floats as float64; integer and boolean arrays (line pixels) as they are
+            np.savez(fh, **{k: (a.astype(np.float64) if a.dtype.kind == "f" else a)
+                            for k, a in ((k, np.asarray(v)) for k, v in arrays.items())})
         meta = {"input_mode": self.input_mode, "n_bins": len(self.networks),
                 "input_names": INPUT_NAMES[self.input_mode], **self.info}
         atomic_write_text(folder / "emulator.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -28,7 +28,7 @@ import numpy as np
 
 from provabgs_sbi.model.dust import birth_cloud_transmission
 from provabgs_sbi.model.sed_model import _axis_weights
-from provabgs_sbi.model.sfh import BASE_EDGES, load_nmf_bases
+from provabgs_sbi.model.sfh import BASE_EDGES, Z_MAX, Z_MIN, load_nmf_bases
 
 #: Prefix of the arrays in an emulator's ``weights.npz``.
 PREFIX = "lines_"
@@ -155,7 +155,6 @@ class NebularLines:
         zb = bases.zh_at(centres)                                        # (2, n_bins)
         metallicity = theta[:, 7:8] * zb[0] + theta[:, 8:9] * zb[1]      # (N, n_bins)
         # The SED model's clip to the NMF range, then to the table's metallicities.
-        from provabgs_sbi.model.sfh import Z_MAX, Z_MIN
         logz = np.log10(np.clip(np.clip(metallicity, Z_MIN, Z_MAX),
                                 10.0 ** self.log_z[0], 10.0 ** self.log_z[-1]))
         iz, wz = _axis_weights(self.log_z, logz)

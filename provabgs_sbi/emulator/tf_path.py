@@ -56,18 +56,17 @@ class TFEmulatorPath:
         phot = emu._photometer
         self.dz = phot.dz
         self.z_max = float(emu.z_range[1])
+        nodes = phot.node_weights(self.z_max)                # (n_int + 1, n_bands, n_wave)
         self.windows = [(tf.constant(start.astype(np.int32)), f32(lo), f32(hi),
                          tf.range(lo.shape[1], dtype=tf.int32))
-                        for start, lo, hi in phot.window_tables(self.z_max)]
+                        for start, lo, hi in phot.window_tables(self.z_max, nodes)]
         lines = emu.lines
         self.line_index = None if lines is None else tf.constant(lines.gather_index())
         if lines is not None:
             # Photometry adds the lines band by band (spreading them onto the grid first
             # would cost 3x the rest of the kernel): each band's node weights at the line
             # pixels, (n_int + 1, n_pix, n_bands), and the dust curve there.
-            n_int = int(np.ceil(self.z_max / self.dz)) + 1
-            self.line_nodes = f32(np.stack([phot.weights_at(k * self.dz)[:, lines.pixels].T
-                                            for k in range(n_int + 1)]))
+            self.line_nodes = f32(nodes[:, :, lines.pixels].transpose(0, 2, 1))
             dust = DiffuseDust(wave[lines.pixels])
             self.line_dust = (f32(dust.ln_x), f32(dust.kprime), f32(dust.bump_shape))
             n_pix = len(lines.pixels)

@@ -29,6 +29,7 @@ import numpy as np
 
 from provabgs_sbi.emulator.core import Emulator
 from provabgs_sbi.emulator.inputs import ANALYTIC_DUST_MODES, extend_warped_inputs
+from provabgs_sbi.emulator.lines import NebularLines
 from provabgs_sbi.emulator.network import SpeculatorNetwork
 from provabgs_sbi.emulator.resume import (network_checkpoint_path, pca_cache_path,
                                           read_network_checkpoint, read_pca_cache,
@@ -38,12 +39,8 @@ from provabgs_sbi.emulator.validate import validate_emulator
 from provabgs_sbi.io.hashing import hash_arrays
 from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.sed_model import SEDConfig, SEDModel
+from provabgs_sbi.model.sps import LINE_SPLITS
 from provabgs_sbi.model.survey import get_survey
-
-
-#: SPS configurations whose emission lines can be added exactly: name -> (table without
-#: the lines, table of the lines alone), :func:`~provabgs_sbi.model.sps.nebular.add_nebular`.
-LINE_SPLITS = {"bc03_nebular": ("bc03_nebular_continuum", "bc03_nebular_lines")}
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ class EmulatorConfig:
         (:func:`~provabgs_sbi.emulator.validate.validate_emulator`; default SDSS ugriz).
     exact_lines : bool
         For a nebular ``sps`` (one with a ``<sps>_continuum`` / ``<sps>_lines`` split,
-        :data:`LINE_SPLITS`): the network emulates the SED without its emission lines
+        :data:`~provabgs_sbi.model.sps.LINE_SPLITS`): the network emulates the SED without its emission lines
         (trained on ``<sps>_continuum``) and the emulator adds the lines exactly from the
         ``<sps>_lines`` table (:mod:`provabgs_sbi.emulator.lines`). The emulator is then an
         emulator of ``sps`` itself, lines included, validated against it.
@@ -470,7 +467,6 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
             "training_history": history}
     lines = None
     if config.exact_lines:
-        from provabgs_sbi.emulator.lines import NebularLines
         lines = NebularLines.from_model(SEDModel(LINE_SPLITS[config.sps][1],
                                                  config=config.sed_config()))
         meta["network_sps"] = config.network_sps

@@ -106,7 +106,19 @@ class Photometer:
             rows.append(np.diff(np.interp(edges_obs, fine, g)) / ((1.0 + z) ** 2 * norm))
         return np.array(rows)
 
-    def window_tables(self, z_max: float) -> list:
+    def node_weights(self, z_max: float) -> np.ndarray:
+        """Filter weights at the redshift nodes 0, dz, ... that cover 0 <= z <= z_max.
+
+        Returns
+        -------
+        ndarray of shape (n_int + 1, n_bands, n_wave)
+            :meth:`weights_at` of node k at row k, with n_int = ceil(z_max / dz) + 1
+            intervals between them.
+        """
+        n_int = int(np.ceil(z_max / self.dz)) + 1
+        return np.array([self.weights_at(k * self.dz) for k in range(n_int + 1)])
+
+    def window_tables(self, z_max: float, nodes: np.ndarray | None = None) -> list:
         """Per-band node weights restricted to the pixels a filter touches, for 0 <= z <= z_max.
 
         On a log-spaced grid a filter covers about the same number of rest-frame pixels at
@@ -119,6 +131,8 @@ class Photometer:
         ----------
         z_max : float
             Largest redshift to cover.
+        nodes : ndarray, optional
+            :meth:`node_weights` of ``z_max``, when the caller has them already.
 
         Returns
         -------
@@ -127,8 +141,8 @@ class Photometer:
             float64 ndarrays (n_int, n_win): node k's and node k + 1's weights on that
             window, with n_int = ceil(z_max / dz) + 1 intervals.
         """
-        n_int = int(np.ceil(z_max / self.dz)) + 1
-        nodes = np.array([self.weights_at(k * self.dz) for k in range(n_int + 1)])  # (n+1, b, w)
+        nodes = self.node_weights(z_max) if nodes is None else nodes     # (n + 1, b, w)
+        n_int = len(nodes) - 1
         n_wave = len(self.wave)
         tables = []
         for b in range(self.n_bands):

@@ -19,8 +19,11 @@ from provabgs_sbi.io.paths import cache_dir
 from provabgs_sbi.model.sps.table import SSPTable, content_hash, read_ssp_table, write_ssp_table
 
 BACKENDS = ("bc03", "bc03_nebular", "bc03_nebular_continuum", "bc03_nebular_lines", "fsps")
+#: Backends whose emission lines can be computed apart: name -> (its table without the lines,
+#: the table of the lines alone), :func:`~provabgs_sbi.model.sps.nebular.add_nebular`.
+LINE_SPLITS = {"bc03_nebular": ("bc03_nebular_continuum", "bc03_nebular_lines")}
 
-__all__ = ["BACKENDS", "SSPTable", "build_ssp_table", "content_hash", "load_ssp_table",
+__all__ = ["BACKENDS", "LINE_SPLITS", "SSPTable", "build_ssp_table", "content_hash", "load_ssp_table",
            "read_ssp_table", "table_path", "write_ssp_table"]
 
 
