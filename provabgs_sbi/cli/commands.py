@@ -84,7 +84,11 @@ def cmd_emulator_train(args) -> int:
                          input_mode=args.input_mode,
                          small_beta1_fraction=args.small_beta1_fraction,
                          wave_min=args.wave_min, wave_max=args.wave_max, survey=args.survey,
-                         exact_lines=args.exact_lines)
+                         exact_lines=args.exact_lines, init_from=args.init_from,
+                         pixel_weight_power=args.pixel_weight_power,
+                         pixel_weight_max=args.pixel_weight_max,
+                         pixel_weight_wave=args.pixel_weight_wave,
+                         **({"phases": args.phases} if args.phases else {}))
     out = args.out or f"emulator/{cfg.name}"
     _, metrics = train_emulator(cfg, out, work_dir=args.work_dir)
     print(json.dumps(metrics, indent=2))

@@ -66,6 +66,29 @@ def _floor_grid(text: str) -> tuple[float, ...]:
     return values
 
 
+def _phases(text: str) -> tuple[tuple[float, int], ...]:
+    """``--phases``: LR:BATCH pairs, comma separated, e.g. ``1e-4:4096,5e-5:8192``."""
+    try:
+        pairs = tuple((float(lr), int(bs)) for lr, bs in (p.split(":") for p in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give LR:BATCH pairs separated by commas, got "
+                                         f"{text!r}") from None
+    if not pairs or any(not (lr > 0) or bs < 1 for lr, bs in pairs):
+        raise argparse.ArgumentTypeError(f"learning rates must be > 0 and batches >= 1, got "
+                                         f"{text!r}")
+    return pairs
+
+
+def _wave_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give LO,HI in Angstrom, got {text!r}") from None
+    if not 0 < lo < hi:
+        raise argparse.ArgumentTypeError(f"need 0 < LO < HI, got {text!r}")
+    return lo, hi
+
+
 def _add_mcmc_validation_args(p) -> None:
     from provabgs_sbi.workflows.compare_mcmc import MCMC_DEFAULTS, PRECONDITION_DEFAULT
 
@@ -141,6 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact-lines", action="store_true",
                    help="emulate the SED without its emission lines and add the lines exactly "
                         "(a nebular --sps such as bc03_nebular; docs/guide/nebular.md)")
+    p.add_argument("--init-from", metavar="FOLDER",
+                   help="continue the network of this trained emulator, on its PCA basis "
+                        "(same --sps, grid, --n-pca, --hidden, --input-mode, --exact-lines)")
+    p.add_argument("--phases", type=_phases, default=None,
+                   help="learning-rate phases as LR:BATCH,LR:BATCH,... (default the six "
+                        "phases of EmulatorConfig, 1e-3:512 to 2e-5:16384)")
+    p.add_argument("--pixel-weight-power", type=float, default=0.0,
+                   help="weight each pixel's squared ln L error by (its p99 error under the "
+                        "--init-from network / the median pixel's) ** POWER, clipped to "
+                        "[1, --pixel-weight-max] (default 0: unweighted)")
+    p.add_argument("--pixel-weight-max", type=float, default=30.0)
+    p.add_argument("--pixel-weight-wave", type=_wave_range, default=None, metavar="LO,HI",
+                   help="weight only the pixels of this rest wavelength range, Angstrom "
+                        "(default the whole grid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="artifact folder (default emulator/<name>)")
     p.add_argument("--work-dir", help="where the training spectra, PCA basis and network "

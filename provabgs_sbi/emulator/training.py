@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from provabgs_sbi.emulator.core import Emulator
+from provabgs_sbi.emulator.finetune import load_start, pixel_error_weights, pixel_errors
 from provabgs_sbi.emulator.inputs import ANALYTIC_DUST_MODES, extend_warped_inputs
 from provabgs_sbi.emulator.lines import NebularLines
 from provabgs_sbi.emulator.network import SpeculatorNetwork
@@ -86,6 +87,18 @@ class EmulatorConfig:
         (trained on ``<sps>_continuum``) and the emulator adds the lines exactly from the
         ``<sps>_lines`` table (:mod:`provabgs_sbi.emulator.lines`). The emulator is then an
         emulator of ``sps`` itself, lines included, validated against it.
+    init_from : str or None
+        Folder of a trained emulator to continue (:mod:`provabgs_sbi.emulator.finetune`):
+        its PCA basis and standardisations are kept (no PCA is fitted) and its network
+        weights start the training, through ``phases``. It must share ``sps``, the
+        wavelength grid, ``n_pca``, ``hidden``, ``input_mode`` and ``exact_lines``.
+    pixel_weight_power, pixel_weight_max : float
+        Loss weights per pixel from the starting network's errors
+        (:func:`~provabgs_sbi.emulator.finetune.pixel_error_weights`); ``power = 0``
+        (default) is the unweighted mean squared ln L. A power > 0 needs ``init_from``.
+    pixel_weight_wave : tuple of float or None
+        Weight only the pixels of this rest wavelength range (Angstrom), e.g. (2500, 11000)
+        where the emulator's per-pixel goal is set; default the whole grid.
     """
 
     name: str = "bc03"
@@ -109,6 +122,10 @@ class EmulatorConfig:
     seed: int = 0
     survey: str = "sdss_ugriz"
     exact_lines: bool = False
+    init_from: str | None = None
+    pixel_weight_power: float = 0.0
+    pixel_weight_max: float = 30.0
+    pixel_weight_wave: tuple | None = None
 
     def __post_init__(self):
         if not 0 < self.wave_min < self.wave_max:
@@ -132,6 +149,16 @@ class EmulatorConfig:
         if self.exact_lines and self.sps not in LINE_SPLITS:
             raise ValueError(f"exact_lines needs an SPS configuration with its lines apart, one "
                              f"of {tuple(LINE_SPLITS)}; got {self.sps!r}")
+        if self.pixel_weight_power < 0 or self.pixel_weight_max < 1:
+            raise ValueError("need pixel_weight_power >= 0 and pixel_weight_max >= 1")
+        if self.pixel_weight_power > 0 and not self.init_from:
+            raise ValueError("pixel weights are measured on a trained network: "
+                             "pixel_weight_power > 0 needs init_from")
+        if self.pixel_weight_wave is not None and not (
+                len(self.pixel_weight_wave) == 2
+                and 0 < self.pixel_weight_wave[0] < self.pixel_weight_wave[1]):
+            raise ValueError(f"pixel_weight_wave must be (lo, hi) with 0 < lo < hi Angstrom, "
+                             f"got {self.pixel_weight_wave}")
 
     @property
     def network_sps(self) -> str:
@@ -147,8 +174,14 @@ class EmulatorConfig:
         d["z_range"] = list(self.z_range)
         d["hidden"] = list(self.hidden)
         d["phases"] = [list(p) for p in self.phases]
-        if not self.exact_lines:      # absent when False, so older checkpoints still resume
-            del d["exact_lines"]
+        if self.pixel_weight_wave is not None:
+            d["pixel_weight_wave"] = [float(v) for v in self.pixel_weight_wave]
+        # absent at their defaults, so older checkpoints still resume
+        defaults = {"exact_lines": False, "init_from": None, "pixel_weight_power": 0.0,
+                    "pixel_weight_max": 30.0, "pixel_weight_wave": None}
+        for k, v in defaults.items():
+            if d[k] == v:
+                del d[k]
         return d
 
 
@@ -250,7 +283,11 @@ def fit_pca(train_path, val_path, n_pca: int, chunk: int = 20000, progress=True,
         cached = pca_basis(train_path, val_path, n_pca, chunk, progress)
         if cache is not None:
             write_pca_cache(cache, *cached)
-    shift, scale, basis = cached
+    return pca_stats(train_path, val_path, *cached, chunk=chunk)
+
+
+def pca_stats(train_path, val_path, shift, scale, basis, chunk: int = 20000) -> PCAStats:
+    """The coefficients of every training and validation row on a given basis."""
     tx, tc, _ = pca_coefficients(train_path, shift, scale, basis, chunk)
     vx, vc, residual = pca_coefficients(val_path, shift, scale, basis, chunk)
     return PCAStats(shift, scale, basis, tc, vc, tx, vx, residual)
@@ -289,11 +326,19 @@ class _MLP:
 
 
 def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print,
-              checkpoint_dir=None):
+              checkpoint_dir=None, start: SpeculatorNetwork | None = None,
+              pixel_weights=None):
     """Train the gated MLP; returns (network arrays, history dict).
 
     Parameters
     ----------
+    start : SpeculatorNetwork, optional
+        Start from this network's weights and keep its input and coefficient
+        standardisations (``pca`` must then be its basis); default a fresh network.
+    pixel_weights : array (n_wave,), optional
+        Loss weight of every pixel, mean 1 (:mod:`provabgs_sbi.emulator.finetune`);
+        default uniform. The validation rms then reported is the weighted one; the
+        history's ``best_val_rms_lnl_unweighted`` gives the plain one.
     checkpoint_dir : path-like, optional
         Write a checkpoint there after every epoch
         (:func:`~provabgs_sbi.emulator.resume.network_checkpoint_path`) and resume from it:
@@ -305,21 +350,42 @@ def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print,
     import tf_keras
 
     n_wave = pca.basis.shape[1]
-    x_shift, x_scale = pca.train_x.mean(0), pca.train_x.std(0)
-    c_shift, c_scale = pca.train_coef.mean(0), pca.train_coef.std(0)
+    if start is None:
+        x_shift, x_scale = pca.train_x.mean(0), pca.train_x.std(0)
+        c_shift, c_scale = pca.train_coef.mean(0), pca.train_coef.std(0)
+    else:
+        x_shift, x_scale = start.param_shift, start.param_scale
+        c_shift, c_scale = start.pca_shift, start.pca_scale
     xt = ((pca.train_x - x_shift) / x_scale).astype(np.float32)
     yt = ((pca.train_coef - c_shift) / c_scale).astype(np.float32)
     xv = tf.constant(((pca.val_x - x_shift) / x_scale).astype(np.float32))
     yv = tf.constant(((pca.val_coef - c_shift) / c_scale).astype(np.float32))
-    # Metric in standardised-coefficient units: d lnL = (dc * c_scale) @ B * s.
-    metric = (c_scale[:, None] * (pca.basis * pca.spectrum_scale**2) @ pca.basis.T * c_scale[None, :])
-    metric = tf.constant((metric / n_wave).astype(np.float32))
+    # Metric in standardised-coefficient units: d lnL = (dc * c_scale) @ B * s; the
+    # weighted mean over pixels of (d lnL)^2 is dc @ metric @ dc.
+    def lnl_metric(w):
+        m = c_scale[:, None] * (pca.basis * (w * pca.spectrum_scale**2)) @ pca.basis.T \
+            * c_scale[None, :]
+        return tf.constant((m / n_wave).astype(np.float32))
+
+    plain = lnl_metric(np.ones(n_wave))
+    if pixel_weights is None:
+        metric = plain
+    else:
+        pixel_weights = np.asarray(pixel_weights, dtype=np.float64)
+        if pixel_weights.shape != (n_wave,) or not np.allclose(pixel_weights.mean(), 1.0):
+            raise ValueError(f"pixel_weights must have shape ({n_wave},) and mean 1")
+        metric = lnl_metric(pixel_weights)
 
     net = _MLP(xt.shape[1], config.hidden, yt.shape[1], config.seed)
+    if start is not None:
+        if start.n_param != xt.shape[1] or start.pca_basis.shape != pca.basis.shape:
+            raise ValueError("the starting network does not match the inputs or the PCA basis")
+        net.set([np.asarray(a, np.float32) for a in (*start.W, *start.b, *start.alpha,
+                                                      *start.beta)])
     opt = tf_keras.optimizers.Adam(learning_rate=config.phases[0][0])
     opt.build(net.variables)
 
-    def mse_lnl(pred, true):
+    def mse_lnl(pred, true, metric=metric):
         d = pred - true
         return tf.reduce_mean(tf.reduce_sum(tf.matmul(d, metric) * d, axis=1))
 
@@ -424,6 +490,8 @@ def train_mlp(config: EmulatorConfig, pca: PCAStats, progress=True, log=print,
         wave=np.zeros(n_wave))
     history.update(best_val_rms_lnl=float(np.sqrt(best)), minutes=(time.perf_counter() - t0) / 60,
                    out_of_time=out_of_time, pca_residual_rms_lnl=pca.residual_rms)
+    if pixel_weights is not None:
+        history["best_val_rms_lnl_unweighted"] = float(np.sqrt(mse_lnl(net(xv), yv, plain)))
     return network, history
 
 
@@ -454,13 +522,34 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     va = make_training_spectra(work / f"val_{config.n_val}_s{config.seed + 1}{tag}.h5",
                                config.n_val, target, config.seed + 1_000_003, config.z_range,
                                progress, small_beta1_fraction=frac)
-    log(f"[2/4] incremental PCA, {config.n_pca} components")
-    pca = fit_pca(tr, va, config.n_pca, progress=progress, cache_dir=work)
+    start, weights, start_sha = None, None, None
+    if config.init_from:
+        start, start_sha = load_start(config)
+        log(f"[2/4] the PCA basis of {config.init_from} ({config.n_pca} components)")
+        pca = pca_stats(tr, va, start.spectrum_shift, start.spectrum_scale, start.pca_basis)
+    else:
+        log(f"[2/4] incremental PCA, {config.n_pca} components")
+        pca = fit_pca(tr, va, config.n_pca, progress=progress, cache_dir=work)
     pca = dataclasses.replace(pca, train_x=extend_warped_inputs(pca.train_x, config.input_mode),
                               val_x=extend_warped_inputs(pca.val_x, config.input_mode))
     log(f"      PCA truncation residual on validation spectra: rms ln L {pca.residual_rms:.2e}")
+    if config.pixel_weight_power > 0:
+        errors = pixel_errors(start, va, config.input_mode)
+        where = None
+        if config.pixel_weight_wave is not None:
+            lo, hi = config.pixel_weight_wave
+            where = (model.wave >= lo) & (model.wave <= hi)
+        weights = pixel_error_weights(errors, config.pixel_weight_power, config.pixel_weight_max,
+                                      where)
+        worst = int(np.argmax(errors if where is None else np.where(where, errors, -1.0)))
+        log(f"      pixel weights from the starting network's p99 |d ln L| (median "
+            f"{np.median(errors):.2e}, worst weighted pixel {errors[worst]:.2e} at "
+            f"{model.wave[worst]:.0f} A): {int(np.sum(weights > weights.min() * 1.0001))} "
+            f"pixels weighted above the rest, largest/smallest "
+            f"{weights.max() / weights.min():.1f}")
     log("[3/4] MLP training")
-    net, history = train_mlp(config, pca, progress=progress, log=log, checkpoint_dir=work)
+    net, history = train_mlp(config, pca, progress=progress, log=log, checkpoint_dir=work,
+                             start=start, pixel_weights=weights)
     net = dataclasses.replace(net, wave=model.wave.copy())
     meta = {"sps": config.sps, "z_range": list(config.z_range),
             "sed_config": dataclasses.asdict(config.sed_config()), "config": config.to_dict(),
@@ -480,6 +569,8 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
     if config.exact_lines:
         inputs.update(network_ssp_table_hash=target.ssp_hash,
                       lines_ssp_table_hash=lines.ssp_hash)
+    if start_sha is not None:
+        inputs["init_from_manifest_sha256"] = start_sha
     recipe = _recipe(config)
     emu.save(out_dir, metrics=metrics, inputs=inputs, recipe=recipe)
     return emu, metrics
@@ -499,6 +590,15 @@ def _recipe(config: EmulatorConfig) -> str:
         args += f" --survey {config.survey}"
     if config.exact_lines:
         args += " --exact-lines"
+    if config.init_from:
+        args += f" --init-from {config.init_from}"
+    if tuple(map(tuple, config.phases)) != EmulatorConfig.__dataclass_fields__["phases"].default:
+        args += " --phases " + ",".join(f"{lr:g}:{bs}" for lr, bs in config.phases)
+    if config.pixel_weight_power > 0:
+        args += (f" --pixel-weight-power {config.pixel_weight_power:g}"
+                 f" --pixel-weight-max {config.pixel_weight_max:g}")
+        if config.pixel_weight_wave is not None:
+            args += " --pixel-weight-wave {:g},{:g}".format(*config.pixel_weight_wave)
     if config.name != config.sps:
         args += f" --name {config.name}"
     return (f"# Recipe for emulator/{config.name}\n\nRebuilt with\n\n"
@@ -507,4 +607,7 @@ def _recipe(config: EmulatorConfig) -> str:
             "(all of them are in manifest.json under `config`). The training spectra, PCA basis "
             "and network checkpoint are kept in the work folder (`--work-dir`): a rerun "
             "resumes, and a larger `--max-minutes` continues a network whose budget ran "
-            "out.\n")
+            "out.\n" + (f"\nThe network starts from `{config.init_from}`'s, on its PCA basis: "
+                        f"its `RECIPE.md` rebuilds it first; the manifest records its "
+                        f"manifest's SHA-256 (`init_from_manifest_sha256`).\n"
+                        if config.init_from else ""))
