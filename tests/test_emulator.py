@@ -273,7 +273,8 @@ def test_logbeta1_emulator_trains_saves_and_evaluates(tiny_logbeta1):
     assert emu.input_mode == "warped_logbeta1" and emu.networks[0].n_param == 8
     assert (tmp / "work" / "train_3000_s2_lb0.5.h5").exists()
     recipe = (tmp / "out" / "RECIPE.md").read_text()
-    assert "--input-mode warped_logbeta1 --small-beta1-fraction 0.5 --name fake_lb" in recipe
+    assert "--input-mode warped_logbeta1 --small-beta1-fraction 0.5" in recipe
+    assert "--phases 0.003:128 --name fake_lb" in recipe      # phases other than the default
     back = Emulator.load(tmp / "out")
     assert back.input_mode == "warped_logbeta1"
     theta = Prior().sample(100, seed=12)
