@@ -346,3 +346,23 @@ def test_plots_write_png(tmp_path, kind):
         assert _is_png(tmp_path / f"{name}.png")
     with pytest.raises(ValueError):
         vp.plot_pp(pp, tmp_path / "x.png", names=names[:3])
+
+
+def test_cached_test_sets_of_other_redshift_ranges_do_not_meet(monkeypatch, tmp_path):
+    """Two posteriors of one survey and emulator, one trusted only above z = 0.005 (as
+    ``flow zrange`` records): each gets its own cached test file, not the other's."""
+    from types import SimpleNamespace
+
+    from provabgs_sbi.model.survey import get_survey
+    from provabgs_sbi.workflows import validate as wv
+
+    paths = []
+    monkeypatch.setattr(wv, "make_training_set", lambda path, *a, **k: paths.append(path))
+    monkeypatch.setattr(wv, "_emulator_id", lambda emulator: "ab" * 32)
+    survey = get_survey("galex_sdss_2mass")
+    for z_range in (survey.z_range, (0.005, 0.2)):
+        post = SimpleNamespace(prior=SimpleNamespace(kind="default"), z_range=z_range,
+                               survey=survey, noise=None)
+        wv.test_set(post, emulator=None, n_test=10, work_dir=tmp_path)
+    assert paths[0].name == "test_default_10_s0_eabababababab_galex_sdss_2mass.h5"
+    assert paths[1].name == "test_default_10_s0_eabababababab_galex_sdss_2mass_z0.005-0.2.h5"

@@ -209,6 +209,9 @@ def test_set(post, emulator, n_test: int = 1000, seed: int = 0, work_dir=None,
     tag = f"_e{emulator_id[:12]}" if emulator_id else ""     # one cached file per emulator
     if post.survey.name != "sdss_ugriz":
         tag += f"_{post.survey.name}"
+    if tuple(map(float, post.z_range)) != tuple(map(float, post.survey.z_range)):
+        # a posterior trusted on fewer redshifts (``flow zrange``) draws its own galaxies
+        tag += "_z{:g}-{:g}".format(*post.z_range)
     path = make_training_set(work / f"test_{post.prior.kind}_{n_test}_s{seed}{tag}.h5", cfg,
                              emulator, noise=post.noise, emulator_id=emulator_id,
                              progress=progress)
