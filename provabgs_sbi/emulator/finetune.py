@@ -28,7 +28,7 @@ from provabgs_sbi.emulator.core import Emulator
 from provabgs_sbi.emulator.inputs import extend_warped_inputs
 from provabgs_sbi.emulator.network import SpeculatorNetwork
 
-__all__ = ["load_start", "pixel_error_weights", "pixel_errors"]
+__all__ = ["load_start", "pixel_error_weights", "pixel_errors", "start_pixel_weights"]
 
 #: EmulatorConfig fields the starting emulator must share with the continued one.
 SHARED_FIELDS = ("sps", "wave_min", "wave_max", "resolution", "n_pca", "hidden", "input_mode",
@@ -48,10 +48,10 @@ def load_start(config) -> tuple[SpeculatorNetwork, str]:
     if len(emu.networks) != 1:
         raise ValueError(f"{config.init_from}: can only continue a one-bin emulator, this one "
                          f"has {len(emu.networks)}")
-    theirs = emu.info.get("config", {})
-    ours = config.to_dict()
-    differ = [k for k in SHARED_FIELDS
-              if theirs.get(k, False if k == "exact_lines" else None) != ours.get(k, False)]
+    # manifests leave out exact_lines when it is False (EmulatorConfig.to_dict)
+    theirs = {"exact_lines": False, **emu.info.get("config", {})}
+    ours = {"exact_lines": False, **config.to_dict()}
+    differ = [k for k in SHARED_FIELDS if theirs.get(k) != ours.get(k)]
     if differ:
         raise ValueError(f"{config.init_from} was trained with other "
                          + ", ".join(f"{k} ({theirs.get(k)!r}, here {ours.get(k)!r})"
@@ -103,3 +103,22 @@ def pixel_error_weights(errors, power: float, w_max: float, where=None) -> np.nd
             raise ValueError("where must have the shape of errors")
         w[~where] = 1.0
     return w / w.mean()
+
+
+def start_pixel_weights(config, start: SpeculatorNetwork, val_path, wave) -> tuple[np.ndarray, str]:
+    """The loss weights (n_wave,) of ``config`` (an ``EmulatorConfig`` with
+    ``pixel_weight_power > 0``) from the starting network's errors on ``val_path``, and a
+    one-line summary for the training log. ``wave`` is the emulator grid (Angstrom)."""
+    errors = pixel_errors(start, val_path, config.input_mode)
+    where = None
+    if config.pixel_weight_wave is not None:
+        lo, hi = config.pixel_weight_wave
+        where = (wave >= lo) & (wave <= hi)
+    weights = pixel_error_weights(errors, config.pixel_weight_power, config.pixel_weight_max,
+                                  where)
+    worst = int(np.argmax(errors if where is None else np.where(where, errors, -1.0)))
+    summary = (f"pixel weights from the starting network's p99 |d ln L| (median "
+               f"{np.median(errors):.2e}, worst weighted pixel {errors[worst]:.2e} at "
+               f"{wave[worst]:.0f} A): {int(np.sum(weights > weights.min() * 1.0001))} pixels "
+               f"weighted above the rest, largest/smallest {weights.max() / weights.min():.1f}")
+    return weights, summary

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from provabgs_sbi.emulator.core import Emulator
-from provabgs_sbi.emulator.finetune import load_start, pixel_error_weights, pixel_errors
+from provabgs_sbi.emulator.finetune import load_start, start_pixel_weights
 from provabgs_sbi.emulator.inputs import ANALYTIC_DUST_MODES, extend_warped_inputs
 from provabgs_sbi.emulator.lines import NebularLines
 from provabgs_sbi.emulator.network import SpeculatorNetwork
@@ -534,19 +534,8 @@ def train_emulator(config: EmulatorConfig, out_dir, work_dir=None, progress=True
                               val_x=extend_warped_inputs(pca.val_x, config.input_mode))
     log(f"      PCA truncation residual on validation spectra: rms ln L {pca.residual_rms:.2e}")
     if config.pixel_weight_power > 0:
-        errors = pixel_errors(start, va, config.input_mode)
-        where = None
-        if config.pixel_weight_wave is not None:
-            lo, hi = config.pixel_weight_wave
-            where = (model.wave >= lo) & (model.wave <= hi)
-        weights = pixel_error_weights(errors, config.pixel_weight_power, config.pixel_weight_max,
-                                      where)
-        worst = int(np.argmax(errors if where is None else np.where(where, errors, -1.0)))
-        log(f"      pixel weights from the starting network's p99 |d ln L| (median "
-            f"{np.median(errors):.2e}, worst weighted pixel {errors[worst]:.2e} at "
-            f"{model.wave[worst]:.0f} A): {int(np.sum(weights > weights.min() * 1.0001))} "
-            f"pixels weighted above the rest, largest/smallest "
-            f"{weights.max() / weights.min():.1f}")
+        weights, summary = start_pixel_weights(config, start, va, model.wave)
+        log(f"      {summary}")
     log("[3/4] MLP training")
     net, history = train_mlp(config, pca, progress=progress, log=log, checkpoint_dir=work,
                              start=start, pixel_weights=weights)
