@@ -16,6 +16,10 @@ def cmd_flow_train(args) -> int:
                                    ("seed", args.seed), ("box_transform", args.box_transform))
                  if v is not None}
     overrides.update(FlowConfig.parse_overrides(args.set))
+    if args.whiten_mags:
+        # the magnitudes are x's first columns in both SEDflow and mask-aware inputs
+        n_bands = len(_trainset_survey(args.trainset[0]).bands)
+        overrides["whiten_columns"] = list(range(n_bands))
     # "auto": the default procedure, resolved from the number of galaxies (train_posterior).
     cfg = None if args.preset == "auto" else FlowConfig.preset(args.preset, **overrides)
     recipe = ("# Recipe\n\n```\n" + " ".join(["provabgs-sbi", "flow", "train"] + args.argv) +

@@ -258,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                    help="other FlowConfig fields, e.g. lr_patience=3 weight_decay=0.3 "
                         "transform=spline")
+    p.add_argument("--whiten-mags", action="store_true",
+                   help="decorrelate the magnitude inputs (ZCA; whiten_columns = the survey's "
+                        "magnitude columns): trains faster, see docs/guide/training.md. With "
+                        "--init, the flow starts as exactly the given one")
     p.add_argument("--checkpoint-dir",
                    help="checkpoints, resumed if present (default: <first trainset>.checkpoints)")
     p.add_argument("--test", help="held-out training-set file for the coverage metrics")

@@ -194,7 +194,7 @@ class FlowMap:
         self.flow = flow
         self.d = flow.d_theta
         self.act = _ACTIVATIONS[flow.config.activation]
-        self.c = (x - flow._x_mean) / flow._x_std
+        self.c = flow._standardise_x(x[None, :])[0]
         weights = flow.get_weights()
         per_made = len(weights) // len(flow._mades)
         self.mades = [_Made(weights[k * per_made:(k + 1) * per_made], self.d)

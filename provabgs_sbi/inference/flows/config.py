@@ -115,6 +115,16 @@ class FlowConfig:
         -0.61)"``: the rule and its candidates' validation losses), or
         ``""`` (default; every flow saved before the rule) for settings given by hand or
         by a preset. A record only: it changes nothing in the flow.
+    whiten_columns : tuple of int
+        Columns of the conditioning data x that are decorrelated together after
+        standardisation (ZCA whitening, ``x_block -> x_block C^(-1/2)`` with C the block's
+        covariance over the training data), e.g. a survey's magnitudes: they vary together
+        by magnitudes from galaxy to galaxy while the colours that carry star formation
+        and dust vary by hundredths, so in standardised magnitudes the informative
+        directions have ~10x less variance than the brightness, and gradient descent
+        learns them slowly. ``()`` (default; every flow saved before the option): none.
+        A warm start may change it: the conditional kernels are mapped so that the new
+        flow starts as exactly the old one (:func:`~provabgs_sbi.inference.flows.training.fit_flow`).
     """
 
     n_transforms: int = 6
@@ -139,6 +149,7 @@ class FlowConfig:
     spline_bound: float = 4.0
     family: str = "maf"
     auto_rule: str = ""
+    whiten_columns: tuple[int, ...] = ()
 
     def __post_init__(self):
         hidden = self.hidden_units
@@ -203,6 +214,17 @@ class FlowConfig:
             raise ValueError(f"family must be one of {FLOW_FAMILIES}, got {self.family!r}")
         if not isinstance(self.auto_rule, str):
             raise ValueError(f"auto_rule must be a string, got {self.auto_rule!r}")
+        try:
+            cols = tuple(int(c) for c in self.whiten_columns)
+        except (TypeError, ValueError):
+            raise ValueError(f"whiten_columns must be column indices, got "
+                             f"{self.whiten_columns!r}") from None
+        if (any(isinstance(c, bool) for c in self.whiten_columns)
+                or any(int(c) != c for c in self.whiten_columns)
+                or min(cols, default=0) < 0 or len(set(cols)) != len(cols) or len(cols) == 1):
+            raise ValueError(f"whiten_columns must be distinct column indices >= 0, none or "
+                             f"at least two, got {self.whiten_columns!r}")
+        object.__setattr__(self, "whiten_columns", tuple(sorted(cols)))
         if self.family == "coupling" and self.n_transforms < 2:
             raise ValueError("a coupling flow needs n_transforms >= 2 (a block maps only "
                              f"about half of the dimensions), got {self.n_transforms}")
@@ -287,12 +309,17 @@ class FlowConfig:
         return out
 
     def to_dict(self) -> dict:
-        """JSON-ready dict of the fields (``auto_rule`` only when set, so that settings
-        given by hand serialise as they did before the field existed)."""
+        """JSON-ready dict of the fields (``auto_rule`` and ``whiten_columns`` only when
+        set, so that settings without them serialise as they did before the fields
+        existed)."""
         out = dataclasses.asdict(self)
         out["hidden_units"] = list(self.hidden_units)
         if not out["auto_rule"]:
             del out["auto_rule"]
+        if self.whiten_columns:
+            out["whiten_columns"] = list(self.whiten_columns)
+        else:
+            del out["whiten_columns"]
         return out
 
     @classmethod

@@ -58,6 +58,10 @@ class ConditionalFlow:
         (high - low) (``config.box_transform``).
     x_mean, x_std : array_like of shape (d_x,)
         Mean and standard deviation of the conditioning data.
+    x_whiten : array_like of shape (k, k), optional
+        With ``config.whiten_columns`` (k of them): the matrix applied to those standardised
+        columns (ZCA whitening, from :func:`~provabgs_sbi.inference.flows.training.zca_matrix`);
+        default the identity (an untrained flow).
     permutations : list of int arrays, optional
         The n_transforms - 1 permutations between blocks (default: seeded by config.seed,
         random for a MAF, alternating halves for a coupling flow).
@@ -82,7 +86,7 @@ class ConditionalFlow:
 
     def __init__(self, config: FlowConfig, low, high, y_mean, y_std, x_mean, x_std,
                  permutations: list[np.ndarray] | None = None,
-                 weights: list[np.ndarray] | None = None):
+                 weights: list[np.ndarray] | None = None, x_whiten=None):
         if not isinstance(config, FlowConfig):
             raise TypeError(f"config must be a FlowConfig, got {type(config).__name__}")
         self.config = config
@@ -94,6 +98,7 @@ class ConditionalFlow:
         self._x_mean = np.asarray(x_mean, dtype=np.float64).reshape(-1)
         self._x_std = np.asarray(x_std, dtype=np.float64).reshape(-1)
         self.d_x = self._x_mean.size
+        self._x_whiten = self._check_whiten(config, self.d_x, x_whiten)
         network, default_permutations = _NETWORKS[config.family]
         if permutations is None:
             permutations = default_permutations(self.d_theta, config)
@@ -179,8 +184,30 @@ class ConditionalFlow:
             raise ValueError(f"{name} has {a.shape[0]} rows but x has {x.shape[0]}")
         return a, x
 
+    @staticmethod
+    def _check_whiten(config: FlowConfig, d_x: int, x_whiten):
+        """The whitening matrix of ``config.whiten_columns`` as float64 (k, k), or None."""
+        cols = config.whiten_columns
+        if not cols:
+            if x_whiten is not None:
+                raise ValueError("x_whiten needs config.whiten_columns")
+            return None
+        if max(cols) >= d_x:
+            raise ValueError(f"whiten_columns {list(cols)} name columns beyond x's {d_x}")
+        w = np.eye(len(cols)) if x_whiten is None else np.asarray(x_whiten, dtype=np.float64)
+        if w.shape != (len(cols), len(cols)) or not np.all(np.isfinite(w)):
+            raise ValueError(f"x_whiten must be a finite ({len(cols)}, {len(cols)}) matrix, got "
+                             f"shape {w.shape}")
+        return w
+
     def _standardise_x(self, x: np.ndarray) -> np.ndarray:
-        return (x - self._x_mean) / self._x_std
+        """What the networks see of x (N, d_x): standardised, and whitened in
+        ``config.whiten_columns``."""
+        c = (x - self._x_mean) / self._x_std
+        if self._x_whiten is not None:
+            cols = list(self.config.whiten_columns)
+            c[:, cols] = c[:, cols] @ self._x_whiten
+        return c
 
     # ------------------------------------------------------------------ public
     def in_box(self, theta) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A conditional flow on disk: one folder with ``weights.npz``, ``flow.json`` and
 ``manifest.json``.
 
-``flow.json`` holds the config, box, standardisation, permutations, training history and
+``flow.json`` holds the config, box, standardisation (and whitening), permutations, training history and
 library versions; ``manifest.json`` is ``{"format": "provabgs_sbi.ConditionalFlow/1",
 "files": {name: SHA-256}}`` for the other two, checked on load through
 :func:`provabgs_sbi.io.artifacts.verify_files` (the package's one manifest check). The
@@ -46,6 +46,7 @@ def save_flow(flow, path: str | os.PathLike) -> Path:
         low=flow.low.tolist(), high=flow.high.tolist(),
         y_mean=flow._y_mean.tolist(), y_std=flow._y_std.tolist(),
         x_mean=flow._x_mean.tolist(), x_std=flow._x_std.tolist(),
+        **({} if flow._x_whiten is None else {"x_whiten": flow._x_whiten.tolist()}),
         permutations=[p.tolist() for p in flow._permutations],
         box_eps=BOX_EPS, min_scale=MIN_SCALE, history=flow.history,
         best_epoch=flow.best_epoch, best_val_loss=flow.best_val_loss,
@@ -84,7 +85,8 @@ def load_flow_folder(cls, path: str | os.PathLike):
         weights = [f[k] for k in sorted(f.files)]
     flow = cls(FlowConfig.from_dict(meta["config"]), meta["low"], meta["high"],
                meta["y_mean"], meta["y_std"], meta["x_mean"], meta["x_std"],
-               permutations=meta["permutations"], weights=weights)
+               permutations=meta["permutations"], weights=weights,
+               x_whiten=meta.get("x_whiten"))
     flow.history = meta["history"]
     flow.best_epoch = meta["best_epoch"]
     flow.best_val_loss = meta["best_val_loss"]

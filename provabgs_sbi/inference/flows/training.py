@@ -28,7 +28,7 @@ from provabgs_sbi.inference.flows.checkpoints import (CHECKPOINT_NAME, read_chec
 from provabgs_sbi.inference.flows.config import ARCHITECTURE_FIELDS, FlowConfig
 from provabgs_sbi.io.hashing import hash_arrays
 
-__all__ = ["TrainingInterrupted", "fit_flow"]
+__all__ = ["TrainingInterrupted", "fit_flow", "zca_matrix"]
 
 #: Adam's moment decay rates and denominator offset.
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
@@ -76,10 +76,15 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
         raise ValueError(f"need more simulations: {n} with validation_fraction "
                          f"{config.validation_fraction} leaves {n_val} for validation")
 
-    if init is not None and init_inputs is not None:
-        flow = _warm_start_widened(cls, init, config, low, high, x, init_inputs)
-    elif init is not None:
-        flow = _warm_start(cls, init, config, low, high, x.shape[1])
+    if init is not None:
+        # started with init's whitening, then mapped to config's (_rewhiten)
+        as_init = dataclasses.replace(config, whiten_columns=init.config.whiten_columns)
+        if init_inputs is not None:
+            flow = _warm_start_widened(cls, init, as_init, low, high, x, init_inputs)
+        else:
+            flow = _warm_start(cls, init, as_init, low, high, x.shape[1])
+        if flow.config.whiten_columns != config.whiten_columns:
+            flow = _rewhiten(cls, flow, config, x)
     else:
         # Normalisation from the training data (all of it, as sbi does).
         width = high - low
@@ -88,7 +93,11 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
         y_mean, y_std = y.mean(axis=0), y.std(axis=0)
         y_std = np.where(y_std > 1e-12, y_std, 1.0)
         x_mean, x_std = _standardisation(x)
-        flow = cls(config, low, high, y_mean, y_std, x_mean, x_std)
+        cols = list(config.whiten_columns)
+        if cols and max(cols) >= x.shape[1]:
+            raise ValueError(f"whiten_columns {cols} name columns beyond x's {x.shape[1]}")
+        x_whiten = zca_matrix(((x - x_mean) / x_std)[:, cols]) if cols else None
+        flow = cls(config, low, high, y_mean, y_std, x_mean, x_std, x_whiten=x_whiten)
     flow.data_hash = hash_arrays(theta, x, low, high)
     _train(flow, theta, x, checkpoint_dir, progress, callback)
     return flow
@@ -144,7 +153,8 @@ def _warm_start(cls, init, config: FlowConfig, low: np.ndarray, high: np.ndarray
     _check_init(cls, init, config, low, high, d_x)
     weights = init.get_weights()
     flow = cls(config, init.low, init.high, init._y_mean, init._y_std, init._x_mean,
-               init._x_std, permutations=init._permutations, weights=weights)
+               init._x_std, permutations=init._permutations, weights=weights,
+               x_whiten=init._x_whiten)
     flow.init_weights_sha256 = hash_arrays(*weights)
     return flow
 
@@ -153,6 +163,67 @@ def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each column of x (std 1 for a constant column)."""
     x_mean, x_std = x.mean(axis=0), x.std(axis=0)
     return x_mean, np.where(x_std > 1e-12 * np.maximum(1.0, np.abs(x_mean)), x_std, 1.0)
+
+
+def zca_matrix(s: np.ndarray, rel_floor: float = 1e-6) -> np.ndarray:
+    """ZCA whitening matrix W of standardised columns ``s`` (N, k): ``s @ W`` has unit
+    covariance and stays as close to ``s`` as any whitening can (Bell & Sejnowski 1997),
+    so each whitened column still reads as its own quantity.
+
+    W = V diag(lambda^(-1/2)) V^T from the eigendecomposition of the covariance, with the
+    eigenvalues floored at ``rel_floor`` times the largest (a column that is a linear
+    combination of others is not blown up).
+
+    Returns
+    -------
+    ndarray of shape (k, k), float64, symmetric
+    """
+    s = np.asarray(s, dtype=np.float64)
+    if s.ndim != 2 or s.shape[1] < 2 or s.shape[0] <= s.shape[1]:
+        raise ValueError(f"need more rows than columns (at least 2) to whiten, got {s.shape}")
+    lam, v = np.linalg.eigh(np.cov(s, rowvar=False))
+    lam = np.maximum(lam, rel_floor * lam.max())
+    return (v / np.sqrt(lam)) @ v.T
+
+
+def _block_matrix(d_x: int, cols, w) -> np.ndarray:
+    """The (d_x, d_x) matrix of whitening ``w`` on columns ``cols`` (identity elsewhere)."""
+    p = np.eye(d_x)
+    if cols:
+        p[np.ix_(list(cols), list(cols))] = w
+    return p
+
+
+def _rewhiten(cls, flow, config: FlowConfig, x: np.ndarray):
+    """``flow`` with ``config``'s whitening (computed from ``x``), computing exactly what
+    ``flow`` did.
+
+    Row vectors: the networks see c = s P with s the standardised x and P the whitening
+    (identity outside its columns). Every MADE layer's conditional kernel K enters as c K,
+    so with c_old = c_new P_new^-1 P_old the new kernel is P_new^-1 P_old K_old.
+    """
+    if config.family != "maf" or flow.config.family != "maf":
+        raise ValueError("changing whiten_columns in a warm start needs MAF flows")
+    d = flow.d_x
+    cols = list(config.whiten_columns)
+    if cols and max(cols) >= d:
+        raise ValueError(f"whiten_columns {cols} name columns beyond x's {d}")
+    w_new = zca_matrix(((x - flow._x_mean) / flow._x_std)[:, cols]) if cols else None
+    m = np.linalg.solve(_block_matrix(d, cols, w_new),
+                        _block_matrix(d, flow.config.whiten_columns, flow._x_whiten))
+    old = flow.get_weights()
+    if len(old) % 3:
+        raise ValueError("unexpected MADE layout; cannot change its whitening")
+    new = []
+    for i in range(0, len(old), 3):
+        kernel, bias, cond = old[i:i + 3]
+        if bias.ndim != 1 or cond.shape != (d, bias.size):
+            raise ValueError("unexpected MADE layout; cannot change its whitening")
+        new += [kernel, bias, (m @ cond.astype(np.float64)).astype(np.float32)]
+    out = cls(config, flow.low, flow.high, flow._y_mean, flow._y_std, flow._x_mean,
+              flow._x_std, permutations=flow._permutations, weights=new, x_whiten=w_new)
+    out.init_weights_sha256 = flow.init_weights_sha256
+    return out
 
 
 def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray, init_inputs):
@@ -178,6 +249,9 @@ def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray,
                          f"for new ones), got {init_inputs.tolist()}")
     if config.family != "maf" or init.config.family != "maf":
         raise ValueError("widening the inputs of a warm start needs MAF flows")
+    if init.config.whiten_columns:
+        raise ValueError("widening the inputs of a warm start needs an init without "
+                         "whiten_columns")
     _check_init(cls, init, config, low, high, init.d_x)
     x_mean, x_std = _standardisation(x)
     old = init.get_weights()
