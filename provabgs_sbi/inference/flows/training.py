@@ -93,11 +93,8 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
         y_mean, y_std = y.mean(axis=0), y.std(axis=0)
         y_std = np.where(y_std > 1e-12, y_std, 1.0)
         x_mean, x_std = _standardisation(x)
-        cols = list(config.whiten_columns)
-        if cols and max(cols) >= x.shape[1]:
-            raise ValueError(f"whiten_columns {cols} name columns beyond x's {x.shape[1]}")
-        x_whiten = zca_matrix(((x - x_mean) / x_std)[:, cols]) if cols else None
-        flow = cls(config, low, high, y_mean, y_std, x_mean, x_std, x_whiten=x_whiten)
+        flow = cls(config, low, high, y_mean, y_std, x_mean, x_std,
+                   x_whiten=_whitening(config, (x - x_mean) / x_std))
     flow.data_hash = hash_arrays(theta, x, low, high)
     _train(flow, theta, x, checkpoint_dir, progress, callback)
     return flow
@@ -167,8 +164,9 @@ def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def zca_matrix(s: np.ndarray, rel_floor: float = 1e-6) -> np.ndarray:
     """ZCA whitening matrix W of standardised columns ``s`` (N, k): ``s @ W`` has unit
-    covariance and stays as close to ``s`` as any whitening can (Bell & Sejnowski 1997),
-    so each whitened column still reads as its own quantity.
+    covariance and stays closest to ``s`` of all whitenings (Kessy, Lewin & Strimmer 2018,
+    "Optimal whitening and decorrelation"), so each whitened column still reads as its own
+    quantity.
 
     W = V diag(lambda^(-1/2)) V^T from the eigendecomposition of the covariance, with the
     eigenvalues floored at ``rel_floor`` times the largest (a column that is a linear
@@ -184,6 +182,16 @@ def zca_matrix(s: np.ndarray, rel_floor: float = 1e-6) -> np.ndarray:
     lam, v = np.linalg.eigh(np.cov(s, rowvar=False))
     lam = np.maximum(lam, rel_floor * lam.max())
     return (v / np.sqrt(lam)) @ v.T
+
+
+def _whitening(config: FlowConfig, s: np.ndarray):
+    """``config``'s whitening matrix from standardised inputs ``s`` (N, d_x), or None."""
+    cols = list(config.whiten_columns)
+    if not cols:
+        return None
+    if max(cols) >= s.shape[1]:
+        raise ValueError(f"whiten_columns {cols} name columns beyond x's {s.shape[1]}")
+    return zca_matrix(s[:, cols])
 
 
 def _block_matrix(d_x: int, cols, w) -> np.ndarray:
@@ -205,11 +213,8 @@ def _rewhiten(cls, flow, config: FlowConfig, x: np.ndarray):
     if config.family != "maf" or flow.config.family != "maf":
         raise ValueError("changing whiten_columns in a warm start needs MAF flows")
     d = flow.d_x
-    cols = list(config.whiten_columns)
-    if cols and max(cols) >= d:
-        raise ValueError(f"whiten_columns {cols} name columns beyond x's {d}")
-    w_new = zca_matrix(((x - flow._x_mean) / flow._x_std)[:, cols]) if cols else None
-    m = np.linalg.solve(_block_matrix(d, cols, w_new),
+    w_new = _whitening(config, (x - flow._x_mean) / flow._x_std)
+    m = np.linalg.solve(_block_matrix(d, config.whiten_columns, w_new),
                         _block_matrix(d, flow.config.whiten_columns, flow._x_whiten))
     old = flow.get_weights()
     if len(old) % 3:
