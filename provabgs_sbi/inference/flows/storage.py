@@ -1,9 +1,10 @@
 """A conditional flow on disk: one folder with ``weights.npz``, ``flow.json`` and
 ``manifest.json``.
 
-``flow.json`` holds the config, box, standardisation (and whitening), permutations, training history and
-library versions; ``manifest.json`` is ``{"format": "provabgs_sbi.ConditionalFlow/1",
-"files": {name: SHA-256}}`` for the other two, checked on load through
+``flow.json`` holds the config, box, standardisation (and whitening), permutations,
+training history and library versions; ``manifest.json`` is
+``{"format": "provabgs_sbi.ConditionalFlow/1", "files": {name: SHA-256}}`` for the other
+two, checked on load through
 :func:`provabgs_sbi.io.artifacts.verify_files` (the package's one manifest check). The
 committed posteriors' member folders have this layout, so it stays as it is.
 """

@@ -194,6 +194,30 @@ def _whitening(config: FlowConfig, s: np.ndarray):
     return zca_matrix(s[:, cols])
 
 
+def _map_conditional_kernels(weights, d_x: int, fn) -> list[np.ndarray]:
+    """A MAF's weights with every MADE layer's conditional kernel and bias replaced by
+    ``fn(cond, bias) -> (cond, bias)`` (float32 out).
+
+    Each MADE layer holds (masked kernel, bias of shape (units,), conditional kernel of
+    shape (d_x, units)); the conditioning enters every layer through the last.
+
+    Raises
+    ------
+    ValueError
+        Weights not in that layout.
+    """
+    if len(weights) % 3:
+        raise ValueError("unexpected MADE layout; cannot map its conditional kernels")
+    new = []
+    for i in range(0, len(weights), 3):
+        kernel, bias, cond = weights[i:i + 3]
+        if bias.ndim != 1 or cond.shape != (d_x, bias.size):
+            raise ValueError("unexpected MADE layout; cannot map its conditional kernels")
+        cond, bias = fn(cond, bias)
+        new += [kernel, np.asarray(bias, np.float32), np.asarray(cond, np.float32)]
+    return new
+
+
 def _block_matrix(d_x: int, cols, w) -> np.ndarray:
     """The (d_x, d_x) matrix of whitening ``w`` on columns ``cols`` (identity elsewhere)."""
     p = np.eye(d_x)
@@ -216,15 +240,8 @@ def _rewhiten(cls, flow, config: FlowConfig, x: np.ndarray):
     w_new = _whitening(config, (x - flow._x_mean) / flow._x_std)
     m = np.linalg.solve(_block_matrix(d, config.whiten_columns, w_new),
                         _block_matrix(d, flow.config.whiten_columns, flow._x_whiten))
-    old = flow.get_weights()
-    if len(old) % 3:
-        raise ValueError("unexpected MADE layout; cannot change its whitening")
-    new = []
-    for i in range(0, len(old), 3):
-        kernel, bias, cond = old[i:i + 3]
-        if bias.ndim != 1 or cond.shape != (d, bias.size):
-            raise ValueError("unexpected MADE layout; cannot change its whitening")
-        new += [kernel, bias, (m @ cond.astype(np.float64)).astype(np.float32)]
+    new = _map_conditional_kernels(
+        flow.get_weights(), d, lambda cond, bias: (m @ cond.astype(np.float64), bias))
     out = cls(config, flow.low, flow.high, flow._y_mean, flow._y_std, flow._x_mean,
               flow._x_std, permutations=flow._permutations, weights=new, x_whiten=w_new)
     out.init_weights_sha256 = flow.init_weights_sha256
@@ -260,15 +277,10 @@ def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray,
     _check_init(cls, init, config, low, high, init.d_x)
     x_mean, x_std = _standardisation(x)
     old = init.get_weights()
-    new = []
-    i = 0
-    # Each MADE layer holds (masked kernel, bias, conditional kernel of shape (d_x, units)):
+
     # old_c = (x - m_old) / s_old and x = m_new + s_new c_new, so row j of the new kernel is
     # the old row scaled by s_new / s_old and the bias gains old_row (m_new - m_old) / s_old.
-    while i < len(old):
-        kernel, bias, cond = old[i:i + 3]
-        if bias.ndim != 1 or cond.shape != (init.d_x, bias.size):
-            raise ValueError("unexpected MADE layout; cannot widen its inputs")
+    def widen(cond, bias):
         rows = np.zeros((x.shape[1], bias.size), np.float64)
         bias = bias.astype(np.float64).copy()
         for j, k in enumerate(init_inputs):
@@ -276,8 +288,9 @@ def _warm_start_widened(cls, init, config: FlowConfig, low, high, x: np.ndarray,
                 continue
             rows[j] = cond[k] * (x_std[j] / init._x_std[k])
             bias += cond[k] * ((x_mean[j] - init._x_mean[k]) / init._x_std[k])
-        new += [kernel, bias.astype(np.float32), rows.astype(np.float32)]
-        i += 3
+        return rows, bias
+
+    new = _map_conditional_kernels(old, init.d_x, widen)
     flow = cls(config, init.low, init.high, init._y_mean, init._y_std, x_mean, x_std,
                permutations=init._permutations, weights=new)
     flow.init_weights_sha256 = hash_arrays(*old)
