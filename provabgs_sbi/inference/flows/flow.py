@@ -406,11 +406,14 @@ class ConditionalFlow:
         init : ConditionalFlow, optional
             Start from this trained flow's weights rather than random ones: fine-tuning on
             more simulations. Its standardisation, permutations and box are kept, so
-            ``config`` must agree with it on the architecture fields (``n_transforms``,
-            ``hidden_units``, ``activation``, ``box_transform``, ``transform``, spline
+            ``config`` must agree with it on the other architecture fields
+            (``hidden_units``, ``activation``, ``box_transform``, ``transform``, spline
             settings) and ``low``/``high`` must equal its box. Epochs, the step-size schedule
             and early stopping start afresh from ``config``. A checkpoint resumes only with
-            the same ``init``.
+            the same ``init``. Two changes are allowed, each starting as exactly ``init``:
+            other ``whiten_columns``, and (MAF) more ``n_transforms``, the new blocks
+            added on the base side as identity maps (the same density; draws from a
+            given seed differ).
         init_inputs : sequence of int, optional
             With ``init`` (a MAF) of fewer conditioning inputs than ``x`` has: for each column
             of ``x``, the column of ``init``'s input carrying the same quantity, or -1 for a

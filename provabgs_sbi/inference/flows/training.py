@@ -77,14 +77,19 @@ def fit_flow(cls, theta, x, low, high, config: FlowConfig | None = None,
                          f"{config.validation_fraction} leaves {n_val} for validation")
 
     if init is not None:
-        # started with init's whitening, then mapped to config's (_rewhiten)
-        as_init = dataclasses.replace(config, whiten_columns=init.config.whiten_columns)
+        # started with init's whitening and blocks, then mapped to config's whitening
+        # (_rewhiten) and given config's extra blocks on the base side (_deepen)
+        as_init = dataclasses.replace(config, whiten_columns=init.config.whiten_columns,
+                                      n_transforms=init.config.n_transforms)
         if init_inputs is not None:
             flow = _warm_start_widened(cls, init, as_init, low, high, x, init_inputs)
         else:
             flow = _warm_start(cls, init, as_init, low, high, x.shape[1])
         if flow.config.whiten_columns != config.whiten_columns:
-            flow = _rewhiten(cls, flow, config, x)
+            flow = _rewhiten(cls, flow, dataclasses.replace(as_init, whiten_columns=
+                                                            config.whiten_columns), x)
+        if flow.config.n_transforms != config.n_transforms:
+            flow = _deepen(cls, flow, config)
     else:
         # Normalisation from the training data (all of it, as sbi does).
         width = high - low
@@ -244,6 +249,46 @@ def _rewhiten(cls, flow, config: FlowConfig, x: np.ndarray):
         flow.get_weights(), d, lambda cond, bias: (m @ cond.astype(np.float64), bias))
     out = cls(config, flow.low, flow.high, flow._y_mean, flow._y_std, flow._x_mean,
               flow._x_std, permutations=flow._permutations, weights=new, x_whiten=w_new)
+    out.init_weights_sha256 = flow.init_weights_sha256
+    return out
+
+
+def _deepen(cls, flow, config: FlowConfig):
+    """``flow`` with blocks added on the base side up to ``config.n_transforms``, each new
+    block starting as the identity map, so the deeper flow has exactly ``flow``'s density.
+
+    A trained flow gains capacity without losing its training: the new MADEs' hidden layers
+    get the seeded initialisation of a fresh flow of ``config``, their output layers
+    (masked kernel, bias, conditional kernel) start at zero, which the blocks' maps read as
+    the identity (zero shift, unit scale; an identity spline). They go before the first old
+    block, where the base noise enters: between them stand permutations (those a fresh flow
+    of ``config`` would have there), which leave a standard-normal base standard normal,
+    so the density is unchanged (on the data side they would permute the output). The old
+    blocks keep their weights and permutations. Draws from a given seed differ from
+    ``flow``'s; their distribution does not.
+
+    Raises
+    ------
+    ValueError
+        Fewer blocks than ``flow``, or not MAF flows.
+    """
+    old_k, new_k = flow.config.n_transforms, config.n_transforms
+    if new_k < old_k:
+        raise ValueError(f"a warm start can add blocks, not remove them ({old_k} -> {new_k})")
+    if config.family != "maf" or flow.config.family != "maf":
+        raise ValueError("adding blocks to a warm start needs MAF flows")
+    added = new_k - old_k
+    fresh = cls(config, flow.low, flow.high, flow._y_mean, flow._y_std, flow._x_mean,
+                flow._x_std, x_whiten=flow._x_whiten)
+    old, seeded = flow.get_weights(), fresh.get_weights()
+    per_block = len(old) // old_k
+    new = []
+    for k in range(added):
+        made = seeded[k * per_block:(k + 1) * per_block]
+        new += made[:-3] + [np.zeros_like(w) for w in made[-3:]]
+    perms = list(fresh._permutations[:added]) + list(flow._permutations)
+    out = cls(config, flow.low, flow.high, flow._y_mean, flow._y_std, flow._x_mean,
+              flow._x_std, permutations=perms, weights=new + old, x_whiten=flow._x_whiten)
     out.init_weights_sha256 = flow.init_weights_sha256
     return out
 
